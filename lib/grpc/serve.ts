@@ -1,0 +1,90 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+
+/** Largest request a service accepts; larger ones fail with RESOURCE_EXHAUSTED before decoding. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+export interface ServiceBinding {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+  /** Fully qualified name for grpc.health.v1, e.g. `authmesh.token.v1.TokenService`. */
+  name: string;
+}
+
+export interface RunningServer {
+  server: Server;
+  /** The port actually bound (useful with port 0). */
+  port: number;
+  address: string;
+  health: HealthImplementation;
+  /** Sets the health of the whole server ("") and of every service it serves. */
+  setServing(status: ServingStatus): void;
+  /** Stops taking calls, lets calls in flight finish for up to graceMs, then forces. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** `host:port`; port 0 picks a free one. */
+  listen: string;
+  services: readonly ServiceBinding[];
+  credentials?: ServerCredentials;
+  maxRequestBytes?: number;
+  /** Extra grpc-js channel options. */
+  options?: Record<string, number | string>;
+  /** Health status to start with (default SERVING). */
+  initialStatus?: ServingStatus;
+}
+
+/** Binds a grpc-js server with grpc.health.v1 and the given services. */
+export async function serve(opts: ServeOptions): Promise<RunningServer> {
+  const server = new Server({
+    'grpc.max_receive_message_length': opts.maxRequestBytes ?? MAX_REQUEST_BYTES,
+    'grpc.keepalive_permit_without_calls': 1,
+    ...opts.options,
+  });
+  const initial = opts.initialStatus ?? 'SERVING';
+  const statusMap: Record<string, ServingStatus> = { '': initial };
+  for (const s of opts.services) statusMap[s.name] = initial;
+  const health = new HealthImplementation(statusMap);
+  health.addToServer(server);
+  for (const s of opts.services) server.addService(s.definition, s.implementation);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.listen, opts.credentials ?? ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+  const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
+  const setServing = (status: ServingStatus): void => {
+    for (const name of Object.keys(statusMap)) health.setStatus(name, status);
+  };
+  const shutdown = (graceMs = 5000): Promise<void> =>
+    new Promise((resolve) => {
+      setServing('NOT_SERVING');
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      force.unref();
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  return { server, port, address: `${host}:${port}`, health, setServing, shutdown };
+}
+
+/** Runs `stop` once on the first SIGTERM or SIGINT, then exits. */
+export function onShutdownSignal(stop: () => Promise<void>, log: (msg: string) => void = () => undefined): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`received ${signal}, shutting down`);
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}
