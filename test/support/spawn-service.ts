@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+
+
+/** Root of the compiled tree (dist/), from dist/test/support. */
+export const DIST = path.resolve(__dirname, '..', '..');
+
+export interface SpawnedService {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  /** Every line the process printed so far (stdout and stderr). */
+  output: string[];
+  /** Resolves with the exit code or signal once the process is gone. */
+  exited: Promise<number | NodeJS.Signals | null>;
+  kill(signal?: NodeJS.Signals): void;
+  /** SIGTERM, then SIGKILL after graceMs if still running. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts a compiled entry point (`services/global/main.js`, relative to dist/) as a real process.
+ * Only processes started here are ever signalled, by their own PID.
+ */
+export function spawnService(name: string, entry: string, args: string[], env: Record<string, string> = {}): SpawnedService {
+  const child = spawn(process.execPath, [path.join(DIST, entry), ...args], {
+    env: { ...process.env, OTEL_SDK_DISABLED: process.env.OTEL_SDK_DISABLED ?? 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const collect = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.length > 0) output.push(line);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal));
+  });
+  if (child.pid === undefined) throw new Error(`could not start ${name}`);
+  const pid = child.pid;
+  const alive = (): boolean => child.exitCode === null && child.signalCode === null;
+  return {
+    name,
+    child,
+    pid,
+    output,
+    exited,
+    kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (alive()) process.kill(pid, signal);
+    },
+    async stop(graceMs = 3000) {
+      if (!alive()) return;
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, 'SIGTERM');
+      const timer = setTimeout(() => alive() && process.kill(pid, 'SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+const HealthClient = makeGenericClientConstructor(healthService, 'Health');
+type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
+
+/** Polls grpc.health.v1 Check until the server says SERVING, or throws after timeoutMs. */
+export async function waitForServing(address: string, timeoutMs = 15_000, serviceName = ''): Promise<void> {
+  const client = new HealthClient(address, credentials.createInsecure());
+  const check = (client as unknown as { check: CheckFn }).check.bind(client);
+  const until = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const status = await new Promise<string | undefined>((resolve) => {
+        check({ service: serviceName }, { deadline: Date.now() + 1000 }, (err, res) => resolve(err ? undefined : res?.status));
+      });
+      if (status === 'SERVING') return;
+      if (Date.now() > until) throw new Error(`${address} not SERVING after ${timeoutMs} ms (last: ${status ?? 'no answer'})`);
+      await sleep(100);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
