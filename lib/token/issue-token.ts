@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
+import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
+import type { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
+import type { Clock } from '../clock/index.js';
+import type { DirectoryView, LookupOptions } from '../directory/index.js';
+import { invalidClient, invalidRequest, invalidScope, unauthorizedClient } from '../errors/index.js';
+import { FAULT_DOMAIN_CLAIM, tokenIssuer } from './constants.js';
+import { verifySecret } from './secrets.js';
+import type { TokenSigner } from './token-signer.js';
+import { validateRequest } from './validate-request.js';
+import { verifyAssertion } from './verify-assertion.js';
+
+/** What a fault domain needs to issue tokens. */
+export interface IssueContext {
+  directory: DirectoryView;
+  signer: TokenSigner;
+  /** Issuer base, e.g. `https://login.authmesh.local`. */
+  issuer: string;
+  lifetimeSeconds: number;
+  /** Fraction of the lifetime after which clients should refresh (0.5 by default). */
+  refreshRatio: number;
+  clock: Clock;
+}
+
+export interface IssuedToken {
+  response: AcquireTokenResponse;
+  identity: Identity;
+  /** Age of the directory data the token was issued from, in ms. */
+  dataAgeMs: number;
+}
+
+/**
+ * The client credentials grant: shape checks, client authentication (assertion or secret),
+ * posture (enabled), scope and role checks, then a signed RFC 9068 access token.
+ * Every refusal is an OAuthError; nothing here knows about gRPC.
+ */
+export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, options?: LookupOptions): Promise<IssuedToken> {
+  const valid = validateRequest(req);
+  const { tenant, identity, dataAgeMs } = await ctx.directory.lookup(valid.tenantId, valid.clientId, options);
+  if (tenant === undefined) throw invalidRequest('unknown tenant');
+  if (identity === undefined) throw invalidClient('unknown client');
+
+  if (valid.assertion !== undefined) {
+    await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock });
+  } else if (!secretMatches(identity, valid.secret!, Math.floor(ctx.clock.now() / 1000))) {
+    throw invalidClient('client secret is invalid or expired');
+  }
+  if (!identity.enabled) throw unauthorizedClient('the application is disabled');
+
+  const resource = tenant.resources.find((r) => r.identifier === valid.resource);
+  if (resource === undefined) throw invalidScope('unknown resource');
+  const roles = identity.grants
+    .filter((g) => g.resource === resource.identifier && resource.roles.includes(g.role))
+    .map((g) => g.role)
+    .sort();
+  if (roles.length === 0) throw unauthorizedClient('the client has no role on the resource');
+
+  const iat = Math.floor(ctx.clock.now() / 1000);
+  const accessToken = ctx.signer.sign({
+    iss: tokenIssuer(ctx.issuer, tenant.tenantId),
+    aud: resource.identifier,
+    sub: identity.objectId,
+    client_id: identity.clientId,
+    azp: identity.clientId,
+    tid: tenant.tenantId,
+    roles,
+    iat,
+    nbf: iat,
+    exp: iat + ctx.lifetimeSeconds,
+    jti: randomUUID(),
+    [FAULT_DOMAIN_CLAIM]: ctx.signer.domain,
+  });
+  return {
+    response: {
+      accessToken,
+      tokenType: 'Bearer',
+      expiresIn: ctx.lifetimeSeconds,
+      refreshIn: Math.max(1, Math.floor(ctx.lifetimeSeconds * ctx.refreshRatio)),
+      faultDomain: ctx.signer.domain,
+    },
+    identity,
+    dataAgeMs,
+  };
+}
+
+function secretMatches(identity: Identity, secret: string, nowSeconds: number): boolean {
+  let matched = false;
+  for (const c of identity.credentials) {
+    if (c.kind !== CredentialKind.CREDENTIAL_KIND_SECRET) continue;
+    if (c.notBefore !== 0 && nowSeconds < c.notBefore) continue;
+    if (c.notAfter !== 0 && nowSeconds >= c.notAfter) continue;
+    // Check every candidate so the time taken does not tell which one matched.
+    if (verifySecret(secret, c.secretHash)) matched = true;
+  }
+  return matched;
+}

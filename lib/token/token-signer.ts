@@ -1,0 +1,73 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+
+const b64url = (value: string | Buffer): string => Buffer.from(value).toString('base64url');
+
+/**
+ * A fault domain's ES256 token signing key. The private key stays in the domain's data dir
+ * (mode 0600) and never leaves the process; only {@link publicJwk} is shared.
+ */
+export class TokenSigner {
+  /** RFC 7638 thumbprint of the public key. */
+  readonly kid: string;
+  /** The fault domain holding this key: `global`, `regional/<region>`, `backup`. */
+  readonly domain: string;
+  /** Public key with `kid`, `alg` and `use` set. */
+  readonly publicJwk: JWK;
+  private readonly privateKey: KeyObject;
+  private readonly encodedHeader: string;
+
+  private constructor(privateKey: KeyObject, kid: string, domain: string, publicJwk: JWK) {
+    this.privateKey = privateKey;
+    this.kid = kid;
+    this.domain = domain;
+    this.publicJwk = publicJwk;
+    this.encodedHeader = b64url(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid }));
+  }
+
+  /** Builds a signer from a PKCS#8 PEM private key (P-256). */
+  static async fromPem(pem: string, domain: string): Promise<TokenSigner> {
+    const privateKey = createPrivateKey(pem);
+    if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new Error('signing key must be an EC P-256 private key');
+    }
+    const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
+    const kid = await calculateJwkThumbprint(jwk, 'sha256');
+    return new TokenSigner(privateKey, kid, domain, Object.freeze({ ...jwk, kid, alg: 'ES256', use: 'sig' }));
+  }
+
+  /** Loads the key at `file`, creating it (and its folder, mode 0700) on first start. */
+  static async loadOrCreate(file: string, domain: string): Promise<TokenSigner> {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      pem = generateSigningKeyPem();
+      writePrivateFile(file, pem);
+    }
+    return TokenSigner.fromPem(pem, domain);
+  }
+
+  /** Signs claims as a JWT with header `{ alg: ES256, typ: at+jwt, kid }`. */
+  sign(claims: object): string {
+    const input = `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`;
+    const signature = sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${signature.toString('base64url')}`;
+  }
+}
+
+export function generateSigningKeyPem(): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+/** Writes a file readable by its owner only, atomically (temp file + rename). */
+export function writePrivateFile(file: string, content: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o600 });
+  renameSync(tmp, file);
+}
