@@ -1,0 +1,91 @@
+import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
+import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
+import type { RetryBudgetOptions } from './retry-budget.js';
+
+const optionalHostPort = (v: unknown): string | undefined => (String(v) === '' ? undefined : hostPort(v));
+const between = (lo: number, hi: number) => (v: unknown): string | undefined =>
+  typeof v === 'number' && v >= lo && v <= hi ? undefined : `must be ${lo}..${hi}, got ${String(v)}`;
+const atLeastOne = (v: unknown): string | undefined => (typeof v === 'number' && v >= 1 ? undefined : `must be 1 or more, got ${String(v)}`);
+const ratio = (v: unknown): string | undefined => {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 && n <= 1 ? undefined : `expected a number in (0, 1], got "${String(v)}"`;
+};
+
+/** Flags of the gateway (each also readable as AUTHMESH_<NAME>). */
+export const GATEWAY_OPTIONS = {
+  region: { type: 'string', describe: 'region this gateway serves, e.g. eastus', check: regionName },
+  listen: { type: 'string', describe: 'host:port to listen on (port 0 picks one)', default: '127.0.0.1:50050', check: hostPort },
+  regional: { type: 'string', describe: 'host:port of the home regional instance', check: hostPort },
+  global: { type: 'string', describe: 'host:port of global', default: '127.0.0.1:50051', check: hostPort },
+  backup: { type: 'string', describe: 'host:port of backup; empty for none', default: '', check: optionalHostPort },
+  'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },
+  'attempt-timeout': { type: 'duration', describe: 'longest single attempt on one domain (hang detection)', default: '1s', check: positive },
+  'breaker-error-threshold': { type: 'int', describe: 'fault percentage in the window that opens a breaker', default: String(DEFAULT_BREAKER_OPTIONS.errorThresholdPercentage), check: between(1, 100) },
+  'breaker-volume-threshold': { type: 'int', describe: 'calls in the window before a breaker may open (>= 1)', default: String(DEFAULT_BREAKER_OPTIONS.volumeThreshold), check: atLeastOne },
+  'breaker-window': { type: 'duration', describe: 'rolling window of a breaker', default: `${DEFAULT_BREAKER_OPTIONS.rollingCountTimeout}ms`, check: positive },
+  'breaker-buckets': { type: 'int', describe: 'buckets in the rolling window (must divide it)', default: String(DEFAULT_BREAKER_OPTIONS.rollingCountBuckets), check: atLeastOne },
+  'breaker-reset-timeout': { type: 'duration', describe: 'time a breaker stays open before a probe', default: `${DEFAULT_BREAKER_OPTIONS.resetTimeout}ms`, check: positive },
+  'breaker-capacity': { type: 'int', describe: 'attempts in flight per domain before refusing', default: String(DEFAULT_BREAKER_OPTIONS.capacity), check: atLeastOne },
+  'retry-max-tokens': { type: 'int', describe: 'retry budget capacity (gRFC A6 maxTokens)', default: '100', check: atLeastOne },
+  'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
+  channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
+  'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
+  'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+} as const satisfies OptionSpecs;
+
+/** One fault domain to route to. */
+export interface DomainSpec {
+  /** `regional/<region>`, `global` or `backup`; also the fault_domain the domain reports. */
+  name: string;
+  address: string;
+}
+
+/** Everything the gateway needs, parsed and checked. */
+export interface GatewayConfig {
+  region: string;
+  listen: string;
+  /** In priority order: home regional, global, backup (when configured). */
+  domains: readonly DomainSpec[];
+  defaultDeadlineMs: number;
+  attemptTimeoutMs: number;
+  breaker: BreakerOptions;
+  retry: Required<RetryBudgetOptions>;
+  channels: number;
+  snapshotMaxAgeMs: number;
+  logLevel: string;
+}
+
+/** Builds a {@link GatewayConfig} from flags and environment; throws ConfigError listing every problem. */
+export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): GatewayConfig {
+  const c: ConfigOf<typeof GATEWAY_OPTIONS> = parseConfig(GATEWAY_OPTIONS, argv, env);
+  const breaker: BreakerOptions = {
+    errorThresholdPercentage: c['breaker-error-threshold'],
+    volumeThreshold: c['breaker-volume-threshold'],
+    rollingCountTimeout: c['breaker-window'],
+    rollingCountBuckets: c['breaker-buckets'],
+    resetTimeout: c['breaker-reset-timeout'],
+    capacity: c['breaker-capacity'],
+  };
+  const problems = checkBreakerOptions(breaker).map((p) => `breaker: ${p}`);
+  if (c['attempt-timeout'] > c['default-deadline']) problems.push('--attempt-timeout must not be longer than --default-deadline');
+  const addresses = [c.regional, c.global, c.backup].filter((a) => a !== '');
+  if (new Set(addresses).size !== addresses.length) problems.push('--regional, --global and --backup must be different addresses');
+  if (problems.length > 0) throw new ConfigError(problems);
+  const domains: DomainSpec[] = [
+    { name: `regional/${c.region}`, address: c.regional },
+    { name: 'global', address: c.global },
+    ...(c.backup === '' ? [] : [{ name: 'backup', address: c.backup }]),
+  ];
+  return Object.freeze({
+    region: c.region,
+    listen: c.listen,
+    domains: Object.freeze(domains),
+    defaultDeadlineMs: c['default-deadline'],
+    attemptTimeoutMs: c['attempt-timeout'],
+    breaker: Object.freeze(breaker),
+    retry: Object.freeze({ maxTokens: c['retry-max-tokens'], tokenRatio: Number(c['retry-token-ratio']) }),
+    channels: c.channels,
+    snapshotMaxAgeMs: c['snapshot-max-age'],
+    logLevel: c['log-level'],
+  });
+}

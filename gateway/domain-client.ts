@@ -1,0 +1,134 @@
+import { Client, Metadata, credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
+
+/** Per-call options of {@link TokenBackend.call}. */
+export interface BackendCallOptions {
+  /** Absolute deadline of this attempt, ms since the epoch. */
+  deadline: number;
+  /** Request metadata to forward (already stripped of transport headers). */
+  metadata?: Metadata;
+  /** Aborts the attempt (the caller went away). */
+  signal?: AbortSignal;
+}
+
+/** A domain's answer: the response bytes as received, and its trailing metadata. */
+export interface BackendReply {
+  bytes: Buffer;
+  trailers: Metadata;
+}
+
+/**
+ * A failed attempt, shaped like grpc-js's ServiceError so status and trailers travel with it.
+ * `callerCancelled` marks an attempt ended because the caller went away: not the domain's fault.
+ */
+export interface BackendError extends Error {
+  code: status;
+  details: string;
+  metadata: Metadata;
+  callerCancelled?: boolean;
+}
+
+/**
+ * The narrow transport the gateway routes over: one fault domain that takes raw request bytes of
+ * a token method and returns raw response bytes. Tests substitute fakes that fail or stall.
+ * Rejects with a {@link BackendError}.
+ */
+export interface TokenBackend {
+  readonly name: string;
+  readonly address: string;
+  call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions): Promise<BackendReply>;
+  close(): void;
+}
+
+/** Options of {@link GrpcTokenBackend}. */
+export interface GrpcBackendOptions {
+  /**
+   * Separate HTTP/2 connections to the domain, used round robin. Default 1. More than one spreads
+   * the framing work of a busy gateway; each gets its own subchannel pool so they do not merge.
+   */
+  channels?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: Record<string, number | string>;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** {@link TokenBackend} over grpc-js with pass-through serializers, insecure on 127.0.0.1. */
+export class GrpcTokenBackend implements TokenBackend {
+  private readonly clients: Client[];
+  private next = 0;
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    options: GrpcBackendOptions = {},
+  ) {
+    const n = Math.max(1, options.channels ?? 1);
+    this.clients = Array.from(
+      { length: n },
+      () =>
+        new Client(address, credentials.createInsecure(), {
+          'grpc.keepalive_time_ms': 10_000,
+          'grpc.keepalive_timeout_ms': 2_000,
+          'grpc.initial_reconnect_backoff_ms': 100,
+          'grpc.max_reconnect_backoff_ms': 2_000,
+          ...(n > 1 ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
+          ...options.channelOptions,
+        }),
+    );
+  }
+
+  call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions): Promise<BackendReply> {
+    const client = this.clients[this.next]!;
+    this.next = (this.next + 1) % this.clients.length;
+    const def = PassThroughTokenService[method];
+    return new Promise<BackendReply>((resolve, reject) => {
+      if (options.signal?.aborted === true) {
+        reject(cancelledByCaller());
+        return;
+      }
+      let bytes: Buffer | undefined;
+      let failure: ServiceError | null = null;
+      const call = client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        requestBytes,
+        options.metadata ?? new Metadata(),
+        { deadline: options.deadline },
+        (err, value) => {
+          failure = err;
+          bytes = value;
+        },
+      );
+      const onAbort = (): void => call.cancel();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      // grpc-js runs the callback just before 'status', which carries the trailers.
+      call.once('status', (s: StatusObject) => {
+        options.signal?.removeEventListener('abort', onAbort);
+        if (failure === null && s.code === status.OK) resolve({ bytes: bytes ?? EMPTY, trailers: s.metadata });
+        else if (options.signal?.aborted === true) reject(cancelledByCaller());
+        else reject(backendError(s.code, s.details, s.metadata));
+      });
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+}
+
+/** Builds a {@link BackendError}. */
+export function backendError(code: status, details: string, metadata = new Metadata()): BackendError {
+  const e = new Error(`${status[code]}: ${details}`) as BackendError;
+  e.code = code;
+  e.details = details;
+  e.metadata = metadata;
+  return e;
+}
+
+function cancelledByCaller(): BackendError {
+  const e = backendError(status.CANCELLED, 'cancelled by the caller');
+  e.callerCancelled = true;
+  return e;
+}

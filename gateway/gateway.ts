@@ -1,0 +1,110 @@
+import { systemClock, type Clock } from '../lib/clock/index.js';
+import { serve, type RunningServer } from '../lib/grpc/index.js';
+import type { Logger } from '../lib/log/index.js';
+import { adminBinding } from './admin-service.js';
+import type { RoutingOptions } from './choose-domain.js';
+import type { DomainSpec, GatewayConfig } from './config.js';
+import { GrpcTokenBackend, type TokenBackend } from './domain-client.js';
+import { Failover } from './failover.js';
+import { FaultDomain } from './fault-domain.js';
+import { SnapshotSource } from './health-snapshot.js';
+import { grpcOpenWatch, HealthWatch, type BackoffOptions } from './health-watch.js';
+import { TOKEN_SERVICE_NAME } from './pass-through.js';
+import { RetryBudget } from './retry-budget.js';
+import { reflectionBindings, tokenBinding } from './server.js';
+
+/** What the gateway is built from besides its config; all optional but the logger. */
+export interface GatewayDeps {
+  log: Logger;
+  clock?: Clock;
+  /** Builds the transport of a domain; default grpc-js with pass-through serializers. */
+  backend?: (spec: DomainSpec) => TokenBackend;
+  /** Watch grpc.health.v1 on every domain. Default true. */
+  healthWatch?: boolean;
+  /** Reconnect backoff of the health watches. */
+  watchBackoff?: BackoffOptions;
+  routing?: RoutingOptions;
+  /** Root of the .proto files for reflection. */
+  protoRoot?: string;
+}
+
+/** A gateway that is serving. */
+export interface RunningGateway {
+  address: string;
+  port: number;
+  domains: readonly FaultDomain[];
+  failover: Failover;
+  budget: RetryBudget;
+  server: RunningServer;
+  /** Stops taking calls, drains for up to graceMs, then closes every domain. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Builds the fault domains, the failover loop and the server, and starts serving. */
+export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log;
+  const watches: { close(): void }[] = [];
+  const domains = config.domains.map((spec, priority) => {
+    const backend = deps.backend?.(spec) ?? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels });
+    const withWatch = deps.healthWatch ?? true;
+    return new FaultDomain({
+      priority,
+      backend,
+      clock,
+      breaker: config.breaker,
+      stats: { windowMs: config.breaker.rollingCountTimeout, buckets: config.breaker.rollingCountBuckets },
+      ...(withWatch
+        ? {
+            healthWatch: (onChange) => {
+              const { openWatch, client } = grpcOpenWatch(spec.address);
+              watches.push(client);
+              return new HealthWatch({ serviceName: TOKEN_SERVICE_NAME, openWatch, onChange, ...(deps.watchBackoff ? { backoff: deps.watchBackoff } : {}) });
+            },
+          }
+        : {}),
+    });
+  });
+  const snapshots = new SnapshotSource(domains, clock, config.snapshotMaxAgeMs);
+  for (const d of domains) {
+    d.on('breaker', (state) => {
+      snapshots.invalidate();
+      log.warn({ domain: d.name, breaker: state }, `breaker ${state}`);
+    });
+    d.on('health', (health) => {
+      snapshots.invalidate();
+      log.info({ domain: d.name, health }, `health ${health}`);
+    });
+  }
+  const budget = new RetryBudget(config.retry);
+  const failover = new Failover(domains, snapshots, budget, clock, {
+    defaultDeadlineMs: config.defaultDeadlineMs,
+    attemptTimeoutMs: config.attemptTimeoutMs,
+    ...(deps.routing ? { routing: deps.routing } : {}),
+  });
+  const startedAt = clock.now();
+  let address = config.listen;
+  const server = await serve({
+    listen: config.listen,
+    services: [
+      tokenBinding(failover, log),
+      adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }),
+      ...reflectionBindings(deps.protoRoot),
+    ],
+  });
+  address = server.address;
+  for (const d of domains) d.start();
+  return {
+    address: server.address,
+    port: server.port,
+    domains,
+    failover,
+    budget,
+    server,
+    async shutdown(graceMs = 5_000) {
+      await server.shutdown(graceMs);
+      for (const d of domains) d.close();
+      for (const w of watches) w.close();
+    },
+  };
+}
