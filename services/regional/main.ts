@@ -1,0 +1,141 @@
+/**
+ * Composition root of a regional instance: reads config, wires the cache, the sync with global
+ * and the TokenService, and nothing else.
+ *
+ * Readiness: health is NOT_SERVING until the first snapshot from global has loaded, so a region
+ * that starts while global is down is skipped by the gateway rather than answering every request
+ * with a miss. Once loaded it stays SERVING through any later outage of global: cached identities
+ * keep getting tokens, and only uncached ones fail with `cache-miss-unfillable`.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { systemClock } from '../../lib/clock/index.js';
+import { ConfigError, describeOptions } from '../../lib/config/index.js';
+import { onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { createLogger } from '../../lib/log/index.js';
+import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
+import { DirectoryCache } from './directory-cache.js';
+import { grpcDirectorySource } from './directory-client-grpc.js';
+import { Refresher } from './refresh.js';
+import { RegionalDirectory } from './regional-directory.js';
+import { regionalTokenService } from './server.js';
+import { loadRegionSigner, registerUntilDone, SIGNING_KEY_FILE } from './signing-key.js';
+import { UsageReporter } from './usage-reporter.js';
+import { WatchSync } from './watch-sync.js';
+
+function readConfig(): RegionalConfig {
+  try {
+    return parseRegionalConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`authmesh regional: ${err.message}\n\noptions:\n${describeOptions(REGIONAL_OPTIONS)}\n`);
+    process.exit(2);
+  }
+}
+
+/** Reads the mesh credential when first needed (global may write it after this process starts). */
+function meshTokenReader(config: RegionalConfig): () => string | undefined {
+  if (config['mesh-token'] !== '') return () => config['mesh-token'];
+  let token: string | undefined;
+  return () => {
+    if (token !== undefined) return token;
+    try {
+      const text = readFileSync(config['mesh-token-file'], 'utf8').trim();
+      if (text.length > 0) token = text;
+    } catch {
+      // Not written yet: the call goes out without it, fails, and is retried.
+    }
+    return token;
+  };
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const region = config.region;
+  const log = createLogger(`regional-${region}`, config['log-level']);
+  const clock = systemClock;
+  const signer = await loadRegionSigner(config.dataDir, region);
+  const keyCreatedAtMs = Math.floor(statSync(path.join(config.dataDir, SIGNING_KEY_FILE)).mtimeMs);
+  const source = grpcDirectorySource({ address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'] });
+  const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'] });
+  const directory = new RegionalDirectory({
+    cache, source, region, clock, fillTimeoutMs: config['fill-timeout'],
+    onEvent: (e) => {
+      if (e.type === 'fill') log.debug({ event: 'cache-fill', ok: e.ok, ms: e.ms }, e.ok ? 'filled a cache miss from global' : 'cache miss could not be filled');
+    },
+  });
+  const usage = new UsageReporter({
+    source, region, clock,
+    onEvent: (e) => (e.error === undefined ? log.debug({ event: 'usage-reported', ...e }, 'usage reported') : log.warn({ event: 'usage-report-failed', ...e }, 'usage report failed; kept for the next one')),
+  });
+  const refresher = new Refresher({
+    cache, source, region, ttlMs: config['refresh-ttl'],
+    onEvent: (e) => (e.globalUnreachable ? log.warn({ event: 'refresh-paused', ...e }, 'global unreachable; cached entries keep serving') : e.due > 0 && log.info({ event: 'refreshed', ...e }, 'revalidated cached entries')),
+  });
+  const running = await serve({
+    listen: config.listen,
+    initialStatus: 'NOT_SERVING',
+    services: [
+      regionalTokenService({
+        directory, cache, signer, usage, clock, keyCreatedAtMs,
+        issuer: config.issuer,
+        lifetimeSeconds: Math.floor(config['token-lifetime'] / 1000),
+        onServerError: (err, method) => log.error({ err, method }, 'request failed inside the service'),
+      }),
+    ],
+  });
+  log.info({ listening: running.address, region, global: config.global, kid: signer.kid, faultDomain: signer.domain }, 'regional serving TokenService');
+
+  const stopping = new AbortController();
+  let registration: Promise<boolean> | undefined;
+  const sync = new WatchSync({
+    source, cache, region,
+    onEvent: (e) => {
+      switch (e.type) {
+        case 'snapshot-loaded':
+          log.info({ event: e.type, reason: e.reason, ...e.result }, 'directory snapshot loaded');
+          running.setServing('SERVING');
+          registration ??= registerUntilDone({
+            source, signer, signal: stopping.signal,
+            isKnown: () => cache.signingKeys().some((k) => k.kid === signer.kid),
+            onEvent: (r) => (r.type === 'registration-failed' ? log.warn({ event: r.type, ...r }, 'signing key registration failed; retrying') : log.info({ event: r.type, kid: r.kid }, 'signing key registered with global')),
+          });
+          break;
+        case 'snapshot-failed':
+          log.warn({ event: e.type, ...e.error, retryInMs: e.retryInMs }, cache.loaded ? 'snapshot reload failed' : 'global unreachable; NOT_SERVING until the first snapshot loads');
+          break;
+        case 'watch-ended':
+          log.warn({ event: e.type, ...e.error, retryInMs: e.retryInMs, appliedRevision: e.appliedRevision }, 'change feed disconnected; resuming from the last applied revision');
+          break;
+        case 'log-compacted':
+          log.warn({ event: e.type, fromRevision: e.fromRevision }, 'change log compacted past our revision; reloading a snapshot');
+          break;
+        case 'caught-up':
+          log.info({ event: e.type, revision: e.revision }, 'change feed caught up');
+          break;
+        case 'change-applied':
+          log.debug({ event: e.type, revision: e.revision, headRevision: e.headRevision, outcome: e.outcome }, 'change applied');
+          break;
+        case 'watch-started':
+          log.debug({ event: e.type, fromRevision: e.fromRevision }, 'watching the change feed');
+          break;
+      }
+    },
+  });
+  void sync.start();
+  refresher.start();
+  usage.start(config['usage-interval']);
+
+  onShutdownSignal(async () => {
+    stopping.abort();
+    await Promise.all([sync.stop(), refresher.stop()]);
+    await Promise.race([usage.stop(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    await running.shutdown();
+    source.close();
+  }, (msg) => log.info(msg));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`authmesh regional: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+import type { Clock } from '../../lib/clock/index.js';
+import type { ServiceBinding } from '../../lib/grpc/index.js';
+import { issueToken, jwksFromKeys, tokenServiceBinding, type TokenSigner } from '../../lib/token/index.js';
+import type { DirectoryCache } from './directory-cache.js';
+import type { RegionalDirectory } from './regional-directory.js';
+import { ownSigningKey, publishedKeys } from './signing-key.js';
+import type { UsageReporter } from './usage-reporter.js';
+
+export interface RegionalTokenServiceOptions {
+  directory: RegionalDirectory;
+  cache: DirectoryCache;
+  signer: TokenSigner;
+  usage: Pick<UsageReporter, 'record'>;
+  issuer: string;
+  lifetimeSeconds: number;
+  /** Fraction of the lifetime after which clients refresh. Default 0.5. */
+  refreshRatio?: number;
+  clock: Clock;
+  /** When the region's key was first loaded, for the key's `createdAtMs`. */
+  keyCreatedAtMs: number;
+  onServerError?: (err: unknown, method: string) => void;
+}
+
+/**
+ * TokenService for a region: issues from the regional directory with the region's own key and
+ * serves the JWK Set from the cached directory keys plus its own. Successful authentications are
+ * recorded for the usage report, never waited on.
+ */
+export function regionalTokenService(options: RegionalTokenServiceOptions): ServiceBinding {
+  const { directory, cache, signer, usage, clock } = options;
+  const own = ownSigningKey(signer, options.keyCreatedAtMs);
+  const ctx = {
+    directory,
+    signer,
+    issuer: options.issuer,
+    lifetimeSeconds: options.lifetimeSeconds,
+    refreshRatio: options.refreshRatio ?? 0.5,
+    clock,
+  };
+  return tokenServiceBinding({
+    async acquireToken(req, { deadline }) {
+      const issued = await issueToken(req, ctx, deadline === undefined ? {} : { deadline });
+      usage.record(issued.identity.tenantId, issued.identity.clientId);
+      return issued;
+    },
+    async getJwks() {
+      return jwksFromKeys(publishedKeys(cache.signingKeys(), own), clock.now(), options.lifetimeSeconds * 1000);
+    },
+    ...(options.onServerError === undefined ? {} : { onServerError: options.onServerError }),
+  });
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../../lib/clock/index.js';
+import { UsageReporter } from '../../../services/regional/usage-reporter.js';
+import { FakeDirectory } from '../../support/fake-directory.js';
+
+describe('UsageReporter', () => {
+  it('sends one entry per identity with its newest authentication time', async () => {
+    const clock = new ManualClock(1_000_000);
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock });
+    usage.record('t1', 'a');
+    clock.advance(10);
+    usage.record('t1', 'a');
+    usage.record('t1', 'b');
+    const flush = await usage.flush();
+    assert.equal(flush.sent, 2);
+    assert.equal(global.calls.reportUsage.length, 1);
+    const request = global.calls.reportUsage[0]!;
+    assert.equal(request.region, 'eastus');
+    assert.deepEqual(request.entries.find((e) => e.clientId === 'a')?.authenticatedAtMs, 1_000_010);
+    assert.equal(usage.size, 0);
+  });
+
+  it('keeps entries for the next flush while global is unreachable', async () => {
+    const clock = new ManualClock(1_000_000);
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock });
+    usage.record('t1', 'a');
+    global.reachable = false;
+    const failed = await usage.flush();
+    assert.deepEqual({ sent: failed.sent, kept: failed.kept }, { sent: 0, kept: 1 });
+    assert.equal(usage.size, 1);
+    global.reachable = true;
+    const ok = await usage.flush();
+    assert.equal(ok.sent, 1);
+  });
+
+  it('splits large reports into batches', async () => {
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock: new ManualClock(), batchSize: 10 });
+    for (let i = 0; i < 25; i += 1) usage.record('t1', `c${i}`);
+    await usage.flush();
+    assert.deepEqual(global.calls.reportUsage.map((r) => r.entries.length), [10, 10, 5]);
+  });
+
+  it('drops new identities once the pending set is full rather than growing without bound', () => {
+    const usage = new UsageReporter({ source: new FakeDirectory(), region: 'eastus', clock: new ManualClock(), maxPending: 3 });
+    for (let i = 0; i < 5; i += 1) usage.record('t1', `c${i}`);
+    assert.equal(usage.size, 3);
+    assert.equal(usage.droppedCount, 2);
+  });
+});
