@@ -1,0 +1,50 @@
+# authmesh — every target installs what it needs from package-lock.json first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+DEPS := node_modules/.authmesh-installed
+BIN := node_modules/.bin
+MOCHA_ARGS ?=
+
+.PHONY: help install build proto proto-check lint test test-unit run-mesh clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+$(DEPS): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(DEPS) ## install dependencies (npm ci) when missing or stale
+
+build: $(DEPS) ## compile TypeScript to dist/
+	$(BIN)/tsc -p tsconfig.json
+
+proto: $(DEPS) ## lint the protos and regenerate gen/ with ts-proto
+	$(BIN)/buf lint
+	$(BIN)/buf generate
+
+proto-check: $(DEPS) ## fail when gen/ is not what `make proto` would write
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(BIN)/buf generate -o "$$tmp" && \
+	  if ! diff -r gen "$$tmp/gen" >/dev/null; then \
+	    echo "gen/ is stale: run 'make proto' and commit the result"; diff -r gen "$$tmp/gen" | head -20; exit 1; \
+	  fi
+	@echo "gen/ is up to date"
+
+lint: $(DEPS) ## buf lint, generated-code check, ESLint
+	$(BIN)/buf lint
+	@$(MAKE) --no-print-directory proto-check
+	$(BIN)/eslint --max-warnings 0 .
+
+test: lint build ## lint, build, then every test (unit, integration, system)
+	$(BIN)/mocha $(MOCHA_ARGS)
+
+test-unit: build ## unit tests only
+	$(BIN)/mocha 'dist/test/unit/**/*.test.js'
+
+run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it)
+	node dist/scripts/run-mesh.js
+
+clean: ## remove build output and the local mesh's state
+	rm -rf dist .mesh

@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { unary } from '../lib/grpc/index.js';
+import { need, optional, UsageError } from './args.js';
+import type { Command } from './command.js';
+import type { CliContext } from './context.js';
+
+const s = { type: 'string' } as const;
+
+function readPem(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read ${file}`);
+  }
+}
+
+function roles(text: string): string[] {
+  const list = text.split(',').map((r) => r.trim()).filter((r) => r.length > 0);
+  if (list.length === 0) throw new UsageError('--roles needs at least one role, e.g. Blob.Read,Blob.Write');
+  return list;
+}
+
+/** Calls one AdminService method with the admin token. */
+async function admin<Res>(ctx: CliContext, call: (client: ReturnType<CliContext['admin']>['client'], md: ReturnType<CliContext['admin']>['metadata']) => (m: never, o: never, cb: never) => unknown): Promise<Res> {
+  const { client, metadata } = ctx.admin();
+  try {
+    return await unary<Res>(call(client, metadata) as never, { metadata });
+  } finally {
+    client.close();
+  }
+}
+
+const setEnabled = (enabled: boolean): Command => ({
+  words: ['app', enabled ? 'enable' : 'disable'],
+  usage: `--tenant T --client C`,
+  options: { tenant: s, client: s },
+  run: async (ctx) => {
+    const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), enabled };
+    const res = await admin<{ revision: number }>(ctx, (c) => (m, o, cb) => c.setAppEnabled(req, m, o, cb));
+    return { clientId: req.clientId, enabled, revision: res.revision };
+  },
+});
+
+const role = (grant: boolean): Command => ({
+  words: ['role', grant ? 'grant' : 'revoke'],
+  usage: '--tenant T --client C --resource URI --role R',
+  options: { tenant: s, client: s, resource: s, role: s },
+  run: async (ctx) => {
+    const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), resource: need(ctx.flags, 'resource'), role: need(ctx.flags, 'role') };
+    const res = await admin<{ revision: number }>(ctx, (c) => (m, o, cb) => (grant ? c.grantRole(req, m, o, cb) : c.revokeRole(req, m, o, cb)));
+    return { ...req, granted: grant, revision: res.revision };
+  },
+});
+
+export const ADMIN_COMMANDS: readonly Command[] = [
+  {
+    words: ['tenant', 'create'],
+    usage: '--name N',
+    options: { name: s },
+    run: async (ctx) => {
+      const req = { name: need(ctx.flags, 'name') };
+      return admin(ctx, (c) => (m, o, cb) => c.createTenant(req, m, o, cb));
+    },
+  },
+  {
+    words: ['tenant', 'list'],
+    usage: '',
+    options: {},
+    run: async (ctx) => admin(ctx, (c) => (m, o, cb) => c.listTenants({}, m, o, cb)),
+  },
+  {
+    words: ['app', 'create'],
+    usage: '--tenant T --name N',
+    options: { tenant: s, name: s },
+    run: async (ctx) => {
+      const req = { tenantId: need(ctx.flags, 'tenant'), name: need(ctx.flags, 'name') };
+      return admin(ctx, (c) => (m, o, cb) => c.createApp(req, m, o, cb));
+    },
+  },
+  {
+    words: ['app', 'show'],
+    usage: '--tenant T --client C',
+    options: { tenant: s, client: s },
+    run: async (ctx) => {
+      const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client') };
+      return admin(ctx, (c) => (m, o, cb) => c.getApp(req, m, o, cb));
+    },
+  },
+  setEnabled(false),
+  setEnabled(true),
+  {
+    words: ['cred', 'add-cert'],
+    usage: '--tenant T --client C --public-key FILE.pem',
+    options: { tenant: s, client: s, 'public-key': s },
+    run: async (ctx) => {
+      const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), pem: readPem(need(ctx.flags, 'public-key')), notBefore: 0, notAfter: 0 };
+      return admin(ctx, (c) => (m, o, cb) => c.addCertificateCredential(req, m, o, cb));
+    },
+  },
+  {
+    words: ['cred', 'add-secret'],
+    usage: '--tenant T --client C [--lifetime-seconds N]',
+    options: { tenant: s, client: s, 'lifetime-seconds': s },
+    run: async (ctx) => {
+      const lifetime = Number(optional(ctx.flags, 'lifetime-seconds') ?? '0');
+      if (!Number.isSafeInteger(lifetime) || lifetime < 0) throw new UsageError('--lifetime-seconds must be a whole number');
+      const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), lifetimeSeconds: lifetime };
+      return admin(ctx, (c) => (m, o, cb) => c.addSecretCredential(req, m, o, cb));
+    },
+  },
+  {
+    words: ['cred', 'remove'],
+    usage: '--tenant T --client C --key-id K',
+    options: { tenant: s, client: s, 'key-id': s },
+    run: async (ctx) => {
+      const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), keyId: need(ctx.flags, 'key-id') };
+      return admin(ctx, (c) => (m, o, cb) => c.removeCredential(req, m, o, cb));
+    },
+  },
+  {
+    words: ['resource', 'create'],
+    usage: '--tenant T --identifier URI --roles A,B',
+    options: { tenant: s, identifier: s, roles: s },
+    run: async (ctx) => {
+      const req = { tenantId: need(ctx.flags, 'tenant'), identifier: need(ctx.flags, 'identifier'), roles: roles(need(ctx.flags, 'roles')) };
+      const res = await admin<{ revision: number }>(ctx, (c) => (m, o, cb) => c.createResource(req, m, o, cb));
+      return { identifier: req.identifier, roles: req.roles, revision: res.revision };
+    },
+  },
+  role(true),
+  role(false),
+  {
+    words: ['log', 'compact'],
+    usage: '--retain N',
+    options: { retain: s },
+    run: async (ctx) => {
+      const retain = Number(need(ctx.flags, 'retain'));
+      if (!Number.isSafeInteger(retain) || retain < 0) throw new UsageError('--retain must be a whole number');
+      return admin(ctx, (c) => (m, o, cb) => c.compactChangeLog({ retain }, m, o, cb));
+    },
+  },
+];

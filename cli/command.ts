@@ -1,0 +1,12 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { CliContext } from './context.js';
+
+/** One CLI command: its words, options, one-line usage, and what it does. */
+export interface Command {
+  /** e.g. ['tenant', 'create'] */
+  words: readonly string[];
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  /** Returns the one JSON object printed with --json (and as `key: value` lines without it). */
+  run(ctx: CliContext): Promise<Record<string, unknown>>;
+}

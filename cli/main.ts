@@ -1,0 +1,86 @@
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { ADMIN_COMMANDS } from './admin-commands.js';
+import { parseFlags, UsageError } from './args.js';
+import type { Command } from './command.js';
+import { CliContext } from './context.js';
+import { TOKEN_COMMANDS } from './token-commands.js';
+
+const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS];
+
+const COMMON = '[--json] [--mesh-dir DIR] [--admin HOST:PORT] [--admin-token TOKEN]';
+
+function usage(): string {
+  const lines = COMMANDS.map((c) => `  authmesh ${c.words.join(' ')} ${c.usage}`.trimEnd());
+  return `usage:\n${lines.join('\n')}\n\ncommon options: ${COMMON}\n`;
+}
+
+function find(argv: string[]): { command: Command; rest: string[] } | undefined {
+  const matches = COMMANDS.filter((c) => c.words.every((w, i) => argv[i] === w));
+  const best = matches.sort((a, b) => b.words.length - a.words.length)[0];
+  return best === undefined ? undefined : { command: best, rest: argv.slice(best.words.length) };
+}
+
+function printResult(result: Record<string, unknown>, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  for (const [key, value] of Object.entries(result)) {
+    process.stdout.write(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
+  }
+}
+
+function isServiceError(err: unknown): err is ServiceError {
+  return typeof err === 'object' && err !== null && 'code' in err && 'metadata' in err;
+}
+
+/** One line on stderr: the gRPC status name, the OAuth error code, and the service's message. */
+function describeError(err: unknown): string {
+  if (isServiceError(err)) {
+    const name = grpcStatus[err.code] ?? String(err.code);
+    const oauth = err.metadata?.get('oauth-error')[0];
+    const reason = err.metadata?.get('authmesh-reason')[0];
+    const tags = [name, oauth, reason].filter((t) => t !== undefined).join(' ');
+    if (err.code === grpcStatus.UNAVAILABLE && oauth === undefined) {
+      return `${err.details || 'service unavailable'} (${tags}): is the mesh running? start it with \`make run-mesh\``;
+    }
+    return `${err.details} (${tags})`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const found = find(argv);
+  if (found === undefined) {
+    const help = argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h';
+    (help ? process.stdout : process.stderr).write(help ? usage() : `authmesh: unknown command "${argv.join(' ')}"\n${usage()}`);
+    return help ? 0 : 2;
+  }
+  try {
+    const flags = parseFlags(found.rest, found.command.options);
+    if (flags.help === true) {
+      process.stdout.write(`usage: authmesh ${found.command.words.join(' ')} ${found.command.usage} ${COMMON}\n`);
+      return 0;
+    }
+    const ctx = new CliContext(flags, process.env);
+    printResult(await found.command.run(ctx), ctx.json);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`authmesh ${found.command.words.join(' ')}: ${err.message}\nusage: authmesh ${found.command.words.join(' ')} ${found.command.usage}\n`);
+      return 2;
+    }
+    process.stderr.write(`authmesh: ${describeError(err)}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`authmesh: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
