@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AdminServiceService,
+  type AdminServiceServer,
+  type CredentialInfo,
+} from '../../gen/authmesh/admin/v1/admin.js';
+import { nowSeconds, type Clock } from '../../lib/clock/index.js';
+import { CredentialKind } from '../../lib/directory/index.js';
+import type { ServiceBinding } from '../../lib/grpc/index.js';
+import type { Logger } from '../../lib/log/index.js';
+import { generateSecret, hashSecret, parseCredentialPem } from '../../lib/token/index.js';
+import {
+  keyIdField,
+  nameField,
+  resourceField,
+  roleField,
+  rolesField,
+  secretLifetimeField,
+  uuidField,
+  validityOf,
+} from './admin-input.js';
+import { BearerCheck, requireBearer } from './auth.js';
+import { notFound } from './store/directory-error.js';
+import type { DirectoryStore } from './store/directory-store.js';
+import { unary } from './unary-handler.js';
+
+export interface AdminServiceDeps {
+  store: DirectoryStore;
+  clock: Clock;
+  log: Logger;
+  /** The admin token; every call must carry it as `authorization: Bearer <token>`. */
+  adminToken: string;
+}
+
+/**
+ * authmesh.admin.v1.AdminService: every directory mutation, each durable and stamped with its
+ * revision when the call returns. Secrets are returned once, at creation, and never logged.
+ */
+export function adminServiceBinding({ store, clock, log, adminToken }: AdminServiceDeps): ServiceBinding {
+  const mutated = (method: string, fields: Record<string, unknown>, revision: number): void =>
+    log.info({ method, revision, ...fields }, 'directory mutation');
+
+  const implementation: AdminServiceServer = {
+    createTenant: unary(log, 'CreateTenant', (req) => {
+      const result = store.createTenant(nameField('name', req.name));
+      mutated('CreateTenant', { tenantId: result.tenantId }, result.revision);
+      return result;
+    }),
+    createApp: unary(log, 'CreateApp', (req) => {
+      const tenantId = uuidField('tenant_id', req.tenantId);
+      const result = store.createApp(tenantId, nameField('name', req.name));
+      mutated('CreateApp', { tenantId, clientId: result.clientId }, result.revision);
+      return result;
+    }),
+    setAppEnabled: unary(log, 'SetAppEnabled', (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const revision = store.setAppEnabled(tenantId, clientId, req.enabled);
+      mutated('SetAppEnabled', { tenantId, clientId, enabled: req.enabled }, revision);
+      return { revision };
+    }),
+    addCertificateCredential: unary(log, 'AddCertificateCredential', async (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const parsed = await parseCredentialPem(req.pem);
+      const validity = validityOf(req, parsed, nowSeconds(clock));
+      const revision = store.addCertificateCredential(tenantId, clientId, { ...parsed, ...validity });
+      mutated('AddCertificateCredential', { tenantId, clientId, keyId: parsed.keyId }, revision);
+      return { keyId: parsed.keyId, revision };
+    }),
+    addSecretCredential: unary(log, 'AddSecretCredential', (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const lifetime = secretLifetimeField(req.lifetimeSeconds);
+      const secret = generateSecret();
+      const now = nowSeconds(clock);
+      const keyId = randomUUID();
+      const notAfter = now + lifetime;
+      const revision = store.addSecretCredential(tenantId, clientId, { keyId, secretHash: hashSecret(secret), notBefore: now, notAfter });
+      mutated('AddSecretCredential', { tenantId, clientId, keyId }, revision);
+      return { keyId, secret, notAfter, revision };
+    }),
+    removeCredential: unary(log, 'RemoveCredential', (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const keyId = keyIdField('key_id', req.keyId);
+      const revision = store.removeCredential(tenantId, clientId, keyId);
+      mutated('RemoveCredential', { tenantId, clientId, keyId }, revision);
+      return { revision };
+    }),
+    createResource: unary(log, 'CreateResource', (req) => {
+      const tenantId = uuidField('tenant_id', req.tenantId);
+      const identifier = resourceField('identifier', req.identifier);
+      const revision = store.createResource(tenantId, identifier, rolesField('roles', req.roles));
+      mutated('CreateResource', { tenantId, identifier }, revision);
+      return { revision };
+    }),
+    grantRole: unary(log, 'GrantRole', (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const resource = resourceField('resource', req.resource);
+      const role = roleField('role', req.role);
+      const revision = store.grantRole(tenantId, clientId, resource, role);
+      mutated('GrantRole', { tenantId, clientId, resource, role }, revision);
+      return { revision };
+    }),
+    revokeRole: unary(log, 'RevokeRole', (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const resource = resourceField('resource', req.resource);
+      const role = roleField('role', req.role);
+      const revision = store.revokeRole(tenantId, clientId, resource, role);
+      mutated('RevokeRole', { tenantId, clientId, resource, role }, revision);
+      return { revision };
+    }),
+    getApp: unary(log, 'GetApp', (req) => {
+      const [tenantId, clientId] = appKey(req);
+      if (store.tenant(tenantId) === undefined) throw notFound(`tenant ${tenantId} does not exist`);
+      const identity = store.identity(tenantId, clientId);
+      if (identity === undefined) throw notFound(`application ${clientId} does not exist in tenant ${tenantId}`);
+      return {
+        clientId: identity.clientId,
+        objectId: identity.objectId,
+        name: identity.name,
+        enabled: identity.enabled,
+        credentials: identity.credentials.map(
+          (c): CredentialInfo => ({
+            keyId: c.keyId,
+            kind: c.kind === CredentialKind.CREDENTIAL_KIND_CERTIFICATE ? 'certificate' : 'secret',
+            notBefore: c.notBefore,
+            notAfter: c.notAfter,
+          }),
+        ),
+        grants: identity.grants.map((g) => `${g.resource}#${g.role}`),
+      };
+    }),
+    listTenants: unary(log, 'ListTenants', () => ({ tenants: store.listTenants() })),
+    compactChangeLog: unary(log, 'CompactChangeLog', (req) => {
+      const compactedThrough = store.compactChangeLog(req.retain);
+      log.info({ method: 'CompactChangeLog', retain: req.retain, compactedThrough }, 'change log compacted');
+      return { compactedThrough };
+    }),
+  };
+
+  return {
+    name: 'authmesh.admin.v1.AdminService',
+    definition: AdminServiceService,
+    implementation: requireBearer(AdminServiceService, implementation, new BearerCheck([adminToken]), 'admin token'),
+  };
+}
+
+function appKey(req: { tenantId: string; clientId: string }): [string, string] {
+  return [uuidField('tenant_id', req.tenantId), uuidField('client_id', req.clientId)];
+}

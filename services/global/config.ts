@@ -1,0 +1,44 @@
+import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
+import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+
+const issuerUrl = (value: unknown): string | undefined => {
+  const text = String(value);
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return `expected an http(s) URL, got "${text}"`;
+  } catch {
+    return `expected an absolute URL, got "${text}"`;
+  }
+  return text.endsWith('/') ? `must not end with "/", got "${text}"` : undefined;
+};
+
+const atMostOneDay = (value: unknown): string | undefined =>
+  positive(value) ?? (Number(value) <= 86_400_000 && Number(value) % 1000 === 0 ? undefined : 'must be whole seconds, at most 24h');
+
+/** Options of the global authority; each also reads AUTHMESH_<NAME>. */
+export const GLOBAL_OPTIONS = {
+  listen: { type: 'string', describe: 'address to serve gRPC on (host:port, port 0 picks one)', default: '127.0.0.1:50051', check: hostPort },
+  'data-dir': {
+    type: 'string',
+    describe: 'folder for directory.db, signing-key.pem, admin-token and mesh-token',
+    default: '.mesh/global',
+    check: nonEmpty,
+  },
+  issuer: { type: 'string', describe: 'issuer base URL; tokens carry <issuer>/<tenant>/v2.0', default: DEFAULT_ISSUER, check: issuerUrl },
+  'token-lifetime': { type: 'duration', describe: 'access token lifetime', default: '1h', check: atMostOneDay },
+  'watch-heartbeat': { type: 'duration', describe: 'heartbeat interval on idle watch streams', default: '5s', check: positive },
+  'usage-flush': { type: 'duration', describe: 'how often recorded usage is written', default: '1s', check: positive },
+  'snapshot-identities': { type: 'int', describe: 'identities in a snapshot when the caller asks for 0', default: '5000', check: positive },
+  'log-level': {
+    type: 'string',
+    describe: 'log level',
+    default: 'info',
+    check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'),
+  },
+} as const;
+
+export type GlobalConfig = ConfigOf<typeof GLOBAL_OPTIONS>;
+
+export function parseGlobalConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): GlobalConfig {
+  return parseConfig(GLOBAL_OPTIONS, argv, env);
+}

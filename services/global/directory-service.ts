@@ -1,0 +1,98 @@
+import {
+  DirectoryServiceService,
+  type DirectoryServiceServer,
+  type WatchRequest,
+  type WatchResponse,
+} from '../../gen/authmesh/directory/v1/directory.js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { Clock } from '../../lib/clock/index.js';
+import type { ServiceBinding } from '../../lib/grpc/index.js';
+import type { Logger } from '../../lib/log/index.js';
+import { BearerCheck, requireBearer } from './auth.js';
+import { parseSigningKey } from './signing-key-input.js';
+import { invalidArgument } from './store/directory-error.js';
+import type { DirectoryStore } from './store/directory-store.js';
+import { unary } from './unary-handler.js';
+import type { UsageRecorder } from './usage-recorder.js';
+import type { WatchHub } from './watch-hub.js';
+
+export interface DirectoryServiceDeps {
+  store: DirectoryStore;
+  watchHub: WatchHub;
+  usage: UsageRecorder;
+  clock: Clock;
+  log: Logger;
+  /** Tokens accepted as `authorization: Bearer <token>`: the mesh token and the admin token. */
+  acceptedTokens: readonly string[];
+  /** Identities in a snapshot when the caller asks for 0 (default 5000). */
+  defaultSnapshotIdentities?: number;
+}
+
+const REGION = /^[a-z][a-z0-9-]{0,31}$/;
+const MAX_SNAPSHOT_IDENTITIES = 50_000;
+const MAX_USAGE_ENTRIES = 10_000;
+/** Usage stamped further ahead than this is clamped to now. */
+const MAX_FUTURE_SKEW_MS = 60_000;
+
+/**
+ * authmesh.directory.v1.DirectoryService: what regional and backup instances read from global
+ * (snapshot, lookup, watch) and report to it (signing keys, usage). Mesh members only.
+ */
+export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBinding {
+  const { store, watchHub, usage, clock, log } = deps;
+  const regionOrEmpty = (field: string, value: string): string => {
+    if (value !== '' && !REGION.test(value)) throw invalidArgument(`${field} must be a region name like eastus`);
+    return value;
+  };
+
+  const implementation: DirectoryServiceServer = {
+    getSnapshot: unary(log, 'GetSnapshot', (req) => {
+      const region = regionOrEmpty('region', req.region);
+      const max = Math.min(req.maxIdentities || (deps.defaultSnapshotIdentities ?? 5000), MAX_SNAPSHOT_IDENTITIES);
+      const snapshot = store.snapshot(region, max);
+      log.debug({ region, revision: snapshot.revision, identities: snapshot.identities.length }, 'snapshot served');
+      return snapshot;
+    }),
+    lookupIdentity: unary(log, 'LookupIdentity', (req) => {
+      const region = regionOrEmpty('region', req.region);
+      if (req.tenantId === '' || req.clientId === '') throw invalidArgument('tenant_id and client_id are required');
+      // Head, tenant and identity are read in one synchronous turn, so they agree.
+      const revision = store.log.head();
+      const tenant = store.tenant(req.tenantId);
+      const identity = tenant === undefined ? undefined : store.identity(req.tenantId, req.clientId);
+      if (identity !== undefined && region !== '') {
+        usage.record({ tenantId: identity.tenantId, clientId: identity.clientId, region, atMs: clock.now(), authenticated: false });
+      }
+      return { revision, tenant, identity };
+    }),
+    watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => watchHub.serve(call),
+    registerSigningKey: unary(log, 'RegisterSigningKey', async (req) => {
+      const key = await parseSigningKey(req.domain, req.publicJwkJson);
+      const { revision, created } = store.registerSigningKey(key.kid, key.domain, key.publicJwkJson);
+      if (created) log.info({ kid: key.kid, domain: key.domain, revision }, 'signing key published');
+      return { kid: key.kid, revision };
+    }),
+    reportUsage: unary(log, 'ReportUsage', (req) => {
+      if (!REGION.test(req.region)) throw invalidArgument('region must be a region name like eastus');
+      if (req.entries.length > MAX_USAGE_ENTRIES) throw invalidArgument(`at most ${MAX_USAGE_ENTRIES} entries per report`);
+      const now = clock.now();
+      const records = req.entries
+        .filter((e) => e.tenantId !== '' && e.clientId !== '' && e.authenticatedAtMs > 0)
+        .map((e) => ({
+          tenantId: e.tenantId,
+          clientId: e.clientId,
+          region: req.region,
+          atMs: e.authenticatedAtMs > now + MAX_FUTURE_SKEW_MS ? now : e.authenticatedAtMs,
+          authenticated: true,
+        }));
+      store.recordUsage(records);
+      return {};
+    }),
+  };
+
+  return {
+    name: 'authmesh.directory.v1.DirectoryService',
+    definition: DirectoryServiceService,
+    implementation: requireBearer(DirectoryServiceService, implementation, new BearerCheck(deps.acceptedTokens), 'mesh token'),
+  };
+}

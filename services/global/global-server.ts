@@ -1,0 +1,98 @@
+import path from 'node:path';
+import type { Clock } from '../../lib/clock/index.js';
+import { serve, type RunningServer } from '../../lib/grpc/index.js';
+import type { Logger } from '../../lib/log/index.js';
+import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
+import { adminServiceBinding } from './admin-service.js';
+import { loadOrCreateBearerToken } from './auth.js';
+import { directoryServiceBinding } from './directory-service.js';
+import { DirectoryStore } from './store/directory-store.js';
+import { globalTokenBackend } from './token-backend.js';
+import { UsageRecorder } from './usage-recorder.js';
+import { WatchHub } from './watch-hub.js';
+
+/** Everything the global authority needs to run; main.ts builds it from config. */
+export interface GlobalServerOptions {
+  listen: string;
+  dataDir: string;
+  issuer: string;
+  tokenLifetimeMs: number;
+  watchHeartbeatMs: number;
+  usageFlushMs: number;
+  snapshotIdentities: number;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface GlobalServer {
+  /** Bound address, `host:port`. */
+  address: string;
+  port: number;
+  adminToken: string;
+  meshToken: string;
+  signer: TokenSigner;
+  store: DirectoryStore;
+  running: RunningServer;
+  /** Ends watches, drains calls, flushes usage and closes the store. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** The files global keeps in its data dir. */
+export const dataFiles = (dataDir: string) => ({
+  database: path.join(dataDir, 'directory.db'),
+  signingKey: path.join(dataDir, 'signing-key.pem'),
+  adminToken: path.join(dataDir, 'admin-token'),
+  meshToken: path.join(dataDir, 'mesh-token'),
+});
+
+/**
+ * Opens the store, loads (or creates) the signing key and the two bearer tokens, publishes the
+ * key in the directory, and serves AdminService, DirectoryService, TokenService and health on
+ * one port.
+ */
+export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServer> {
+  const files = dataFiles(opts.dataDir);
+  const { clock, log } = opts;
+  const adminToken = loadOrCreateBearerToken(files.adminToken);
+  const meshToken = loadOrCreateBearerToken(files.meshToken);
+  const signer = await TokenSigner.loadOrCreate(files.signingKey, 'global');
+  const store = DirectoryStore.open(files.database, clock);
+  try {
+    const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
+    if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
+
+    const usage = new UsageRecorder({ store, log, flushIntervalMs: opts.usageFlushMs });
+    const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
+    const running = await serve({
+      listen: opts.listen,
+      services: [
+        adminServiceBinding({ store, clock, log, adminToken }),
+        directoryServiceBinding({
+          store,
+          watchHub,
+          usage,
+          clock,
+          log,
+          acceptedTokens: [meshToken, adminToken],
+          defaultSnapshotIdentities: opts.snapshotIdentities,
+        }),
+        tokenServiceBinding(
+          globalTokenBackend({ store, signer, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
+        ),
+      ],
+    });
+    usage.start();
+    let stopped: Promise<void> | undefined;
+    const stop = (graceMs = 5000): Promise<void> =>
+      (stopped ??= (async () => {
+        watchHub.close();
+        await running.shutdown(graceMs);
+        usage.stop();
+        store.close();
+      })());
+    return { address: running.address, port: running.port, adminToken, meshToken, signer, store, running, stop };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,45 @@
+import { systemClock } from '../../lib/clock/index.js';
+import { ConfigError, describeOptions } from '../../lib/config/index.js';
+import { onShutdownSignal } from '../../lib/grpc/index.js';
+import { createLogger } from '../../lib/log/index.js';
+import { GLOBAL_OPTIONS, parseGlobalConfig, type GlobalConfig } from './config.js';
+import { startGlobal } from './global-server.js';
+
+/** Composition root of the global authority: config, logger, server, signals. */
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help')) {
+    console.log(`usage: global [options]\n${describeOptions(GLOBAL_OPTIONS)}`);
+    return;
+  }
+  let config: GlobalConfig;
+  try {
+    config = parseGlobalConfig(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`global: ${err.message}`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger('global', config['log-level']);
+  const server = await startGlobal({
+    listen: config.listen,
+    dataDir: config['data-dir'],
+    issuer: config.issuer,
+    tokenLifetimeMs: config['token-lifetime'],
+    watchHeartbeatMs: config['watch-heartbeat'],
+    usageFlushMs: config['usage-flush'],
+    snapshotIdentities: config['snapshot-identities'],
+    clock: systemClock,
+    log,
+  });
+  log.info(
+    { listening: server.address, dataDir: config['data-dir'], kid: server.signer.kid, revision: server.store.log.head() },
+    'global authority serving',
+  );
+  onShutdownSignal(() => server.stop(), (msg) => log.info(msg));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`global: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Never edit a
+ * migration that has shipped: append a new one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  CREATE TABLE tenants (
+    tenant_id     TEXT PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL
+  );
+  CREATE TABLE apps (
+    tenant_id                TEXT NOT NULL REFERENCES tenants (tenant_id),
+    client_id                TEXT NOT NULL,
+    object_id                TEXT NOT NULL UNIQUE,
+    name                     TEXT NOT NULL,
+    enabled                  INTEGER NOT NULL DEFAULT 1,
+    created_at_ms            INTEGER NOT NULL,
+    posture_changed_at_ms    INTEGER NOT NULL DEFAULT 0,
+    last_authenticated_at_ms INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, client_id),
+    UNIQUE (tenant_id, name)
+  );
+  CREATE TABLE credentials (
+    tenant_id       TEXT NOT NULL,
+    client_id       TEXT NOT NULL,
+    key_id          TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('certificate', 'secret')),
+    public_jwk_json TEXT NOT NULL DEFAULT '',
+    secret_hash     TEXT NOT NULL DEFAULT '',
+    x5t_s256        TEXT NOT NULL DEFAULT '',
+    not_before      INTEGER NOT NULL DEFAULT 0,
+    not_after       INTEGER NOT NULL DEFAULT 0,
+    created_at_ms   INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, client_id, key_id),
+    FOREIGN KEY (tenant_id, client_id) REFERENCES apps (tenant_id, client_id)
+  );
+  CREATE TABLE resources (
+    tenant_id     TEXT NOT NULL REFERENCES tenants (tenant_id),
+    identifier    TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, identifier)
+  );
+  CREATE TABLE resource_roles (
+    tenant_id  TEXT NOT NULL,
+    identifier TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, identifier, role),
+    FOREIGN KEY (tenant_id, identifier) REFERENCES resources (tenant_id, identifier)
+  );
+  CREATE TABLE role_grants (
+    tenant_id     TEXT NOT NULL,
+    client_id     TEXT NOT NULL,
+    resource      TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    granted_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, client_id, resource, role),
+    FOREIGN KEY (tenant_id, client_id) REFERENCES apps (tenant_id, client_id),
+    FOREIGN KEY (tenant_id, resource, role) REFERENCES resource_roles (tenant_id, identifier, role)
+  );
+  CREATE TABLE usage (
+    tenant_id       TEXT NOT NULL,
+    client_id       TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    last_used_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, client_id, region)
+  );
+  CREATE INDEX usage_by_region ON usage (region, last_used_at_ms DESC);
+  CREATE TABLE signing_keys (
+    kid                 TEXT PRIMARY KEY,
+    domain              TEXT NOT NULL,
+    public_jwk_json     TEXT NOT NULL,
+    created_at_ms       INTEGER NOT NULL,
+    retired_at_ms       INTEGER NOT NULL DEFAULT 0,
+    registered_revision INTEGER NOT NULL
+  );
+  -- AUTOINCREMENT: a revision is never reused, even after the newest entries are compacted away.
+  CREATE TABLE change_log (
+    revision        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN ('identity', 'identity_removed', 'tenant', 'signing_keys')),
+    tenant_id       TEXT NOT NULL DEFAULT '',
+    client_id       TEXT NOT NULL DEFAULT '',
+    committed_at_ms INTEGER NOT NULL
+  );
+  INSERT INTO meta (key, value) VALUES ('compacted_through', '0');
+  `,
+];
+
+/**
+ * Opens (creating when missing) the directory database with the durability the admin API
+ * promises: WAL journal and synchronous=FULL, so a transaction that returned survives a crash.
+ */
+export function openDatabase(file: string): Database.Database {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`directory schema version ${current} is newer than this build knows (${MIGRATIONS.length})`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version += 1) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}

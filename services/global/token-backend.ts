@@ -1,0 +1,64 @@
+import type { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
+import type { Clock } from '../../lib/clock/index.js';
+import type { DirectoryView, LookupResult } from '../../lib/directory/index.js';
+import type { Logger } from '../../lib/log/index.js';
+import { issueToken, jwksFromKeys, type TokenBackendHandlers, type TokenCallOptions, type TokenSigner } from '../../lib/token/index.js';
+import type { DirectoryStore } from './store/directory-store.js';
+import type { UsageRecorder } from './usage-recorder.js';
+
+/** Global reads its own store: the data is never stale, so its age is 0. */
+export function storeDirectoryView(store: DirectoryStore): DirectoryView {
+  return {
+    lookup(tenantId: string, clientId: string): Promise<LookupResult> {
+      const tenant = store.tenant(tenantId);
+      const identity = tenant === undefined ? undefined : store.identity(tenantId, clientId);
+      return Promise.resolve({ tenant, identity, dataAgeMs: 0 });
+    },
+  };
+}
+
+export interface GlobalTokenBackendDeps {
+  store: DirectoryStore;
+  signer: TokenSigner;
+  usage: UsageRecorder;
+  clock: Clock;
+  log: Logger;
+  issuer: string;
+  lifetimeSeconds: number;
+  /** Fraction of the lifetime after which clients refresh (default 0.5). */
+  refreshRatio?: number;
+}
+
+/**
+ * Global's TokenService: issues for any identity in its store, records the authentication
+ * (region `global`) through the batched usage recorder so the write stays off the call's path.
+ */
+export function globalTokenBackend(deps: GlobalTokenBackendDeps): TokenBackendHandlers {
+  const ctx = {
+    directory: storeDirectoryView(deps.store),
+    signer: deps.signer,
+    issuer: deps.issuer,
+    lifetimeSeconds: deps.lifetimeSeconds,
+    refreshRatio: deps.refreshRatio ?? 0.5,
+    clock: deps.clock,
+  };
+  return {
+    async acquireToken(req: AcquireTokenRequest, options: TokenCallOptions) {
+      const issued = await issueToken(req, ctx, options);
+      deps.usage.record({
+        tenantId: issued.identity.tenantId,
+        clientId: issued.identity.clientId,
+        region: 'global',
+        atMs: deps.clock.now(),
+        authenticated: true,
+      });
+      return issued;
+    },
+    getJwks(): Promise<string> {
+      return Promise.resolve(jwksFromKeys(deps.store.signingKeys(), deps.clock.now(), deps.lifetimeSeconds * 1000));
+    },
+    onServerError(err: unknown, method: string) {
+      deps.log.error({ err, method }, 'token request failed');
+    },
+  };
+}
