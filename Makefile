@@ -12,7 +12,7 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
 $(DEPS): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm_config_build_from_source=true npm ci --no-audit --no-fund
 	@touch $@
 
 install: $(DEPS) ## install dependencies (npm ci) when missing or stale

@@ -1,0 +1,174 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { seedDemo, tokenCommand } from './mesh-seed.js';
+
+/** One process of the local mesh. */
+interface MeshProcess {
+  name: string;
+  /** Entry point relative to dist/. */
+  entry: string;
+  listen: string;
+  args: string[];
+}
+
+const MESH_DIR = path.resolve(process.env.AUTHMESH_MESH_DIR ?? '.mesh');
+const RUN_DIR = path.join(MESH_DIR, 'run');
+const DIST = path.resolve(__dirname, '..');
+const GLOBAL = '127.0.0.1:50051';
+const MESH_TOKEN = path.join(MESH_DIR, 'global', 'mesh-token');
+
+const REGIONS = [
+  { region: 'eastus', gateway: '127.0.0.1:50050', regional: '127.0.0.1:50061' },
+  { region: 'westus', gateway: '127.0.0.1:50150', regional: '127.0.0.1:50161' },
+];
+
+const GLOBAL_PROCESS: MeshProcess = {
+  name: 'global',
+  entry: 'services/global/main.js',
+  listen: GLOBAL,
+  args: ['--listen', GLOBAL, '--data-dir', path.join(MESH_DIR, 'global')],
+};
+
+const REGIONAL_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
+  name: `regional-${r.region}`,
+  entry: 'services/regional/main.js',
+  listen: r.regional,
+  args: ['--region', r.region, '--listen', r.regional, '--global', GLOBAL, '--mesh-token-file', MESH_TOKEN, '--data-dir', path.join(MESH_DIR, `regional-${r.region}`)],
+}));
+
+const GATEWAY_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
+  name: `gateway-${r.region}`,
+  entry: 'gateway/main.js',
+  listen: r.gateway,
+  args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBAL],
+}));
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+const say = (line: string): void => {
+  process.stdout.write(`[mesh] ${line}\n`);
+};
+
+function pidFile(name: string): string {
+  return path.join(RUN_DIR, `${name}.pid`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses to start over a mesh that is still running from this folder. */
+function checkNotRunning(all: MeshProcess[]): void {
+  for (const p of all) {
+    const file = pidFile(p.name);
+    if (!existsSync(file)) continue;
+    const pid = Number(readFileSync(file, 'utf8'));
+    if (Number.isInteger(pid) && pid > 0 && isRunning(pid)) {
+      throw new Error(`${p.name} is already running (pid ${pid}, ${file}); stop that mesh first`);
+    }
+    unlinkSync(file);
+  }
+}
+
+function start(p: MeshProcess): ChildProcess {
+  const child = spawn(process.execPath, [path.join(DIST, p.entry), ...p.args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, OTEL_SERVICE_NAME: `authmesh-${p.name}` },
+  });
+  const prefix = `[${p.name}] `;
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
+  }
+  writeFileSync(pidFile(p.name), `${child.pid}\n`);
+  children.set(p.name, child);
+  child.once('exit', (code, signal) => {
+    children.delete(p.name);
+    if (existsSync(pidFile(p.name))) unlinkSync(pidFile(p.name));
+    if (!stopping) say(`${p.name} exited (${signal ?? `code ${code}`}); the rest of the mesh keeps running`);
+  });
+  return child;
+}
+
+const HealthClient = makeGenericClientConstructor(healthService, 'Health');
+type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
+
+async function waitServing(p: MeshProcess, timeoutMs = 30_000): Promise<void> {
+  const client = new HealthClient(p.listen, credentials.createInsecure());
+  const check = (client as unknown as { check: CheckFn }).check.bind(client);
+  const until = Date.now() + timeoutMs;
+  try {
+    while (Date.now() < until) {
+      if (!children.has(p.name)) throw new Error(`${p.name} exited during start-up`);
+      const status = await new Promise<string | undefined>((resolve) =>
+        check({ service: '' }, { deadline: Date.now() + 1000 }, (err, res) => resolve(err ? undefined : res?.status)),
+      );
+      if (status === 'SERVING') return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`${p.name} did not become SERVING on ${p.listen} within ${timeoutMs} ms`);
+  } finally {
+    client.close();
+  }
+}
+
+async function stopAll(): Promise<void> {
+  stopping = true;
+  const waits = [...children.entries()].map(
+    ([name, child]) =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        try {
+          process.kill(child.pid!, 'SIGCONT');
+          process.kill(child.pid!, 'SIGTERM');
+        } catch {
+          resolve();
+        }
+        setTimeout(() => {
+          if (children.has(name)) child.kill('SIGKILL');
+        }, 5000).unref();
+      }),
+  );
+  await Promise.all(waits);
+}
+
+async function main(): Promise<void> {
+  const all = [GLOBAL_PROCESS, ...REGIONAL_PROCESSES, ...GATEWAY_PROCESSES];
+  mkdirSync(RUN_DIR, { recursive: true });
+  checkNotRunning(all);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: stopping the mesh`);
+      void stopAll().then(() => process.exit(0));
+    });
+  }
+
+  start(GLOBAL_PROCESS);
+  await waitServing(GLOBAL_PROCESS);
+  const seed = await seedDemo(MESH_DIR, GLOBAL);
+  const rest = [...REGIONAL_PROCESSES, ...GATEWAY_PROCESSES];
+  for (const p of rest) start(p);
+  await Promise.all(rest.map((p) => waitServing(p)));
+
+  say('the mesh is up:');
+  for (const p of all) say(`  ${p.name.padEnd(16)} ${p.listen}  pid ${children.get(p.name)?.pid ?? '-'}`);
+  say('get a token for the demo workload through the eastus gateway:');
+  process.stdout.write(`\n  ${tokenCommand(seed, REGIONS[0]!.gateway)}\n\n`);
+  say(`verify it against: npx authmesh jwks --tenant ${seed.tenantId}`);
+  say('Ctrl-C stops everything');
+}
+
+main().catch(async (err: unknown) => {
+  say(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  await stopAll();
+  process.exit(1);
+});
