@@ -5,6 +5,7 @@ import type { Identity, SigningKey, Tenant } from '../../../lib/directory/index.
 import { ChangeLog, type ChangeEntry, type ChangeKind } from './change-log.js';
 import { alreadyExists, notFound } from './directory-error.js';
 import { DirectoryReader } from './directory-reader.js';
+import { ExistenceChecks } from './existence-checks.js';
 import { openDatabase } from './open-database.js';
 import { UsageTable, type UsageRecord } from './usage-table.js';
 
@@ -43,6 +44,7 @@ export class DirectoryStore {
   readonly log: ChangeLog;
   private readonly reader: DirectoryReader;
   private readonly usage: UsageTable;
+  private readonly exists: ExistenceChecks;
   private readonly listeners = new Set<CommitListener>();
 
   private constructor(
@@ -52,6 +54,7 @@ export class DirectoryStore {
     this.log = new ChangeLog(db);
     this.reader = new DirectoryReader(db);
     this.usage = new UsageTable(db);
+    this.exists = new ExistenceChecks(db);
   }
 
   /** Opens or creates the store in `file` (normally `<data-dir>/directory.db`). */
@@ -87,7 +90,7 @@ export class DirectoryStore {
     const clientId = randomUUID();
     const objectId = randomUUID();
     const revision = this.commit('identity', tenantId, clientId, (now) => {
-      this.requireTenant(tenantId);
+      this.exists.tenant(tenantId);
       if (this.db.prepare('SELECT 1 FROM apps WHERE tenant_id = ? AND name = ?').get(tenantId, name) !== undefined) {
         throw alreadyExists(`an application named "${name}" already exists in tenant ${tenantId}`);
       }
@@ -100,7 +103,7 @@ export class DirectoryStore {
 
   setAppEnabled(tenantId: string, clientId: string, enabled: boolean): number {
     return this.commit('identity', tenantId, clientId, (now) => {
-      this.requireApp(tenantId, clientId);
+      this.exists.app(tenantId, clientId);
       const sql = enabled
         ? 'UPDATE apps SET enabled = 1 WHERE tenant_id = ? AND client_id = ?'
         : 'UPDATE apps SET enabled = 0, posture_changed_at_ms = ? WHERE tenant_id = ? AND client_id = ?';
@@ -111,8 +114,8 @@ export class DirectoryStore {
 
   addCertificateCredential(tenantId: string, clientId: string, cert: CertificateInput): number {
     return this.commit('identity', tenantId, clientId, (now) => {
-      this.requireApp(tenantId, clientId);
-      this.requireNewKeyId(tenantId, clientId, cert.keyId);
+      this.exists.app(tenantId, clientId);
+      this.exists.newKeyId(tenantId, clientId, cert.keyId);
       this.db
         .prepare(
           `INSERT INTO credentials (tenant_id, client_id, key_id, kind, public_jwk_json, x5t_s256, not_before, not_after, created_at_ms)
@@ -124,8 +127,8 @@ export class DirectoryStore {
 
   addSecretCredential(tenantId: string, clientId: string, secret: SecretInput): number {
     return this.commit('identity', tenantId, clientId, (now) => {
-      this.requireApp(tenantId, clientId);
-      this.requireNewKeyId(tenantId, clientId, secret.keyId);
+      this.exists.app(tenantId, clientId);
+      this.exists.newKeyId(tenantId, clientId, secret.keyId);
       this.db
         .prepare(
           `INSERT INTO credentials (tenant_id, client_id, key_id, kind, secret_hash, not_before, not_after, created_at_ms)
@@ -137,7 +140,7 @@ export class DirectoryStore {
 
   removeCredential(tenantId: string, clientId: string, keyId: string): number {
     return this.commit('identity', tenantId, clientId, (now) => {
-      this.requireApp(tenantId, clientId);
+      this.exists.app(tenantId, clientId);
       const removed = this.db
         .prepare('DELETE FROM credentials WHERE tenant_id = ? AND client_id = ? AND key_id = ?')
         .run(tenantId, clientId, keyId);
@@ -148,10 +151,8 @@ export class DirectoryStore {
 
   createResource(tenantId: string, identifier: string, roles: readonly string[]): number {
     return this.commit('tenant', tenantId, '', (now) => {
-      this.requireTenant(tenantId);
-      if (this.db.prepare('SELECT 1 FROM resources WHERE tenant_id = ? AND identifier = ?').get(tenantId, identifier) !== undefined) {
-        throw alreadyExists(`resource ${identifier} already exists in tenant ${tenantId}`);
-      }
+      this.exists.tenant(tenantId);
+      this.exists.newResource(tenantId, identifier);
       this.db.prepare('INSERT INTO resources (tenant_id, identifier, created_at_ms) VALUES (?, ?, ?)').run(tenantId, identifier, now);
       const insertRole = this.db.prepare('INSERT INTO resource_roles (tenant_id, identifier, role) VALUES (?, ?, ?)');
       for (const role of roles) insertRole.run(tenantId, identifier, role);
@@ -160,8 +161,8 @@ export class DirectoryStore {
 
   grantRole(tenantId: string, clientId: string, resource: string, role: string): number {
     return this.commit('identity', tenantId, clientId, (now) => {
-      this.requireApp(tenantId, clientId);
-      this.requireRole(tenantId, resource, role);
+      this.exists.app(tenantId, clientId);
+      this.exists.role(tenantId, resource, role);
       const exists = this.db
         .prepare('SELECT 1 FROM role_grants WHERE tenant_id = ? AND client_id = ? AND resource = ? AND role = ?')
         .get(tenantId, clientId, resource, role);
@@ -174,7 +175,7 @@ export class DirectoryStore {
 
   revokeRole(tenantId: string, clientId: string, resource: string, role: string): number {
     return this.commit('identity', tenantId, clientId, (now) => {
-      this.requireApp(tenantId, clientId);
+      this.exists.app(tenantId, clientId);
       const removed = this.db
         .prepare('DELETE FROM role_grants WHERE tenant_id = ? AND client_id = ? AND resource = ? AND role = ?')
         .run(tenantId, clientId, resource, role);
@@ -271,32 +272,6 @@ export class DirectoryStore {
       .immediate();
     for (const listener of this.listeners) listener(revision);
     return revision;
-  }
-
-  private requireTenant(tenantId: string): void {
-    if (this.db.prepare('SELECT 1 FROM tenants WHERE tenant_id = ?').get(tenantId) === undefined) {
-      throw notFound(`tenant ${tenantId} does not exist`);
-    }
-  }
-
-  private requireApp(tenantId: string, clientId: string): void {
-    this.requireTenant(tenantId);
-    if (this.db.prepare('SELECT 1 FROM apps WHERE tenant_id = ? AND client_id = ?').get(tenantId, clientId) === undefined) {
-      throw notFound(`application ${clientId} does not exist in tenant ${tenantId}`);
-    }
-  }
-
-  private requireNewKeyId(tenantId: string, clientId: string, keyId: string): void {
-    const exists = this.db.prepare('SELECT 1 FROM credentials WHERE tenant_id = ? AND client_id = ? AND key_id = ?').get(tenantId, clientId, keyId);
-    if (exists !== undefined) throw alreadyExists(`application ${clientId} already has a credential with key id ${keyId}`);
-  }
-
-  private requireRole(tenantId: string, resource: string, role: string): void {
-    if (this.db.prepare('SELECT 1 FROM resources WHERE tenant_id = ? AND identifier = ?').get(tenantId, resource) === undefined) {
-      throw notFound(`resource ${resource} does not exist in tenant ${tenantId}`);
-    }
-    const defined = this.db.prepare('SELECT 1 FROM resource_roles WHERE tenant_id = ? AND identifier = ? AND role = ?').get(tenantId, resource, role);
-    if (defined === undefined) throw notFound(`role ${role} is not defined on resource ${resource}`);
   }
 
   private touchPosture(tenantId: string, clientId: string, now: number): void {
