@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { ConfigError } from '../../../lib/config/index.js';
+import { parseGatewayConfig } from '../../../gateway/config.js';
+
+describe('parseGatewayConfig', () => {
+  it('builds the domains in priority order with defaults', () => {
+    const c = parseGatewayConfig(['--region', 'eastus', '--regional', '127.0.0.1:50061'], {});
+    assert.equal(c.listen, '127.0.0.1:50050');
+    assert.deepEqual(c.domains, [
+      { name: 'regional/eastus', address: '127.0.0.1:50061' },
+      { name: 'global', address: '127.0.0.1:50051' },
+    ]);
+    assert.equal(c.defaultDeadlineMs, 5000);
+    assert.equal(c.attemptTimeoutMs, 1000);
+    assert.equal(c.breaker.volumeThreshold, 5);
+    assert.equal(Object.isFrozen(c), true);
+  });
+
+  it('adds backup when its address is given, also from the environment', () => {
+    const c = parseGatewayConfig(['--region', 'westus', '--regional=127.0.0.1:50161'], { AUTHMESH_BACKUP: '127.0.0.1:50071', AUTHMESH_ATTEMPT_TIMEOUT: '250ms' });
+    assert.deepEqual(c.domains.map((d) => d.name), ['regional/westus', 'global', 'backup']);
+    assert.equal(c.attemptTimeoutMs, 250);
+  });
+
+  it('lists every problem: missing region and regional, volume threshold 0, bad address', () => {
+    assert.throws(
+      () => parseGatewayConfig(['--breaker-volume-threshold', '0', '--global', 'nowhere'], {}),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.problems.length, 4, e.message);
+        assert.match(e.message, /--region/);
+        assert.match(e.message, /--regional/);
+        assert.match(e.message, /--breaker-volume-threshold/);
+        assert.match(e.message, /--global/);
+        return true;
+      },
+    );
+  });
+
+  it('refuses an attempt timeout longer than the default deadline, and a window the buckets do not divide', () => {
+    assert.throws(
+      () => parseGatewayConfig(['--region', 'eastus', '--regional', '127.0.0.1:1', '--attempt-timeout', '10s', '--breaker-window', '1001ms'], {}),
+      /attempt-timeout[\s\S]*|rollingCountTimeout/,
+    );
+  });
+});

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { Metadata, status } from '@grpc/grpc-js';
+import { ManualClock } from '../../../lib/clock/index.js';
+import { Failover, type FailoverOptions, type ForwardResult } from '../../../gateway/failover.js';
+import { FaultDomain } from '../../../gateway/fault-domain.js';
+import { SnapshotSource } from '../../../gateway/health-snapshot.js';
+import { HealthWatch, type WatchStream } from '../../../gateway/health-watch.js';
+import { RetryBudget } from '../../../gateway/retry-budget.js';
+import { FakeTokenBackend } from '../../support/fake-token-backend.js';
+
+const R = 'regional/eastus';
+const BYTES = Buffer.from('request-bytes');
+
+class FakeStream extends EventEmitter implements WatchStream {
+  cancel(): void {
+    this.emit('error', new Error('cancelled'));
+  }
+}
+
+function build(opts: { failover?: FailoverOptions; budget?: RetryBudget; volumeThreshold?: number; resetTimeout?: number } = {}) {
+  const clock = new ManualClock(1_000_000);
+  const backends = [new FakeTokenBackend(R), new FakeTokenBackend('global'), new FakeTokenBackend('backup')];
+  const streams = new Map<string, FakeStream>();
+  const domains = backends.map(
+    (backend, priority) =>
+      new FaultDomain({
+        priority,
+        backend,
+        clock,
+        breaker: { volumeThreshold: opts.volumeThreshold ?? 5, resetTimeout: opts.resetTimeout ?? 60_000 },
+        healthWatch: (onChange) =>
+          new HealthWatch({
+            serviceName: 'authmesh.token.v1.TokenService',
+            onChange,
+            openWatch: () => {
+              const s = new FakeStream();
+              streams.set(backend.name, s);
+              return s;
+            },
+            timers: { setTimeout: () => undefined, clearTimeout: () => undefined },
+          }),
+      }),
+  );
+  for (const d of domains) d.start();
+  const snapshots = new SnapshotSource(domains, clock, 0);
+  const budget = opts.budget ?? new RetryBudget();
+  const failover = new Failover(domains, snapshots, budget, clock, opts.failover);
+  const done = (): void => domains.forEach((d) => d.close());
+  return { clock, backends, domains, streams, failover, budget, done };
+}
+
+const trailer = (r: ForwardResult, key: string): string | undefined => r.trailers.get(key)[0]?.toString();
+
+describe('Failover', () => {
+  let ctx: ReturnType<typeof build>;
+  afterEach(() => ctx?.done());
+
+  it('answers from the home regional with its bytes and trailers plus fault domain and attempts', async () => {
+    ctx = build();
+    ctx.backends[0]!.set({ kind: 'answer', trailers: { 'authmesh-data-age-ms': '40' } });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.ok && r.bytes, Buffer.from(R));
+    assert.equal(trailer(r, 'authmesh-data-age-ms'), '40');
+    assert.equal(trailer(r, 'authmesh-fault-domain'), R);
+    assert.equal(trailer(r, 'authmesh-attempts'), '1');
+    assert.equal(ctx.backends[0]!.calls[0]!.bytes, BYTES, 'the request bytes are forwarded as they are');
+  });
+
+  it('fails over to global in the same call when the regional is UNAVAILABLE', async () => {
+    ctx = build();
+    ctx.backends[0]!.set({ kind: 'fail', code: status.UNAVAILABLE, trailers: { 'authmesh-reason': 'cache-miss-unfillable' } });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, true);
+    assert.equal(trailer(r, 'authmesh-fault-domain'), 'global');
+    assert.equal(trailer(r, 'authmesh-attempts'), '2');
+    assert.equal(ctx.domains[0]!.stats.totals.failovers, 1);
+    assert.equal(ctx.domains[0]!.stats.totals.errors, 1);
+  });
+
+  for (const code of [status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.INTERNAL]) {
+    it(`fails over on ${status[code]}`, async () => {
+      ctx = build();
+      ctx.backends[0]!.set({ kind: 'fail', code });
+      const r = await ctx.failover.forward({ method: 'getJwks', bytes: BYTES });
+      assert.equal(r.domain, 'global');
+    });
+  }
+
+  it('returns a caller error at once with its trailers, tries nothing else and counts no fault', async () => {
+    ctx = build({ volumeThreshold: 1 });
+    ctx.backends[0]!.set({ kind: 'fail', code: status.UNAUTHENTICATED, details: 'bad assertion', trailers: { 'oauth-error': 'invalid_client' } });
+    for (let i = 0; i < 10; i += 1) {
+      const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+      assert.equal(r.ok, false);
+      assert.equal(!r.ok && r.code, status.UNAUTHENTICATED);
+      assert.equal(!r.ok && r.details, 'bad assertion');
+      assert.equal(trailer(r, 'oauth-error'), 'invalid_client');
+      assert.equal(trailer(r, 'authmesh-fault-domain'), R);
+    }
+    assert.equal(ctx.backends[1]!.calls.length, 0);
+    assert.equal(ctx.domains[0]!.breaker.closed, true);
+    assert.equal(ctx.domains[0]!.stats.totals.callerErrors, 10);
+    assert.equal(ctx.domains[0]!.stats.totals.errors, 0);
+  });
+
+  it('answers UNAVAILABLE no-healthy-domain naming what each domain said when all fail', async () => {
+    ctx = build();
+    ctx.backends[0]!.set({ kind: 'fail', code: status.UNAVAILABLE, details: 'connection refused' });
+    ctx.backends[1]!.set({ kind: 'fail', code: status.DEADLINE_EXCEEDED, details: 'deadline exceeded' });
+    ctx.backends[2]!.set({ kind: 'fail', code: status.UNAVAILABLE, details: 'data too old' });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.code, status.UNAVAILABLE);
+    assert.equal(trailer(r, 'oauth-error'), 'temporarily_unavailable');
+    assert.equal(trailer(r, 'authmesh-reason'), 'no-healthy-domain');
+    assert.equal(trailer(r, 'authmesh-attempts'), '3');
+    const details = !r.ok ? r.details : '';
+    assert.match(details, /regional\/eastus: UNAVAILABLE connection refused/);
+    assert.match(details, /global: DEADLINE_EXCEEDED deadline exceeded/);
+    assert.match(details, /backup: UNAVAILABLE data too old/);
+  });
+
+  it('cuts each attempt to the caller deadline and caps it at the attempt timeout', async () => {
+    ctx = build({ failover: { attemptTimeoutMs: 1000, defaultDeadlineMs: 5000 } });
+    const now = ctx.clock.now();
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES, deadline: now + 300 });
+    assert.equal(ctx.backends[0]!.calls[0]!.options.deadline, now + 300);
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES, deadline: now + 30_000 });
+    assert.equal(ctx.backends[0]!.calls[1]!.options.deadline, now + 1000);
+  });
+
+  it('uses the default deadline when the caller sets none', async () => {
+    ctx = build({ failover: { attemptTimeoutMs: 10_000, defaultDeadlineMs: 2500 } });
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(ctx.backends[0]!.calls[0]!.options.deadline, ctx.clock.now() + 2500);
+  });
+
+  it('does not start an attempt once the caller deadline has passed', async () => {
+    ctx = build();
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES, deadline: ctx.clock.now() - 1 });
+    assert.equal(r.ok, false);
+    assert.equal(ctx.backends[0]!.calls.length, 0);
+    assert.match(!r.ok ? r.details : '', /deadline reached/);
+  });
+
+  it('stops failing over once the retry budget is spent', async () => {
+    const budget = new RetryBudget({ maxTokens: 4 });
+    ctx = build({ budget, volumeThreshold: 1000 });
+    ctx.backends[0]!.set({ kind: 'fail', code: status.UNAVAILABLE });
+    ctx.backends[1]!.set({ kind: 'fail', code: status.UNAVAILABLE });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, false);
+    assert.equal(budget.tokens, 2);
+    assert.match(!r.ok ? r.details : '', /backup: not tried, retry budget exhausted/);
+    assert.equal(ctx.backends[2]!.calls.length, 0);
+  });
+
+  it('skips a domain whose breaker is open without calling it', async () => {
+    ctx = build();
+    ctx.domains[0]!.breaker.open();
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.domain, 'global');
+    assert.equal(trailer(r, 'authmesh-attempts'), '1');
+    assert.equal(ctx.backends[0]!.calls.length, 0);
+  });
+
+  it('skips a domain whose health watch says NOT_SERVING, and returns to it on SERVING', async () => {
+    ctx = build();
+    ctx.streams.get(R)!.emit('data', { status: 'NOT_SERVING' });
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'global');
+    assert.equal(ctx.backends[0]!.calls.length, 0);
+    ctx.streams.get(R)!.emit('data', { status: 'SERVING' });
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, R);
+  });
+
+  it('sends a half-open domain a probe copy while the caller is served by the next domain', async () => {
+    // opossum's reset timer is real; a 1 ms reset timeout drives the real transition.
+    ctx = build({ resetTimeout: 1 });
+    const d = ctx.domains[0]!;
+    await new Promise<void>((resolve) => {
+      d.breaker.once('halfOpen', () => resolve());
+      d.breaker.open();
+    });
+    ctx.backends[0]!.set({ kind: 'stall' });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.domain, 'global', 'the caller does not wait on the probe');
+    assert.equal(ctx.backends[0]!.calls.length, 1, 'one probe copy went to the half-open domain');
+    assert.equal(d.probeInFlight, true);
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(ctx.backends[0]!.calls.length, 1, 'no second probe while one is out');
+    ctx.backends[0]!.set({ kind: 'answer' });
+    ctx.backends[0]!.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(d.breaker.closed, true);
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, R);
+  });
+
+  it('passes request metadata on to the domain', async () => {
+    ctx = build();
+    const md = new Metadata();
+    md.set('traceparent', '00-abc-def-01');
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES, metadata: md });
+    assert.equal(ctx.backends[0]!.calls[0]!.options.metadata?.get('traceparent')[0], '00-abc-def-01');
+  });
+});
