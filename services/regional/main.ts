@@ -24,6 +24,10 @@ import { UsageReporter } from './usage-reporter.js';
 import { WatchSync } from './watch-sync.js';
 
 function readConfig(): RegionalConfig {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`usage: regional --region <name> [options]\n${describeOptions(REGIONAL_OPTIONS)}\n`);
+    process.exit(0);
+  }
   try {
     return parseRegionalConfig(process.argv.slice(2), process.env);
   } catch (err) {
