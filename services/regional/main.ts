@@ -37,12 +37,17 @@ function readConfig(): RegionalConfig {
   }
 }
 
-/** Reads the mesh credential when first needed (global may write it after this process starts). */
+/**
+ * Reads the mesh credential when needed and again every few seconds, so a region started before
+ * global (or kept running while global's data dir is recreated) picks up the current one.
+ */
 function meshTokenReader(config: RegionalConfig): () => string | undefined {
   if (config['mesh-token'] !== '') return () => config['mesh-token'];
   let token: string | undefined;
+  let readAt = -Infinity;
   return () => {
-    if (token !== undefined) return token;
+    if (Date.now() - readAt < 5000) return token;
+    readAt = Date.now();
     try {
       const text = readFileSync(config['mesh-token-file'], 'utf8').trim();
       if (text.length > 0) token = text;
