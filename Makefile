@@ -38,7 +38,7 @@ lint: $(DEPS) ## buf lint, generated-code check, ESLint
 	$(BIN)/eslint --max-warnings 0 .
 
 test: lint build ## lint, build, then every test (unit, integration, system)
-	$(BIN)/mocha $(MOCHA_ARGS)
+	$(BIN)/mocha 'dist/test/**/*.test.js' $(MOCHA_ARGS)
 
 test-unit: build ## unit tests only
 	$(BIN)/mocha 'dist/test/unit/**/*.test.js'
