@@ -114,13 +114,13 @@ async function main(): Promise<void> {
           log.warn({ event: e.type, ...e.error, retryInMs: e.retryInMs }, cache.loaded ? 'snapshot reload failed' : 'global unreachable; NOT_SERVING until the first snapshot loads');
           break;
         case 'watch-ended':
-          log.warn({ event: e.type, ...e.error, retryInMs: e.retryInMs, appliedRevision: e.appliedRevision }, 'change feed disconnected; resuming from the last applied revision');
+          log.warn({ event: e.type, ...e.error, retryInMs: e.retryInMs, appliedRevision: e.appliedRevision, headRevision: cache.headRevision, lag: cache.lag }, 'change feed disconnected; resuming from the last applied revision');
           break;
         case 'log-compacted':
           log.warn({ event: e.type, fromRevision: e.fromRevision }, 'change log compacted past our revision; reloading a snapshot');
           break;
         case 'caught-up':
-          log.info({ event: e.type, revision: e.revision }, 'change feed caught up');
+          log.info({ event: e.type, revision: e.revision, reconnects: sync.status().reconnects }, 'change feed caught up');
           break;
         case 'change-applied':
           log.debug({ event: e.type, revision: e.revision, headRevision: e.headRevision, outcome: e.outcome }, 'change applied');
