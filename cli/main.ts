@@ -3,9 +3,10 @@ import { ADMIN_COMMANDS } from './admin-commands.js';
 import { parseFlags, UsageError } from './args.js';
 import type { Command } from './command.js';
 import { CliContext } from './context.js';
+import { STATUS_COMMAND } from './status-command.js';
 import { TOKEN_COMMANDS } from './token-commands.js';
 
-const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS];
+const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, STATUS_COMMAND];
 
 const COMMON = '[--json] [--mesh-dir DIR] [--admin HOST:PORT] [--admin-token TOKEN]';
 
@@ -21,7 +22,8 @@ function find(argv: string[]): { command: Command; rest: string[] } | undefined 
 }
 
 function printResult(result: Record<string, unknown>, json: boolean): void {
-  if (json) {
+  if (json || Object.keys(result).length === 0) {
+    if (!json) return;
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }

@@ -1,0 +1,40 @@
+import { credentials } from '@grpc/grpc-js';
+import { GatewayAdminServiceClient, GetStatusResponse } from '../gen/authmesh/gateway/v1/gateway.js';
+import { formatGatewayStatus } from '../gateway/status-format.js';
+import { unary } from '../lib/grpc/index.js';
+import type { Command } from './command.js';
+import { DEFAULT_GATEWAY } from './context.js';
+
+/** The local mesh's gateways: eastus and westus. */
+const LOCAL_GATEWAYS = [DEFAULT_GATEWAY, '127.0.0.1:50150'];
+
+async function statusOf(address: string): Promise<{ address: string; status?: GetStatusResponse; error?: string }> {
+  const client = new GatewayAdminServiceClient(address, credentials.createInsecure());
+  try {
+    const status = await unary<GetStatusResponse>((m, o, cb) => client.getStatus({}, m, o, cb), { timeoutMs: 2000 });
+    return { address, status };
+  } catch (err) {
+    return { address, error: (err as { details?: string }).details ?? String(err) };
+  } finally {
+    client.close();
+  }
+}
+
+export const STATUS_COMMAND: Command = {
+  words: ['status'],
+  usage: '[--gateway HOST:PORT,...]',
+  options: { gateway: { type: 'string' } },
+  run: async (ctx) => {
+    const listed = typeof ctx.flags.gateway === 'string' ? ctx.flags.gateway.split(',').map((g) => g.trim()).filter(Boolean) : LOCAL_GATEWAYS;
+    const results = await Promise.all(listed.map(statusOf));
+    if (!ctx.json) {
+      for (const r of results) {
+        process.stdout.write(r.status ? `${formatGatewayStatus(r.status)}\n` : `gateway ${r.address}: unreachable (${r.error})\n\n`);
+      }
+      return {};
+    }
+    return {
+      gateways: results.map((r) => (r.status ? { address: r.address, ...GetStatusResponse.toJSON(r.status) as object } : { address: r.address, error: r.error })),
+    };
+  },
+};
