@@ -110,7 +110,7 @@ export class Failover {
         });
         domain.stats.recordRequest();
         domain.stats.recordSuccess(this.clock.now() - started);
-        this.budget.onSuccess();
+        this.budget.onSuccess(attempts > 1);
         return { ok: true, bytes: reply.bytes, trailers: this.trailers(reply.trailers, name, attempts), domain: name, attempts };
       } catch (error) {
         if (isBreakerError(error)) {
@@ -123,7 +123,7 @@ export class Failover {
         if (e.callerCancelled === true) return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
         if (isNotAFault(e)) {
           domain.stats.recordCallerError();
-          this.budget.onSuccess();
+          this.budget.onSuccess(attempts > 1);
           return { ok: false, code: e.code, details: e.details, trailers: this.trailers(e.metadata, name, attempts), domain: name, attempts };
         }
         domain.stats.recordFault();

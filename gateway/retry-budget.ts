@@ -18,6 +18,11 @@ export interface RetryBudgetOptions {
  * The first attempt of a call is always sent; a failover (second or later attempt) is sent only
  * while tokens > maxTokens / 2. Refusals by an open breaker cost nothing: they put no load on the
  * domain. Count-based, so it needs no clock.
+ *
+ * A failover that got an answer also earns back the token its failed predecessor cost: the retry
+ * did not amplify load for nothing, it moved the call to a domain that works. So the bucket
+ * drains only while failovers fail too (most attempts failing), which is when they would only add
+ * load; losing one domain while another answers never stops failover.
  */
 export class RetryBudget {
   readonly maxTokens: number;
@@ -46,8 +51,11 @@ export class RetryBudget {
     this.current = Math.max(0, this.current - 1);
   }
 
-  /** An attempt got an answer (a token, a key set, or a caller error). */
-  onSuccess(): void {
-    this.current = Math.min(this.maxTokens, this.current + this.tokenRatio);
+  /**
+   * An attempt got an answer (a token, a key set, or a caller error). `afterFailover`: it was a
+   * second or later attempt, so the failed attempt before it is refunded.
+   */
+  onSuccess(afterFailover = false): void {
+    this.current = Math.min(this.maxTokens, this.current + this.tokenRatio + (afterFailover ? 1 : 0));
   }
 }

@@ -44,4 +44,14 @@ describe('RetryBudget', () => {
     assert.throws(() => new RetryBudget({ maxTokens: 0 }), RangeError);
     assert.throws(() => new RetryBudget({ tokenRatio: 0 }), RangeError);
   });
+
+  it('keeps failovers going when one domain is down and the failovers succeed', () => {
+    const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.1 });
+    for (let i = 0; i < 1000; i += 1) {
+      budget.onFailure(); // the dead domain
+      assert.equal(budget.allowFailover(), true, `call ${i}`);
+      budget.onSuccess(true); // the next domain answered
+    }
+    assert.ok(budget.tokens > 5);
+  });
 });
