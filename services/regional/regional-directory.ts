@@ -110,7 +110,12 @@ export class RegionalDirectory implements DirectoryView {
         cleanup();
         reject(gaveUp());
       };
-      if (deadline !== undefined) timer = setTimeout(onAbort, deadline - this.options.clock.now()).unref();
+      if (deadline !== undefined) {
+        // Give up a little before the deadline so the caller receives the UNAVAILABLE answer
+        // (and its reason) instead of timing out on its own.
+        const remaining = deadline - this.options.clock.now();
+        timer = setTimeout(onAbort, Math.max(0, remaining - Math.min(100, remaining * 0.1))).unref();
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       work.then(
         (value) => {
