@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
+const PROTO = path.join(ROOT, 'proto');
+
+function protoFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    return e.isDirectory() ? protoFiles(full) : e.name.endsWith('.proto') ? [path.relative(PROTO, full)] : [];
+  });
+}
+
+const hasProtoc = spawnSync('protoc', ['--version']).status === 0;
+
+describe('proto/ for clients in other languages', () => {
+  const files = protoFiles(PROTO);
+
+  it('imports nothing beyond its own files and the protobuf well-known types', () => {
+    assert.ok(files.length >= 3);
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(PROTO, file), 'utf8');
+      for (const [, imported] of text.matchAll(/^import\s+(?:public\s+|weak\s+)?"([^"]+)";/gm)) {
+        assert.ok(
+          imported!.startsWith('google/protobuf/') || files.includes(imported!),
+          `${file} imports ${imported}`,
+        );
+      }
+      assert.match(text, /^package authmesh\.[a-z.]+\.v\d+;$/m, `${file} has a versioned authmesh package`);
+    }
+  });
+
+  it('compiles with plain protoc, token API included', function () {
+    if (!hasProtoc) {
+      // .ci/run installs Debian's protobuf-compiler; elsewhere install it to run this check.
+      this.skip();
+    }
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-protoc-')), 'all.pb');
+    execFileSync('protoc', [`-I${PROTO}`, `--descriptor_set_out=${out}`, '--include_imports', ...files], { stdio: 'pipe' });
+    const descriptor = fs.readFileSync(out);
+    assert.ok(descriptor.includes(Buffer.from('authmesh.token.v1')));
+    assert.ok(descriptor.includes(Buffer.from('AcquireToken')));
+    assert.ok(descriptor.includes(Buffer.from('GetJwks')));
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
+  });
+});
