@@ -1,0 +1,17 @@
+export type { AccessToken, GetTokenOptions, TokenCredential } from './access-token.js';
+export { CertificateCredential } from './certificate-credential.js';
+export type { CertificateCredentialOptions } from './certificate-credential.js';
+export { SecretCredential } from './secret-credential.js';
+export { ManagedIdentityCredential } from './managed-identity-credential.js';
+export type { ManagedIdentityCredentialOptions } from './managed-identity-credential.js';
+export { MeshCredential } from './mesh-credential.js';
+export type { MeshCredentialOptions, ClientAuthentication } from './mesh-credential.js';
+export { TokenCache } from './token-cache.js';
+export type { TokenCacheOptions, TokenCacheEvent, FetchToken } from './token-cache.js';
+export type { TokenTransport, TransportCallOptions } from './token-transport.js';
+export { GrpcTokenTransport } from './grpc-token-transport.js';
+export type { GrpcTokenTransportOptions } from './grpc-token-transport.js';
+export { GrpcAgentTransport, DEFAULT_AGENT_ENDPOINT } from './agent-transport.js';
+export type { AgentTransport } from './agent-transport.js';
+export { AuthmeshClientError, MeshUnavailableError, TokenRefusedError, TokenRequestAbortedError } from './errors.js';
+export type { ClientErrorCode, EndpointAttempt } from './errors.js';
