@@ -1,12 +1,13 @@
 import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
+import { BACKUP_COMMANDS } from './backup-commands.js';
 import { parseFlags, UsageError } from './args.js';
 import type { Command } from './command.js';
 import { CliContext } from './context.js';
 import { STATUS_COMMAND } from './status-command.js';
 import { TOKEN_COMMANDS } from './token-commands.js';
 
-const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, STATUS_COMMAND];
+const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, ...BACKUP_COMMANDS, STATUS_COMMAND];
 
 const COMMON = '[--json] [--mesh-dir DIR] [--admin HOST:PORT] [--admin-token TOKEN]';
 

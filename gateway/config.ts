@@ -18,6 +18,7 @@ export const GATEWAY_OPTIONS = {
   regional: { type: 'string', describe: 'host:port of the home regional instance', check: hostPort },
   global: { type: 'string', describe: 'host:port of global', default: '127.0.0.1:50051', check: hostPort },
   backup: { type: 'string', describe: 'host:port of backup; empty for none', default: '', check: optionalHostPort },
+  'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer)', default: '' },
   'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },
   'attempt-timeout': { type: 'duration', describe: 'longest single attempt on one domain (hang detection)', default: '1s', check: positive },
   'breaker-error-threshold': { type: 'int', describe: 'fault percentage in the window that opens a breaker', default: String(DEFAULT_BREAKER_OPTIONS.errorThresholdPercentage), check: between(1, 100) },
@@ -46,6 +47,8 @@ export interface GatewayConfig {
   listen: string;
   /** In priority order: home regional, global, backup (when configured). */
   domains: readonly DomainSpec[];
+  /** File with the mesh token the backup domain requires; empty for none. */
+  backupTokenFile?: string;
   defaultDeadlineMs: number;
   attemptTimeoutMs: number;
   breaker: BreakerOptions;
@@ -80,6 +83,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     region: c.region,
     listen: c.listen,
     domains: Object.freeze(domains),
+    backupTokenFile: c['backup-token-file'],
     defaultDeadlineMs: c['default-deadline'],
     attemptTimeoutMs: c['attempt-timeout'],
     breaker: Object.freeze(breaker),

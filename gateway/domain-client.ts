@@ -49,6 +49,8 @@ export interface GrpcBackendOptions {
   channels?: number;
   /** Extra grpc-js channel options. */
   channelOptions?: Record<string, number | string>;
+  /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
+  bearerToken?: string;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -57,12 +59,14 @@ const EMPTY = Buffer.alloc(0);
 export class GrpcTokenBackend implements TokenBackend {
   private readonly clients: Client[];
   private next = 0;
+  private readonly bearerToken: string | undefined;
 
   constructor(
     readonly name: string,
     readonly address: string,
     options: GrpcBackendOptions = {},
   ) {
+    this.bearerToken = options.bearerToken;
     const n = Math.max(1, options.channels ?? 1);
     this.clients = Array.from(
       { length: n },
@@ -87,6 +91,11 @@ export class GrpcTokenBackend implements TokenBackend {
         reject(cancelledByCaller());
         return;
       }
+      let metadata = options.metadata ?? new Metadata();
+      if (this.bearerToken !== undefined) {
+        metadata = metadata.clone();
+        metadata.set('authorization', `Bearer ${this.bearerToken}`);
+      }
       let bytes: Buffer | undefined;
       let failure: ServiceError | null = null;
       const call = client.makeUnaryRequest(
@@ -94,7 +103,7 @@ export class GrpcTokenBackend implements TokenBackend {
         def.requestSerialize,
         def.responseDeserialize,
         requestBytes,
-        options.metadata ?? new Metadata(),
+        metadata,
         { deadline: options.deadline },
         (err, value) => {
           failure = err;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../lib/clock/index.js';
 import { serve, type RunningServer } from '../lib/grpc/index.js';
 import type { Logger } from '../lib/log/index.js';
@@ -45,8 +46,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
   const watches: { close(): void }[] = [];
+  const backupToken = (config.backupTokenFile ?? '') === '' ? undefined : readFileSync(config.backupTokenFile!, 'utf8').trim();
   const domains = config.domains.map((spec, priority) => {
-    const backend = deps.backend?.(spec) ?? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels });
+    const bearer = spec.name === 'backup' && backupToken !== undefined ? { bearerToken: backupToken } : {};
+    const backend = deps.backend?.(spec) ?? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer });
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,

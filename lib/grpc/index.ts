@@ -3,3 +3,4 @@ export { serve, onShutdownSignal, MAX_REQUEST_BYTES } from './serve.js';
 export type { ServiceBinding, RunningServer, ServeOptions } from './serve.js';
 export { unary, bearer } from './unary.js';
 export type { UnaryOptions } from './unary.js';
+export { BearerCheck, requireBearer } from './bearer-check.js';

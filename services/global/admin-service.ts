@@ -20,6 +20,7 @@ import {
   validityOf,
 } from './admin-input.js';
 import { BearerCheck, requireBearer } from './auth.js';
+import type { BackupExporter } from './backup-exporter.js';
 import { notFound } from './store/directory-error.js';
 import type { DirectoryStore } from './store/directory-store.js';
 import { unary } from './unary-handler.js';
@@ -30,13 +31,15 @@ export interface AdminServiceDeps {
   log: Logger;
   /** The admin token; every call must carry it as `authorization: Bearer <token>`. */
   adminToken: string;
+  /** Writes backup snapshots on demand (ExportBackup). */
+  exporter?: Pick<BackupExporter, 'exportNow'>;
 }
 
 /**
  * authmesh.admin.v1.AdminService: every directory mutation, each durable and stamped with its
  * revision when the call returns. Secrets are returned once, at creation, and never logged.
  */
-export function adminServiceBinding({ store, clock, log, adminToken }: AdminServiceDeps): ServiceBinding {
+export function adminServiceBinding({ store, clock, log, adminToken, exporter }: AdminServiceDeps): ServiceBinding {
   const mutated = (method: string, fields: Record<string, unknown>, revision: number): void =>
     log.info({ method, revision, ...fields }, 'directory mutation');
 
@@ -133,6 +136,11 @@ export function adminServiceBinding({ store, clock, log, adminToken }: AdminServ
       const compactedThrough = store.compactChangeLog(req.retain);
       log.info({ method: 'CompactChangeLog', retain: req.retain, compactedThrough }, 'change log compacted');
       return { compactedThrough };
+    }),
+    exportBackup: unary(log, 'ExportBackup', async () => {
+      if (exporter === undefined) throw new Error('backup export is not configured');
+      const result = await exporter.exportNow();
+      return { revision: result.revision, snapshotName: result.name, identities: result.identities };
     }),
   };
 

@@ -1,14 +1,8 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  status,
-  type Metadata,
-  type ServerWritableStream,
-  type ServiceDefinition,
-  type UntypedHandleCall,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
+
+export { BearerCheck, requireBearer } from '../../lib/grpc/index.js';
 
 /**
  * Reads the bearer token kept in `file`, creating it (32 random bytes, base64url, mode 0600) on
@@ -24,58 +18,4 @@ export function loadOrCreateBearerToken(file: string): string {
   const token = fs.readFileSync(file, 'utf8').trim();
   if (token.length < 16) throw new Error(`${file} does not hold a usable token; delete it to generate a new one`);
   return token;
-}
-
-/** Accepts calls whose `authorization` metadata is `Bearer <one of the tokens>`. */
-export class BearerCheck {
-  private readonly accepted: readonly Buffer[];
-
-  constructor(tokens: readonly string[]) {
-    this.accepted = tokens.map((t) => Buffer.from(t, 'utf8'));
-  }
-
-  allows(metadata: Metadata): boolean {
-    const values = metadata.get('authorization');
-    if (values.length !== 1) return false;
-    const m = /^Bearer (\S+)$/i.exec(String(values[0]));
-    if (m === null) return false;
-    const given = Buffer.from(m[1]!, 'utf8');
-    let ok = false;
-    // Compare with every accepted token, in constant time, so timing does not tell which matched.
-    for (const token of this.accepted) {
-      if (token.length === given.length && timingSafeEqual(token, given)) ok = true;
-    }
-    return ok;
-  }
-}
-
-/**
- * Wraps every handler of a service so a call without an accepted bearer token fails with
- * UNAUTHENTICATED before the handler runs. Unary and server-streaming methods are supported.
- */
-export function requireBearer(
-  definition: ServiceDefinition,
-  implementation: UntypedServiceImplementation,
-  check: BearerCheck,
-  credentialName: string,
-): UntypedServiceImplementation {
-  const refusal = { code: status.UNAUTHENTICATED, details: `missing or wrong ${credentialName} (authorization: Bearer <token>)` };
-  const guarded: UntypedServiceImplementation = {};
-  for (const [method, handler] of Object.entries(implementation)) {
-    const def = definition[method];
-    if (def === undefined) throw new Error(`no method ${method} in the service definition`);
-    if (def.requestStream) throw new Error(`client-streaming method ${method} is not supported`);
-    if (def.responseStream) {
-      guarded[method] = ((call: ServerWritableStream<unknown, unknown>) => {
-        if (!check.allows(call.metadata)) call.emit('error', refusal);
-        else (handler as (c: typeof call) => void)(call);
-      }) as UntypedHandleCall;
-    } else {
-      guarded[method] = ((call: { metadata: Metadata }, callback: (err: unknown) => void) => {
-        if (!check.allows(call.metadata)) callback(refusal);
-        else (handler as (c: typeof call, cb: typeof callback) => void)(call, callback);
-      }) as UntypedHandleCall;
-    }
-  }
-  return guarded;
 }

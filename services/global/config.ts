@@ -1,4 +1,4 @@
-import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
+import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 
 const issuerUrl = (value: unknown): string | undefined => {
@@ -28,6 +28,9 @@ export const GLOBAL_OPTIONS = {
   'token-lifetime': { type: 'duration', describe: 'access token lifetime', default: '1h', check: atMostOneDay },
   'watch-heartbeat': { type: 'duration', describe: 'heartbeat interval on idle watch streams', default: '5s', check: positive },
   'usage-flush': { type: 'duration', describe: 'how often recorded usage is written', default: '1s', check: positive },
+  'backup-dir': { type: 'string', describe: 'backup store folder for signed snapshots; empty for <data-dir>/backups', default: '' },
+  'backup-interval': { type: 'duration', describe: 'time between backup exports; 0 exports only on demand', default: '30s', check: nonNegative },
+  'backup-keep': { type: 'int', describe: 'newest backup snapshots kept in the store', default: '5', check: positive },
   'snapshot-identities': { type: 'int', describe: 'identities in a snapshot when the caller asks for 0', default: '5000', check: positive },
   'log-level': {
     type: 'string',

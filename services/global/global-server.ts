@@ -1,10 +1,12 @@
 import path from 'node:path';
+import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { serve, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
 import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
+import { BackupExporter } from './backup-exporter.js';
 import { directoryServiceBinding } from './directory-service.js';
 import { DirectoryStore } from './store/directory-store.js';
 import { globalTokenBackend } from './token-backend.js';
@@ -20,6 +22,12 @@ export interface GlobalServerOptions {
   watchHeartbeatMs: number;
   usageFlushMs: number;
   snapshotIdentities: number;
+  /** Backup store folder; empty for `<dataDir>/backups`. */
+  backupDir?: string;
+  /** Time between backup exports in ms; 0 for on demand only (default 30 s). */
+  backupIntervalMs?: number;
+  /** Snapshots kept (default 5). */
+  backupKeep?: number;
   clock: Clock;
   log: Logger;
 }
@@ -32,6 +40,7 @@ export interface GlobalServer {
   meshToken: string;
   signer: TokenSigner;
   store: DirectoryStore;
+  exporter: BackupExporter;
   running: RunningServer;
   /** Ends watches, drains calls, flushes usage and closes the store. */
   stop(graceMs?: number): Promise<void>;
@@ -43,6 +52,9 @@ export const dataFiles = (dataDir: string) => ({
   signingKey: path.join(dataDir, 'signing-key.pem'),
   adminToken: path.join(dataDir, 'admin-token'),
   meshToken: path.join(dataDir, 'mesh-token'),
+  exportKey: path.join(dataDir, 'export-key.pem'),
+  exportPublicKey: path.join(dataDir, 'export-key.pub.pem'),
+  backups: path.join(dataDir, 'backups'),
 });
 
 /**
@@ -56,17 +68,27 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
   const signer = await TokenSigner.loadOrCreate(files.signingKey, 'global');
+  const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = DirectoryStore.open(files.database, clock);
   try {
     const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
     if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
 
     const usage = new UsageRecorder({ store, log, flushIntervalMs: opts.usageFlushMs });
+    const exporter = new BackupExporter({
+      store,
+      backupStore: new FolderBackupStore(opts.backupDir || files.backups),
+      signer: exportKey,
+      clock,
+      log,
+      ...(opts.backupKeep === undefined ? {} : { keep: opts.backupKeep }),
+      ...(opts.backupIntervalMs === undefined ? {} : { intervalMs: opts.backupIntervalMs }),
+    });
     const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
     const running = await serve({
       listen: opts.listen,
       services: [
-        adminServiceBinding({ store, clock, log, adminToken }),
+        adminServiceBinding({ store, clock, log, adminToken, exporter }),
         directoryServiceBinding({
           store,
           watchHub,
@@ -82,15 +104,17 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       ],
     });
     usage.start();
+    exporter.start();
     let stopped: Promise<void> | undefined;
     const stop = (graceMs = 5000): Promise<void> =>
       (stopped ??= (async () => {
         watchHub.close();
+        exporter.stop();
         await running.shutdown(graceMs);
         usage.stop();
         store.close();
       })());
-    return { address: running.address, port: running.port, adminToken, meshToken, signer, store, running, stop };
+    return { address: running.address, port: running.port, adminToken, meshToken, signer, store, exporter, running, stop };
   } catch (err) {
     store.close();
     throw err;

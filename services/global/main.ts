@@ -29,6 +29,9 @@ async function main(argv: readonly string[]): Promise<void> {
     watchHeartbeatMs: config['watch-heartbeat'],
     usageFlushMs: config['usage-flush'],
     snapshotIdentities: config['snapshot-identities'],
+    backupDir: config['backup-dir'],
+    backupIntervalMs: config['backup-interval'],
+    backupKeep: config['backup-keep'],
     clock: systemClock,
     log,
   });

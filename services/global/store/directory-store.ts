@@ -6,6 +6,7 @@ import { ChangeLog, type ChangeEntry, type ChangeKind } from './change-log.js';
 import { alreadyExists, notFound } from './directory-error.js';
 import { DirectoryReader } from './directory-reader.js';
 import { ExistenceChecks } from './existence-checks.js';
+import { ExportReader } from './export-reader.js';
 import { openDatabase } from './open-database.js';
 import { UsageTable, type UsageRecord } from './usage-table.js';
 
@@ -45,6 +46,7 @@ export class DirectoryStore {
   private readonly reader: DirectoryReader;
   private readonly usage: UsageTable;
   private readonly exists: ExistenceChecks;
+  private readonly exportReader: ExportReader;
   private readonly listeners = new Set<CommitListener>();
 
   private constructor(
@@ -55,6 +57,7 @@ export class DirectoryStore {
     this.reader = new DirectoryReader(db);
     this.usage = new UsageTable(db);
     this.exists = new ExistenceChecks(db);
+    this.exportReader = new ExportReader(db);
   }
 
   /** Opens or creates the store in `file` (normally `<data-dir>/directory.db`). */
@@ -249,6 +252,16 @@ export class DirectoryStore {
         signingKeys: this.reader.signingKeys(),
       };
     })();
+  }
+
+  /** Every tenant, identity and signing key at one revision, for the backup export. */
+  exportState(): Snapshot {
+    return this.db.transaction(() => ({
+      revision: this.log.head(),
+      tenants: this.listTenants().map((t) => this.reader.tenant(t.tenantId)!),
+      identities: this.exportReader.identities(),
+      signingKeys: this.reader.signingKeys(),
+    }))();
   }
 
   /** Records usage (not a mutation: no revision, no change-log entry). */

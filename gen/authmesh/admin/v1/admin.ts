@@ -172,6 +172,17 @@ export interface CompactChangeLogResponse {
   compactedThrough: number;
 }
 
+export interface ExportBackupRequest {
+}
+
+export interface ExportBackupResponse {
+  /** Revision of the directory the snapshot was taken at. */
+  revision: number;
+  /** Name of the snapshot in the backup store. */
+  snapshotName: string;
+  identities: number;
+}
+
 function createBaseCreateTenantRequest(): CreateTenantRequest {
   return { name: "" };
 }
@@ -2651,6 +2662,163 @@ export const CompactChangeLogResponse: MessageFns<CompactChangeLogResponse> = {
   },
 };
 
+function createBaseExportBackupRequest(): ExportBackupRequest {
+  return {};
+}
+
+export const ExportBackupRequest: MessageFns<ExportBackupRequest> = {
+  encode(_: ExportBackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportBackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ExportBackupRequest {
+    return {};
+  },
+
+  toJSON(_: ExportBackupRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportBackupRequest>, I>>(base?: I): ExportBackupRequest {
+    return ExportBackupRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportBackupRequest>, I>>(_: I): ExportBackupRequest {
+    const message = createBaseExportBackupRequest();
+    return message;
+  },
+};
+
+function createBaseExportBackupResponse(): ExportBackupResponse {
+  return { revision: 0, snapshotName: "", identities: 0 };
+}
+
+export const ExportBackupResponse: MessageFns<ExportBackupResponse> = {
+  encode(message: ExportBackupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.snapshotName !== "") {
+      writer.uint32(18).string(message.snapshotName);
+    }
+    if (message.identities !== 0) {
+      writer.uint32(24).uint32(message.identities);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportBackupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportBackupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshotName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.identities = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportBackupResponse {
+    return {
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      snapshotName: isSet(object.snapshotName)
+        ? globalThis.String(object.snapshotName)
+        : isSet(object.snapshot_name)
+        ? globalThis.String(object.snapshot_name)
+        : "",
+      identities: isSet(object.identities) ? globalThis.Number(object.identities) : 0,
+    };
+  },
+
+  toJSON(message: ExportBackupResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.snapshotName !== "") {
+      obj.snapshotName = message.snapshotName;
+    }
+    if (message.identities !== 0) {
+      obj.identities = Math.round(message.identities);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportBackupResponse>, I>>(base?: I): ExportBackupResponse {
+    return ExportBackupResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportBackupResponse>, I>>(object: I): ExportBackupResponse {
+    const message = createBaseExportBackupResponse();
+    message.revision = object.revision ?? 0;
+    message.snapshotName = object.snapshotName ?? "";
+    message.identities = object.identities ?? 0;
+    return message;
+  },
+};
+
 /**
  * AdminService holds every directory mutation. Calls must carry the admin bearer token in the
  * `authorization` metadata (`Bearer <token>`). Every mutation is durable when it returns and
@@ -2783,6 +2951,17 @@ export const AdminServiceService = {
       Buffer.from(CompactChangeLogResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CompactChangeLogResponse => CompactChangeLogResponse.decode(value),
   },
+  /** ExportBackup writes a signed snapshot of the directory to the backup store now. */
+  exportBackup: {
+    path: "/authmesh.admin.v1.AdminService/ExportBackup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportBackupRequest): Buffer => Buffer.from(ExportBackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportBackupRequest => ExportBackupRequest.decode(value),
+    responseSerialize: (value: ExportBackupResponse): Buffer =>
+      Buffer.from(ExportBackupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportBackupResponse => ExportBackupResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -2801,6 +2980,8 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   listTenants: handleUnaryCall<ListTenantsRequest, ListTenantsResponse>;
   /** CompactChangeLog drops change-log entries older than the newest `retain` revisions. */
   compactChangeLog: handleUnaryCall<CompactChangeLogRequest, CompactChangeLogResponse>;
+  /** ExportBackup writes a signed snapshot of the directory to the backup store now. */
+  exportBackup: handleUnaryCall<ExportBackupRequest, ExportBackupResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -2986,6 +3167,22 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CompactChangeLogResponse) => void,
+  ): ClientUnaryCall;
+  /** ExportBackup writes a signed snapshot of the directory to the backup store now. */
+  exportBackup(
+    request: ExportBackupRequest,
+    callback: (error: ServiceError | null, response: ExportBackupResponse) => void,
+  ): ClientUnaryCall;
+  exportBackup(
+    request: ExportBackupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportBackupResponse) => void,
+  ): ClientUnaryCall;
+  exportBackup(
+    request: ExportBackupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportBackupResponse) => void,
   ): ClientUnaryCall;
 }
 

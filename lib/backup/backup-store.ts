@@ -1,0 +1,82 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Where snapshots live: a folder locally, an object store in production. Names are flat
+ * (no `/`); `put` is atomic, so `get` never returns part of a snapshot.
+ */
+export interface BackupStore {
+  /** Stores `data` under `name`; a reader sees either nothing or all of it. */
+  put(name: string, data: Buffer): Promise<void>;
+  /** Every complete snapshot name, in no particular order. */
+  list(): Promise<string[]>;
+  get(name: string): Promise<Buffer>;
+  delete(name: string): Promise<void>;
+}
+
+const TEMP_PREFIX = '.tmp-';
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
+
+function checkName(name: string): string {
+  if (!SAFE_NAME.test(name)) throw new Error(`invalid snapshot name "${name}"`);
+  return name;
+}
+
+/**
+ * {@link BackupStore} over a local folder: write to a temp file, fsync, rename into place, fsync
+ * the folder. Temp files are never listed.
+ */
+export class FolderBackupStore implements BackupStore {
+  constructor(readonly dir: string) {}
+
+  put(name: string, data: Buffer): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const final = path.join(this.dir, checkName(name));
+    const tmp = path.join(this.dir, `${TEMP_PREFIX}${name}.${process.pid}`);
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      let offset = 0;
+      while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, final);
+    syncFolder(this.dir);
+    return Promise.resolve();
+  }
+
+  list(): Promise<string[]> {
+    try {
+      return Promise.resolve(readdirSync(this.dir).filter((n) => !n.startsWith(TEMP_PREFIX) && SAFE_NAME.test(n)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve([]);
+      throw err;
+    }
+  }
+
+  get(name: string): Promise<Buffer> {
+    return Promise.resolve(readFileSync(path.join(this.dir, checkName(name))));
+  }
+
+  delete(name: string): Promise<void> {
+    try {
+      unlinkSync(path.join(this.dir, checkName(name)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return Promise.resolve();
+  }
+}
+
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -1,0 +1,12 @@
+export type { BackupStore } from './backup-store.js';
+export { FolderBackupStore } from './backup-store.js';
+export { snapshotName, parseSnapshotName, newestFirst } from './snapshot-name.js';
+export type { SnapshotNameParts } from './snapshot-name.js';
+export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, SIGNATURE_ALG } from './snapshot-format.js';
+export type { SnapshotContent, SnapshotHeader, SnapshotSignature, SnapshotRecord } from './snapshot-format.js';
+export { SnapshotRejected, isSnapshotRejected } from './snapshot-error.js';
+export type { SnapshotRejectionCode } from './snapshot-error.js';
+export { exportSignerFromPem, exportVerifierFromPem, loadOrCreateExportKey } from './export-key.js';
+export type { ExportSigner, ExportVerifier } from './export-key.js';
+export { encodeSnapshot } from './write-snapshot.js';
+export { readSnapshot, verifySnapshot } from './read-snapshot.js';

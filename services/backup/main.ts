@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { exportVerifierFromPem, FolderBackupStore } from '../../lib/backup/index.js';
+import { systemClock } from '../../lib/clock/index.js';
+import { ConfigError, describeOptions } from '../../lib/config/index.js';
+import { onShutdownSignal } from '../../lib/grpc/index.js';
+import { createLogger } from '../../lib/log/index.js';
+import { startBackup } from './backup-server.js';
+import { BACKUP_OPTIONS, parseBackupConfig, type BackupConfig } from './config.js';
+
+function readToken(file: string): string {
+  const token = readFileSync(file, 'utf8').trim();
+  if (token.length < 16) throw new Error(`${file} does not hold a usable mesh token`);
+  return token;
+}
+
+/** Composition root of the backup fault domain: config, logger, server, signals. */
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help')) {
+    console.log(`usage: backup [options]\n${describeOptions(BACKUP_OPTIONS)}`);
+    return;
+  }
+  let config: BackupConfig;
+  try {
+    config = parseBackupConfig(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`backup: ${err.message}`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger('backup', config['log-level']);
+  const tokenFile = config['mesh-token-file'];
+  const verifier = await exportVerifierFromPem(readFileSync(config['export-public-key'], 'utf8'));
+  const server = await startBackup({
+    listen: config.listen,
+    dataDir: config['data-dir'],
+    store: new FolderBackupStore(config['store-dir']),
+    verifier,
+    meshToken: () => readToken(tokenFile),
+    issuer: config.issuer,
+    lifetimeSeconds: Math.round(config['token-lifetime'] / 1000),
+    coverageWindowMs: config['coverage-window'],
+    maxStalenessMs: config['max-staleness'],
+    pollIntervalMs: config['poll-interval'],
+    clock: systemClock,
+    log,
+  });
+  log.info(
+    { listening: server.address, kid: server.signer.kid, exportKid: verifier.kid, storeDir: config['store-dir'], revision: server.loader.snapshot()?.revision ?? null },
+    'backup serving',
+  );
+  onShutdownSignal(() => server.stop(), (msg) => log.info(msg));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`backup: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
