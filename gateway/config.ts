@@ -1,5 +1,6 @@
 import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
+import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import type { RetryBudgetOptions } from './retry-budget.js';
 
 const optionalHostPort = (v: unknown): string | undefined => (String(v) === '' ? undefined : hostPort(v));
@@ -32,6 +33,7 @@ export const GATEWAY_OPTIONS = {
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+  ...HTTP_OPTIONS,
 } as const satisfies OptionSpecs;
 
 /** One fault domain to route to. */
@@ -56,6 +58,8 @@ export interface GatewayConfig {
   channels: number;
   snapshotMaxAgeMs: number;
   logLevel: string;
+  /** The HTTPS OAuth 2.0 / OpenID Connect front; undefined when off. */
+  http?: HttpFrontConfig;
 }
 
 /** Builds a {@link GatewayConfig} from flags and environment; throws ConfigError listing every problem. */
@@ -73,6 +77,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
   if (c['attempt-timeout'] > c['default-deadline']) problems.push('--attempt-timeout must not be longer than --default-deadline');
   const addresses = [c.regional, c.global, c.backup].filter((a) => a !== '');
   if (new Set(addresses).size !== addresses.length) problems.push('--regional, --global and --backup must be different addresses');
+  const http = httpFrontConfig(c, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const domains: DomainSpec[] = [
     { name: `regional/${c.region}`, address: c.regional },
@@ -91,5 +96,6 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     channels: c.channels,
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],
+    ...(http === undefined ? {} : { http }),
   });
 }

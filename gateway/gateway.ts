@@ -10,6 +10,7 @@ import { Failover } from './failover.js';
 import { FaultDomain } from './fault-domain.js';
 import { SnapshotSource } from './health-snapshot.js';
 import { grpcOpenWatch, HealthWatch, type BackoffOptions } from './health-watch.js';
+import { startHttpFront, type RunningHttpFront } from './http-server.js';
 import { TOKEN_SERVICE_NAME } from './pass-through.js';
 import { RetryBudget } from './retry-budget.js';
 import { reflectionBindings, tokenBinding } from './server.js';
@@ -37,6 +38,8 @@ export interface RunningGateway {
   failover: Failover;
   budget: RetryBudget;
   server: RunningServer;
+  /** The HTTPS OAuth 2.0 / OpenID Connect front, when configured. */
+  http?: RunningHttpFront;
   /** Stops taking calls, drains for up to graceMs, then closes every domain. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -96,6 +99,13 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ],
   });
   address = server.address;
+  let http: RunningHttpFront | undefined;
+  try {
+    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover, log });
+  } catch (error) {
+    await server.shutdown(0);
+    throw error;
+  }
   for (const d of domains) d.start();
   return {
     address: server.address,
@@ -104,8 +114,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     failover,
     budget,
     server,
+    ...(http === undefined ? {} : { http }),
     async shutdown(graceMs = 5_000) {
-      await server.shutdown(graceMs);
+      await Promise.all([server.shutdown(graceMs), http?.close()]);
       for (const d of domains) d.close();
       for (const w of watches) w.close();
     },

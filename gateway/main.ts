@@ -27,6 +27,9 @@ async function main(): Promise<void> {
     { listening: gateway.address, region: config.region, domains: config.domains.map((d) => `${d.name}=${d.address}`) },
     'gateway serving',
   );
+  if (gateway.http !== undefined) {
+    log.info({ oauth: gateway.http.url, ...(gateway.http.caPath === undefined ? {} : { trust: gateway.http.caPath }) }, 'OAuth 2.0 / OpenID Connect endpoints serving');
+  }
   onShutdownSignal(() => gateway.shutdown(), (msg) => log.info(msg));
 }
 

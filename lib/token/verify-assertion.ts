@@ -9,6 +9,7 @@ import {
   ASSERTION_CLOCK_SKEW_SECONDS,
   MAX_ASSERTION_LIFETIME_SECONDS,
   assertionAudience,
+  tokenIssuer,
 } from './constants.js';
 
 export interface AssertionContext {
@@ -68,7 +69,7 @@ function describeJoseError(err: unknown): string {
 
 /**
  * Verifies an RFC 7523 client assertion for `identity`: `iss` = `sub` = client id, `aud` = the
- * tenant's token endpoint, `exp` and `jti` present, lifetime at most one hour, 5 minutes of skew,
+ * tenant's token endpoint or its issuer identifier, `exp` and `jti` present, lifetime at most one hour, 5 minutes of skew,
  * ES256/RS256/PS256 only, signed by the certificate credential the header names.
  * Throws `invalid_client` on any failure.
  */
@@ -86,7 +87,9 @@ export async function verifyAssertion(assertion: string, identity: Identity, ctx
       algorithms: [header.alg],
       issuer: identity.clientId,
       subject: identity.clientId,
-      audience: assertionAudience(ctx.issuer, identity.tenantId),
+      // RFC 7523 section 3: the token endpoint URL or the issuer identifier of the server; OAuth
+      // libraries send either (openid-client sends the issuer identifier).
+      audience: [assertionAudience(ctx.issuer, identity.tenantId), tokenIssuer(ctx.issuer, identity.tenantId)],
       clockTolerance: ASSERTION_CLOCK_SKEW_SECONDS,
       currentDate: new Date(now),
       requiredClaims: ['exp', 'jti'],
