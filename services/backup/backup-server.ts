@@ -48,9 +48,14 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
   const { clock, log } = opts;
   const signer = await TokenSigner.loadOrCreate(signingKeyFile(opts.dataDir), 'backup');
   const loader = new SnapshotLoader({ store: opts.store, verifier: opts.verifier, clock });
-  loader.on('loaded', (s, ms) =>
-    log.info({ snapshot: s.name, revision: s.revision, createdAtMs: s.createdAtMs, identities: s.identities.size, loadMs: ms }, 'snapshot loaded'),
-  );
+  loader.on('loaded', (s, ms) => {
+    const mem = process.memoryUsage();
+    const mb = (n: number): number => Math.round(n / 1048576);
+    log.info(
+      { snapshot: s.name, revision: s.revision, createdAtMs: s.createdAtMs, identities: s.identities.size, loadMs: ms, rssMb: mb(mem.rss), heapUsedMb: mb(mem.heapUsed) },
+      'snapshot loaded',
+    );
+  });
   loader.on('rejected', (name, code, reason) => log.warn({ snapshot: name, code, reason, inUse: loader.snapshot()?.name ?? null }, 'snapshot rejected'));
   const directory = new BackupDirectory({
     snapshot: () => loader.snapshot(),
