@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { status } from '@grpc/grpc-js';
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JWTVerifyResult } from 'jose';
 import type { ExportBackupResponse } from '../../gen/authmesh/admin/v1/admin.js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { acquireDirect, backupStatusOf, meshBackupFiles, startBackupProcess, workloadRequest, type BackupFiles } from '../support/backup-process.js';
@@ -72,7 +72,7 @@ describe('backup failover (system)', function () {
         mesh.tokenClient(domain).getJwks({ tenantId: served.tenantId }, (err, res) => (err ? reject(err) : resolve(res.jwksJson))),
       );
       const keys = createLocalJWKSet(JSON.parse(jwksJson) as Parameters<typeof createLocalJWKSet>[0]);
-      const { payload, protectedHeader } = await jwtVerify(r.response!.accessToken, keys, { typ: 'at+jwt' });
+      const { payload, protectedHeader }: JWTVerifyResult = await jwtVerify(r.response!.accessToken, keys, { typ: 'at+jwt' });
       assert.equal(payload.fault_domain, 'backup');
       assert.equal(payload.client_id, served.clientId);
       console.log(`      backup token kid=${protectedHeader.kid} verified with the JWK Set from ${domain}`);
