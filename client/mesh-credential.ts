@@ -68,9 +68,19 @@ export abstract class MeshCredential implements TokenCredential {
     const now = this.clock.now();
     return {
       token: res.accessToken,
-      expiresOn: now + res.expiresIn * 1000,
+      expiresOn: Math.min(now + res.expiresIn * 1000, expClaimMs(res.accessToken)),
       refreshAfter: now + (res.refreshIn > 0 ? res.refreshIn : res.expiresIn / 2) * 1000,
       faultDomain: res.faultDomain,
     };
+  }
+}
+
+/** The token's own `exp` in ms (whole seconds, so up to 1 s before `expires_in` suggests). */
+function expClaimMs(token: string): number {
+  try {
+    const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp * 1000 : Infinity;
+  } catch {
+    return Infinity;
   }
 }
