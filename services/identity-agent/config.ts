@@ -1,0 +1,33 @@
+import { ConfigError, hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
+import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+
+/** Settings of the managed identity agent: flag `--name`, or env `AUTHMESH_NAME`. */
+export const AGENT_OPTIONS = {
+  listen: { type: 'string', describe: 'host:port to serve IdentityAgentService on; loopback only (port 0 picks one)', default: '127.0.0.1:50081', check: hostPort },
+  tenant: { type: 'string', describe: 'tenant of the host identity', check: nonEmpty },
+  client: { type: 'string', describe: 'client id of the host identity', check: nonEmpty },
+  admin: { type: 'string', describe: 'host:port of global, where the credential is registered', default: '127.0.0.1:50051', check: hostPort },
+  'admin-token-file': {
+    type: 'string',
+    describe: 'file with the bearer token for registering credentials (locally the admin token; in production a right limited to this identity\'s credentials)',
+    default: '.mesh/global/admin-token', check: nonEmpty,
+  },
+  gateways: { type: 'list', describe: 'gateway endpoints, home region first', default: '127.0.0.1:50050,127.0.0.1:50150' },
+  'data-dir': { type: 'string', describe: 'folder for the identity key and its registration state', default: '.mesh/identity-agent', check: nonEmpty },
+  'credential-validity': { type: 'duration', describe: 'validity of each registered credential', default: '24h', check: positive },
+  'rotate-before': { type: 'duration', describe: 'a new credential replaces the current one this long before it expires', default: '8h', check: positive },
+  'propagation-delay': { type: 'duration', describe: 'wait after registering a credential before using it, so every fault domain knows it', default: '3s', check: nonNegative },
+  issuer: { type: 'string', describe: 'issuer base of the mesh', default: DEFAULT_ISSUER, check: nonEmpty },
+  'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+} as const;
+
+export type AgentConfig = ConfigOf<typeof AGENT_OPTIONS>;
+
+export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AgentConfig {
+  const config = parseConfig(AGENT_OPTIONS, argv, env);
+  const problems: string[] = [];
+  if (config['rotate-before'] >= config['credential-validity']) problems.push('rotate-before must be shorter than credential-validity');
+  if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(config.listen)) problems.push(`listen must be a loopback address, got "${config.listen}"`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
