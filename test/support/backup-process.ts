@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
 import { BackupStatusServiceClient, type GetStatusResponse } from '../../gen/authmesh/backup/v1/backup.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
 import { bearer, unary } from '../../lib/grpc/index.js';
@@ -70,6 +71,22 @@ export async function backupStatusOf(address: string): Promise<GetStatusResponse
   const client = new BackupStatusServiceClient(address, credentials.createInsecure());
   try {
     return await unary<GetStatusResponse>((m, o, cb) => client.getStatus({}, m, o, cb));
+  } finally {
+    client.close();
+  }
+}
+
+const HealthClient = makeGenericClientConstructor(healthService, 'Health');
+type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
+
+/** grpc.health.v1 Check of one service ('' for the server), or 'no answer'. */
+export async function healthOf(address: string, service = ''): Promise<string> {
+  const client = new HealthClient(address, credentials.createInsecure());
+  const check = (client as unknown as { check: CheckFn }).check.bind(client);
+  try {
+    return await new Promise<string>((resolve) =>
+      check({ service }, { deadline: Date.now() + 1000 }, (err, res) => resolve(err ? 'no answer' : String(res?.status))),
+    );
   } finally {
     client.close();
   }
