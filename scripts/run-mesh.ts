@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { seedDemo, tokenCommand } from './mesh-seed.js';
+import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
 
 /** One process of the local mesh. */
 interface MeshProcess {
@@ -46,6 +46,24 @@ const GATEWAY_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
   listen: r.gateway,
   args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBAL],
 }));
+
+const STORAGE = '127.0.0.1:50091';
+
+/** The sample resource and a demo workload calling it every second as the seeded demo identity. */
+const exampleProcesses = (seed: DemoSeed): MeshProcess[] => [
+  {
+    name: 'storage',
+    entry: 'examples/storage/main.js',
+    listen: STORAGE,
+    args: ['--listen', STORAGE, '--tenant', seed.tenantId, '--gateways', REGIONS.map((r) => r.gateway).join(',')],
+  },
+  {
+    name: 'demo-workload',
+    entry: 'examples/demo-workload/main.js',
+    listen: '-',
+    args: ['--seed', path.join(MESH_DIR, 'demo', 'seed.json'), '--gateways', REGIONS.map((r) => r.gateway).join(','), '--storage', STORAGE],
+  },
+];
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;
@@ -158,6 +176,11 @@ async function main(): Promise<void> {
   const rest = [...REGIONAL_PROCESSES, ...GATEWAY_PROCESSES];
   for (const p of rest) start(p);
   await Promise.all(rest.map((p) => waitServing(p)));
+  const examples = exampleProcesses(seed);
+  checkNotRunning(examples);
+  for (const p of examples) start(p);
+  await waitServing(examples[0]!);
+  all.push(...examples);
 
   say('the mesh is up:');
   for (const p of all) say(`  ${p.name.padEnd(16)} ${p.listen}  pid ${children.get(p.name)?.pid ?? '-'}`);
