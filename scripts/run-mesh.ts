@@ -22,8 +22,8 @@ const GLOBAL = '127.0.0.1:50051';
 const MESH_TOKEN = path.join(MESH_DIR, 'global', 'mesh-token');
 
 const REGIONS = [
-  { region: 'eastus', gateway: '127.0.0.1:50050', regional: '127.0.0.1:50061' },
-  { region: 'westus', gateway: '127.0.0.1:50150', regional: '127.0.0.1:50161' },
+  { region: 'eastus', gateway: '127.0.0.1:50050', regional: '127.0.0.1:50061', https: '127.0.0.1:50443' },
+  { region: 'westus', gateway: '127.0.0.1:50150', regional: '127.0.0.1:50161', https: '127.0.0.1:50543' },
 ];
 
 const GLOBAL_PROCESS: MeshProcess = {
@@ -44,7 +44,8 @@ const GATEWAY_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
   name: `gateway-${r.region}`,
   entry: 'gateway/main.js',
   listen: r.gateway,
-  args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBAL],
+  args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBAL,
+    '--http-listen', r.https, '--data-dir', path.join(MESH_DIR, `gateway-${r.region}`)],
 }));
 
 const STORAGE = '127.0.0.1:50091';
