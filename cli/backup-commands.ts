@@ -40,6 +40,16 @@ export async function initBackup(opts: BackupInitOptions): Promise<{ kid: string
   }
 }
 
+/** Asks global (AdminService.ExportBackup, admin token) to write a snapshot now. */
+export async function exportBackup(admin: string, adminToken: string): Promise<ExportBackupResponse> {
+  const client = new AdminServiceClient(admin, credentials.createInsecure());
+  try {
+    return await unary<ExportBackupResponse>((m, o, cb) => client.exportBackup({}, m, o, cb), { metadata: bearer(adminToken), timeoutMs: 60_000 });
+  } finally {
+    client.close();
+  }
+}
+
 function meshToken(ctx: CliContext): string {
   const file = optional(ctx.flags, 'mesh-token-file') ?? path.join(ctx.meshDir, 'global', 'mesh-token');
   try {
@@ -66,14 +76,8 @@ export const BACKUP_COMMANDS: readonly Command[] = [
     usage: '',
     options: {},
     run: async (ctx) => {
-      const client = new AdminServiceClient(ctx.adminAddress(), credentials.createInsecure());
-      try {
-        const metadata = bearer(ctx.adminToken());
-        const res = await unary<ExportBackupResponse>((m, o, cb) => client.exportBackup({}, m, o, cb), { metadata, timeoutMs: 60_000 });
-        return { revision: res.revision, snapshot: res.snapshotName, identities: res.identities };
-      } finally {
-        client.close();
-      }
+      const res = await exportBackup(ctx.adminAddress(), ctx.adminToken());
+      return { revision: res.revision, snapshot: res.snapshotName, identities: res.identities };
     },
   },
   {

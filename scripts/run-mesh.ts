@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
+import { exportBackup, initBackup } from '../cli/backup-commands.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
 
 /** One process of the local mesh. */
@@ -20,6 +21,8 @@ const RUN_DIR = path.join(MESH_DIR, 'run');
 const DIST = path.resolve(__dirname, '..');
 const GLOBAL = '127.0.0.1:50051';
 const MESH_TOKEN = path.join(MESH_DIR, 'global', 'mesh-token');
+const BACKUP = '127.0.0.1:50071';
+const BACKUP_DIR = path.join(MESH_DIR, 'backup');
 
 const REGIONS = [
   { region: 'eastus', gateway: '127.0.0.1:50050', regional: '127.0.0.1:50061', https: '127.0.0.1:50443' },
@@ -45,8 +48,24 @@ const GATEWAY_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
   entry: 'gateway/main.js',
   listen: r.gateway,
   args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBAL,
-    '--http-listen', r.https, '--data-dir', path.join(MESH_DIR, `gateway-${r.region}`)],
+    '--http-listen', r.https, '--data-dir', path.join(MESH_DIR, `gateway-${r.region}`), '--backup', BACKUP, '--backup-token-file', MESH_TOKEN],
 }));
+
+/** The backup reads only global's backup store; it is told nothing about global or regional. */
+const BACKUP_PROCESS: MeshProcess = {
+  name: 'backup',
+  entry: 'services/backup/main.js',
+  listen: BACKUP,
+  args: ['--listen', BACKUP, '--data-dir', BACKUP_DIR, '--store-dir', path.join(MESH_DIR, 'global', 'backups'),
+    '--export-public-key', path.join(MESH_DIR, 'global', 'export-key.pub.pem'), '--mesh-token-file', MESH_TOKEN],
+};
+
+/** Setup of the backup: its signing key registered with global, then a first snapshot to serve. */
+async function setUpBackup(): Promise<void> {
+  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBAL, meshToken: readFileSync(MESH_TOKEN, 'utf8').trim() });
+  const exported = await exportBackup(GLOBAL, readFileSync(path.join(MESH_DIR, 'global', 'admin-token'), 'utf8').trim());
+  say(`backup key ${init.kid} registered; snapshot ${exported.snapshotName} at revision ${exported.revision}`);
+}
 
 const STORAGE = '127.0.0.1:50091';
 
@@ -161,7 +180,7 @@ async function stopAll(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const all = [GLOBAL_PROCESS, ...REGIONAL_PROCESSES, ...GATEWAY_PROCESSES];
+  const all = [GLOBAL_PROCESS, ...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
   mkdirSync(RUN_DIR, { recursive: true });
   checkNotRunning(all);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -174,7 +193,8 @@ async function main(): Promise<void> {
   start(GLOBAL_PROCESS);
   await waitServing(GLOBAL_PROCESS);
   const seed = await seedDemo(MESH_DIR, GLOBAL);
-  const rest = [...REGIONAL_PROCESSES, ...GATEWAY_PROCESSES];
+  await setUpBackup();
+  const rest = [...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
   for (const p of rest) start(p);
   await Promise.all(rest.map((p) => waitServing(p)));
   const examples = exampleProcesses(seed);
