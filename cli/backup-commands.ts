@@ -84,23 +84,26 @@ export const BACKUP_COMMANDS: readonly Command[] = [
     words: ['backup', 'status'],
     usage: '[--backup HOST:PORT]',
     options: { backup: s },
-    run: async (ctx) => {
-      const client = new BackupStatusServiceClient(optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP, credentials.createInsecure());
-      try {
-        const r = await unary<GetStatusResponse>((m, o, cb) => client.getStatus({}, m, o, cb));
-        return {
-          serving: r.serving,
-          revision: r.revision,
-          snapshot: r.snapshotName,
-          ageSeconds: Math.round(r.ageMs / 1000),
-          maxStalenessSeconds: Math.round(r.maxStalenessMs / 1000),
-          identities: r.identities,
-          coveredIdentities: r.coveredIdentities,
-          ...(r.lastRejection === '' ? {} : { lastRejection: r.lastRejection }),
-        };
-      } finally {
-        client.close();
-      }
-    },
+    run: (ctx) => backupStatus(optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP),
   },
 ];
+
+/** The backup's snapshot revision, age and coverage, as `backup status` and `status` show it. */
+export async function backupStatus(address: string): Promise<Record<string, unknown>> {
+  const client = new BackupStatusServiceClient(address, credentials.createInsecure());
+  try {
+    const r = await unary<GetStatusResponse>((m, o, cb) => client.getStatus({}, m, o, cb), { timeoutMs: 2000 });
+    return {
+      serving: r.serving,
+      revision: r.revision,
+      snapshot: r.snapshotName,
+      ageSeconds: Math.round(r.ageMs / 1000),
+      maxStalenessSeconds: Math.round(r.maxStalenessMs / 1000),
+      identities: r.identities,
+      coveredIdentities: r.coveredIdentities,
+      ...(r.lastRejection === '' ? {} : { lastRejection: r.lastRejection }),
+    };
+  } finally {
+    client.close();
+  }
+}

@@ -2,6 +2,8 @@ import { credentials } from '@grpc/grpc-js';
 import { GatewayAdminServiceClient, GetStatusResponse } from '../gen/authmesh/gateway/v1/gateway.js';
 import { formatGatewayStatus } from '../gateway/status-format.js';
 import { unary } from '../lib/grpc/index.js';
+import { backupStatus, DEFAULT_BACKUP } from './backup-commands.js';
+import { optional } from './args.js';
 import type { Command } from './command.js';
 import { DEFAULT_GATEWAY } from './context.js';
 
@@ -22,18 +24,27 @@ async function statusOf(address: string): Promise<{ address: string; status?: Ge
 
 export const STATUS_COMMAND: Command = {
   words: ['status'],
-  usage: '[--gateway HOST:PORT,...]',
-  options: { gateway: { type: 'string' } },
+  usage: '[--gateway HOST:PORT,...] [--backup HOST:PORT]',
+  options: { gateway: { type: 'string' }, backup: { type: 'string' } },
   run: async (ctx) => {
     const listed = typeof ctx.flags.gateway === 'string' ? ctx.flags.gateway.split(',').map((g) => g.trim()).filter(Boolean) : LOCAL_GATEWAYS;
     const results = await Promise.all(listed.map(statusOf));
+    const backupAddress = optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP;
+    const backup = await backupStatus(backupAddress).catch((err: { details?: string }) => ({ address: backupAddress, error: err.details ?? String(err) }));
     if (!ctx.json) {
       for (const r of results) {
         process.stdout.write(r.status ? `${formatGatewayStatus(r.status)}\n` : `gateway ${r.address}: unreachable (${r.error})\n\n`);
       }
+      const b = backup as Record<string, unknown>;
+      process.stdout.write(
+        'error' in b
+          ? `backup ${backupAddress}: unreachable (${String(b.error)})\n`
+          : `backup ${backupAddress}: ${b.serving ? 'SERVING' : 'NOT_SERVING'}  snapshot revision ${String(b.revision)}, ${String(b.ageSeconds)} s old (bound ${String(b.maxStalenessSeconds)} s), ${String(b.coveredIdentities)}/${String(b.identities)} identities covered\n`,
+      );
       return {};
     }
     return {
+      backup,
       gateways: results.map((r) => (r.status ? { address: r.address, ...GetStatusResponse.toJSON(r.status) as object } : { address: r.address, error: r.error })),
     };
   },
