@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# One image for every authmesh process; the command picks which one runs, e.g.
+#   docker run authmesh:dev dist/services/global/main.js --listen 0.0.0.0:50051
+# Build: docker build -t authmesh:dev .
+
+ARG NODE_IMAGE=node:20-slim
+
+# ---- build: TypeScript and the better-sqlite3 native addon, compiled from source ----
+FROM ${NODE_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm_config_build_from_source=true npm ci --no-audit --no-fund
+COPY . .
+RUN npx tsc -p tsconfig.json \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf dist/.tsbuildinfo \
+ && find dist -name '*.map' -delete
+
+# ---- runtime: compiled JavaScript, production node_modules, the protos the gateway's reflection reads ----
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=0:0 /src/package.json ./package.json
+COPY --from=build --chown=0:0 /src/node_modules ./node_modules
+COPY --from=build --chown=0:0 /src/dist ./dist
+COPY --from=build --chown=0:0 /src/proto ./proto
+COPY --from=build --chown=0:0 /src/bin ./bin
+# Files belong to root and are read-only for the process; state lives in mounted volumes.
+RUN mkdir -p /var/lib/authmesh && chown 10001:10001 /var/lib/authmesh
+USER 10001:10001
+EXPOSE 50050 50051 50061 50071 50443
+ENTRYPOINT ["node"]
+CMD ["dist/gateway/main.js", "--help"]
