@@ -29,7 +29,7 @@ export interface HttpFrontConfig {
 
 /** Flags of the HTTP front, merged into the gateway's option specs. */
 export const HTTP_OPTIONS = {
-  'http-listen': { type: 'string', describe: 'host:port of the HTTPS OAuth 2.0 / OpenID Connect endpoints; empty = off', default: '127.0.0.1:50443', check: optionalHostPort },
+  'http-listen': { type: 'string', describe: 'host:port of the HTTPS OAuth 2.0 / OpenID Connect endpoints (make run-mesh: 127.0.0.1:50443 for eastus); empty = off', default: '', check: optionalHostPort },
   issuer: { type: 'string', describe: 'issuer base URL, the same as --issuer of global and regional', default: DEFAULT_ISSUER, check: baseUrl },
   'public-url': { type: 'string', describe: 'base URL of this gateway\'s HTTP endpoints; empty = https://<http-listen>', default: '', check: optionalBaseUrl },
   'http-plaintext': { type: 'bool', describe: 'serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)', default: 'false' },
