@@ -2,6 +2,7 @@ import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regio
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import type { RetryBudgetOptions } from './retry-budget.js';
+import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
 
 const optionalHostPort = (v: unknown): string | undefined => (String(v) === '' ? undefined : hostPort(v));
 const between = (lo: number, hi: number) => (v: unknown): string | undefined =>
@@ -34,6 +35,7 @@ export const GATEWAY_OPTIONS = {
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...HTTP_OPTIONS,
+  ...TELEMETRY_OPTIONS,
 } as const satisfies OptionSpecs;
 
 /** One fault domain to route to. */

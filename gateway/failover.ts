@@ -2,7 +2,8 @@ import { Metadata, status } from '@grpc/grpc-js';
 import type { Clock } from '../lib/clock/index.js';
 import { unavailable } from '../lib/errors/index.js';
 import { toStatus } from '../lib/grpc/index.js';
-import { isBreakerError, isNotAFault } from './breaker-factory.js';
+import { NOOP_ATTEMPT_OBSERVER, type AttemptObserver } from './attempt-observer.js';
+import { breakerState, isBreakerError, isNotAFault } from './breaker-factory.js';
 import { chooseDomains, type RoutingOptions } from './choose-domain.js';
 import type { BackendError } from './domain-client.js';
 import type { FaultDomain } from './fault-domain.js';
@@ -27,6 +28,8 @@ export interface FailoverOptions {
   /** No attempt starts with less than this left before the caller's deadline, ms. Default 5. */
   minAttemptMs?: number;
   routing?: RoutingOptions;
+  /** Told about every attempt (spans, metrics); default none. */
+  observer?: AttemptObserver;
 }
 
 /** One call to forward. */
@@ -65,6 +68,7 @@ export class Failover {
   private readonly defaultDeadlineMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly minAttemptMs: number;
+  private readonly observer: AttemptObserver;
 
   constructor(
     domains: readonly FaultDomain[],
@@ -77,6 +81,7 @@ export class Failover {
     this.defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1_000;
     this.minAttemptMs = options.minAttemptMs ?? 5;
+    this.observer = options.observer ?? NOOP_ATTEMPT_OBSERVER;
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
@@ -102,33 +107,43 @@ export class Failover {
       previous = domain;
       attempts += 1;
       const started = this.clock.now();
+      const scope = this.observer.begin({ domain: name, attempt: attempts, breaker: breakerState(domain.breaker), method: req.method });
       try {
-        const reply = await domain.breaker.fire(req.method, req.bytes, {
-          deadline: started + Math.min(left, this.attemptTimeoutMs),
-          ...(req.metadata === undefined ? {} : { metadata: req.metadata }),
-          ...(req.signal === undefined ? {} : { signal: req.signal }),
-        });
+        const reply = await scope.run(() =>
+          domain.breaker.fire(req.method, req.bytes, {
+            deadline: started + Math.min(left, this.attemptTimeoutMs),
+            ...(req.metadata === undefined ? {} : { metadata: req.metadata }),
+            ...(req.signal === undefined ? {} : { signal: req.signal }),
+          }),
+        );
         domain.stats.recordRequest();
         domain.stats.recordSuccess(this.clock.now() - started);
+        scope.end({ outcome: 'answered', ms: this.clock.now() - started, trailers: reply.trailers });
         this.budget.onSuccess(attempts > 1);
         return { ok: true, bytes: reply.bytes, trailers: this.trailers(reply.trailers, name, attempts), domain: name, attempts };
       } catch (error) {
         if (isBreakerError(error)) {
           // Refused without touching the domain: no load, so no budget cost and no fault count.
           said.push(`${name}: ${(error as Error).message.toLowerCase()}`);
+          scope.end({ outcome: 'refused', ms: this.clock.now() - started, reason: 'breaker-open', details: (error as Error).message });
           continue;
         }
         const e = error as BackendError;
         domain.stats.recordRequest();
-        if (e.callerCancelled === true) return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
+        if (e.callerCancelled === true) {
+          scope.end({ outcome: 'cancelled', ms: this.clock.now() - started });
+          return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
+        }
         if (isNotAFault(e)) {
           domain.stats.recordCallerError();
+          scope.end({ outcome: 'caller-error', ms: this.clock.now() - started, code: e.code });
           this.budget.onSuccess(attempts > 1);
           return { ok: false, code: e.code, details: e.details, trailers: this.trailers(e.metadata, name, attempts), domain: name, attempts };
         }
         domain.stats.recordFault();
         this.budget.onFailure();
         said.push(`${name}: ${describe(e)}`);
+        scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: describe(e) });
       }
     }
     const message = `no fault domain could answer: ${said.length > 0 ? said.join('; ') : 'no fault domain configured'}`;
@@ -175,6 +190,14 @@ export class Failover {
   private failure(code: status, details: string, attempts: number): ForwardResult {
     return { ok: false, code, details, trailers: this.trailers(undefined, undefined, attempts), attempts };
   }
+}
+
+/** A short word for why an attempt failed: the domain's `authmesh-reason`, else the status name. */
+function faultReason(e: BackendError): string {
+  const said = e.metadata?.get?.('authmesh-reason')[0];
+  if (typeof said === 'string' && said !== '') return said;
+  const name = typeof e.code === 'number' ? status[e.code] : undefined;
+  return name === undefined ? 'error' : name.toLowerCase().replace(/_/g, '-');
 }
 
 function describe(e: BackendError): string {

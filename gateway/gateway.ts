@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../lib/clock/index.js';
 import { serve, type RunningServer } from '../lib/grpc/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { adminBinding } from './admin-service.js';
+import { attemptTelemetry } from './attempt-telemetry.js';
 import type { RoutingOptions } from './choose-domain.js';
 import type { DomainSpec, GatewayConfig } from './config.js';
 import { GrpcTokenBackend, type TokenBackend } from './domain-client.js';
@@ -87,6 +88,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     defaultDeadlineMs: config.defaultDeadlineMs,
     attemptTimeoutMs: config.attemptTimeoutMs,
     ...(deps.routing ? { routing: deps.routing } : {}),
+    observer: attemptTelemetry(domains),
   });
   const startedAt = clock.now();
   let address = config.listen;

@@ -1,6 +1,13 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 
 export type { Logger } from 'pino';
+
+/** `trace_id` and `span_id` of the span in progress, so a log line can be found from its trace. */
+function traceIds(): Record<string, string> {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  return ctx !== undefined && isSpanContextValid(ctx) ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
+}
 
 /**
  * Structured JSON logs on stdout. Keys that could carry credentials are redacted wherever they
@@ -11,6 +18,7 @@ export function createLogger(name: string, level = 'info'): Logger {
     name,
     level,
     base: { service: name },
+    mixin: traceIds,
     redact: {
       paths: [
         'client_assertion', 'clientAssertion', 'client_secret', 'clientSecret', 'secret',

@@ -1,4 +1,5 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { metrics, trace } from '@opentelemetry/api';
 import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import {
   TokenServiceService,
@@ -35,6 +36,7 @@ function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number | undefined
 
 /** Adapts {@link TokenBackendHandlers} to grpc-js: errors through the one status table. */
 export function tokenServiceBinding(handlers: TokenBackendHandlers): ServiceBinding {
+  const issued = metrics.getMeter('authmesh-token').createCounter('authmesh_tokens_issued', { description: 'Access tokens issued, by fault domain' });
   const fail = (method: string, callback: sendUnaryData<never>, err: unknown): void => {
     if (!isOAuthError(err) || err.code === 'server_error') handlers.onServerError?.(err, method);
     callback(toStatus(err));
@@ -49,6 +51,9 @@ export function tokenServiceBinding(handlers: TokenBackendHandlers): ServiceBind
           ({ response, dataAgeMs }) => {
             const trailer = new Metadata();
             trailer.set(DATA_AGE_KEY, String(Math.max(0, Math.round(dataAgeMs))));
+            issued.add(1, { fault_domain: response.faultDomain });
+            // On the server span of the grpc-js instrumentation, when tracing is on.
+            trace.getActiveSpan()?.setAttributes({ 'authmesh.data_age_ms': Math.max(0, Math.round(dataAgeMs)), 'authmesh.fault_domain': response.faultDomain });
             callback(null, response, trailer);
           },
           (err: unknown) => fail('AcquireToken', callback, err),

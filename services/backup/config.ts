@@ -1,5 +1,6 @@
 import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 
 const atMostOneDay = (value: unknown): string | undefined =>
   positive(value) ?? (Number(value) <= 86_400_000 && Number(value) % 1000 === 0 ? undefined : 'must be whole seconds, at most 24h');
@@ -20,6 +21,7 @@ export const BACKUP_OPTIONS = {
   'max-staleness': { type: 'duration', describe: 'refuse (backup-stale, NOT_SERVING) once the newest snapshot is older', default: '1h', check: positive },
   'poll-interval': { type: 'duration', describe: 'how often the store is checked for a newer snapshot', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+  ...TELEMETRY_OPTIONS,
 } as const;
 
 export type BackupConfig = ConfigOf<typeof BACKUP_OPTIONS>;

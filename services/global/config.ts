@@ -1,5 +1,6 @@
 import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 
 const issuerUrl = (value: unknown): string | undefined => {
   const text = String(value);
@@ -38,6 +39,7 @@ export const GLOBAL_OPTIONS = {
     default: 'info',
     check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'),
   },
+  ...TELEMETRY_OPTIONS,
 } as const;
 
 export type GlobalConfig = ConfigOf<typeof GLOBAL_OPTIONS>;

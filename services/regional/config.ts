@@ -1,5 +1,6 @@
 import { hostPort, nonEmpty, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 
 /** Every setting of a regional instance: flag `--name`, or env `AUTHMESH_NAME`. */
 export const REGIONAL_OPTIONS = {
@@ -18,6 +19,7 @@ export const REGIONAL_OPTIONS = {
   'watch-idle-timeout': { type: 'duration', describe: 'a change feed silent this long is reconnected', default: '30s', check: positive },
   'usage-interval': { type: 'duration', describe: 'how often usage is reported to global', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+  ...TELEMETRY_OPTIONS,
 } as const;
 
 export type RegionalConfig = ConfigOf<typeof REGIONAL_OPTIONS> & { readonly dataDir: string };

@@ -43,6 +43,8 @@ export class TestMesh {
   private readonly clients: TokenServiceClient[] = [];
   adminToken = '';
   tenantId = '';
+  /** Environment added to every process this mesh starts (e.g. OTEL_* for a test collector). */
+  env: Record<string, string> = {};
 
   address(name: string): string {
     const spec = this.specs.get(name);
@@ -58,7 +60,7 @@ export class TestMesh {
       spec = { entry, args, port: 0 };
       this.specs.set(name, spec);
     }
-    const proc = spawnService(name, spec.entry, spec.args(spec.port), env);
+    const proc = spawnService(name, spec.entry, spec.args(spec.port), { ...this.env, ...env });
     this.procs.set(name, proc);
     const until = Date.now() + 20_000;
     for (;;) {

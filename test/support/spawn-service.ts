@@ -25,7 +25,8 @@ export interface SpawnedService {
  * Only processes started here are ever signalled, by their own PID.
  */
 export function spawnService(name: string, entry: string, args: string[], env: Record<string, string> = {}): SpawnedService {
-  const child = spawn(process.execPath, [path.join(DIST, entry), ...args], {
+  // Telemetry starts before the service, as in run-mesh; OTEL_SDK_DISABLED=true keeps it off.
+  const child = spawn(process.execPath, ['--require', path.join(DIST, 'lib', 'telemetry', 'register.js'), path.join(DIST, entry), ...args], {
     env: { ...process.env, OTEL_SDK_DISABLED: process.env.OTEL_SDK_DISABLED ?? 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,108 @@
+import { context, metrics, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { status } from '@grpc/grpc-js';
+import { DATA_AGE_KEY } from '../lib/token/index.js';
+import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './attempt-observer.js';
+import { breakerState } from './breaker-factory.js';
+import type { FaultDomain } from './fault-domain.js';
+
+const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+/**
+ * Turns the failover loop's attempts and the breakers' transitions into OpenTelemetry spans and
+ * metrics through @opentelemetry/api alone (no-ops when no SDK is registered).
+ *
+ * - a span `authmesh.attempt` per attempt, child of the gateway's server span, with
+ *   `authmesh.fault_domain`, `authmesh.breaker.state`, `authmesh.attempt`, `authmesh.outcome`,
+ *   `authmesh.failover.reason` when the loop moved on, and `authmesh.data_age_ms` on an answer;
+ *   the outgoing call runs inside it, so the domain's server span joins the same trace;
+ * - a breaker transition becomes an event `authmesh.breaker.<state>` on the span in progress, or
+ *   a short span `authmesh.breaker` of its own when it happens outside a call (half-open timer);
+ * - metrics `authmesh_gateway_attempts_total`, `authmesh_gateway_attempt_duration_ms`,
+ *   `authmesh_gateway_failovers_total`, `authmesh_gateway_breaker_state`,
+ *   `authmesh_gateway_breaker_transitions_total`.
+ */
+export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserver {
+  const tracer = trace.getTracer('authmesh-gateway');
+  const meter = metrics.getMeter('authmesh-gateway');
+  const attemptsTotal = meter.createCounter('authmesh_gateway_attempts', { description: 'Attempts on a fault domain by outcome' });
+  const failovers = meter.createCounter('authmesh_gateway_failovers', { description: 'Attempts the gateway moved on from, by domain and reason' });
+  const duration = meter.createHistogram('authmesh_gateway_attempt_duration', {
+    description: 'Time of one attempt on a fault domain',
+    unit: 'ms',
+    advice: { explicitBucketBoundaries: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] },
+  });
+  const transitions = meter.createCounter('authmesh_gateway_breaker_transitions', { description: 'Breaker state changes by domain and new state' });
+  meter
+    .createObservableGauge('authmesh_gateway_breaker_state', { description: 'Breaker state per fault domain: 0 closed, 1 half-open, 2 open' })
+    .addCallback((result) => {
+      for (const d of domains) result.observe(BREAKER_LEVEL[breakerState(d.breaker)], { fault_domain: d.name });
+    });
+
+  for (const d of domains) {
+    d.on('breaker', (state) => {
+      transitions.add(1, { fault_domain: d.name, state });
+      const attributes = { 'authmesh.fault_domain': d.name, 'authmesh.breaker.state': state };
+      const active = trace.getActiveSpan();
+      if (active?.isRecording() === true) {
+        active.addEvent(`authmesh.breaker.${state}`, attributes);
+      } else {
+        const span = tracer.startSpan('authmesh.breaker', { attributes });
+        span.addEvent(`authmesh.breaker.${state}`, attributes);
+        span.end();
+      }
+    });
+  }
+
+  return {
+    begin(start: AttemptStart): AttemptScope {
+      const span = tracer.startSpan('authmesh.attempt', {
+        attributes: {
+          'authmesh.fault_domain': start.domain,
+          'authmesh.breaker.state': start.breaker,
+          'authmesh.attempt': start.attempt,
+          'rpc.method': start.method,
+        },
+      });
+      const ctx = trace.setSpan(context.active(), span);
+      return {
+        run: (call) => context.with(ctx, call),
+        end(end: AttemptEnd) {
+          const labels = { fault_domain: start.domain, outcome: end.outcome };
+          attemptsTotal.add(1, labels);
+          duration.record(end.ms, labels);
+          span.setAttributes(endAttributes(end));
+          if (end.outcome === 'fault' || end.outcome === 'refused') {
+            failovers.add(1, { fault_domain: start.domain, reason: end.reason });
+            span.setStatus({ code: SpanStatusCode.ERROR, message: end.details });
+          }
+          span.end();
+        },
+      };
+    },
+  };
+}
+
+function endAttributes(end: AttemptEnd): Attributes {
+  const out: Attributes = { 'authmesh.outcome': end.outcome };
+  switch (end.outcome) {
+    case 'answered': {
+      const age = Number(end.trailers.get(DATA_AGE_KEY)[0]);
+      if (Number.isFinite(age)) out['authmesh.data_age_ms'] = age;
+      break;
+    }
+    case 'caller-error':
+      out['rpc.grpc.status_code'] = end.code;
+      break;
+    case 'fault':
+      out['rpc.grpc.status_code'] = end.code;
+      out['authmesh.failover.reason'] = end.reason;
+      break;
+    case 'refused':
+      out['authmesh.failover.reason'] = end.reason;
+      break;
+    case 'cancelled':
+      out['rpc.grpc.status_code'] = status.CANCELLED;
+      break;
+  }
+  return out;
+}
