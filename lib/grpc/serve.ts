@@ -1,6 +1,13 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 
+/**
+ * grpc.health.v1 service name that answers SERVING for as long as the process runs (until
+ * shutdown), whatever its readiness: for liveness probes, which must not restart a process that is
+ * only waiting for data (a regional before its first snapshot, a backup past its staleness bound).
+ */
+export const LIVENESS_SERVICE = 'authmesh.liveness';
+
 /** Largest request a service accepts; larger ones fail with RESOURCE_EXHAUSTED before decoding. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
@@ -45,7 +52,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const initial = opts.initialStatus ?? 'SERVING';
   const statusMap: Record<string, ServingStatus> = { '': initial };
   for (const s of opts.services) statusMap[s.name] = initial;
-  const health = new HealthImplementation(statusMap);
+  const health = new HealthImplementation({ ...statusMap, [LIVENESS_SERVICE]: 'SERVING' });
   health.addToServer(server);
   for (const s of opts.services) server.addService(s.definition, s.implementation);
   const port = await new Promise<number>((resolve, reject) => {
@@ -60,6 +67,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const shutdown = (graceMs = 5000): Promise<void> =>
     new Promise((resolve) => {
       setServing('NOT_SERVING');
+      health.setStatus(LIVENESS_SERVICE, 'NOT_SERVING');
       const force = setTimeout(() => {
         server.forceShutdown();
         resolve();
