@@ -13,6 +13,8 @@ export { generateSecret, hashSecret, verifySecret } from './secrets.js';
 export { parseCredentialPem } from './credential-pem.js';
 export type { ParsedCredential } from './credential-pem.js';
 export { verifyAssertion } from './verify-assertion.js';
+export { VerifiedAssertionCache } from './assertion-cache.js';
+export type { VerifiedAssertionCacheOptions } from './assertion-cache.js';
 export type { AssertionContext } from './verify-assertion.js';
 export { validateRequest, parseScope, isAbsoluteUri } from './validate-request.js';
 export type { ValidRequest } from './validate-request.js';

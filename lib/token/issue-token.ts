@@ -3,6 +3,7 @@ import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
 import type { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
 import type { Clock } from '../clock/index.js';
+import type { VerifiedAssertionCache } from './assertion-cache.js';
 import type { DirectoryView, LookupOptions } from '../directory/index.js';
 import { invalidClient, invalidRequest, invalidScope, unauthorizedClient } from '../errors/index.js';
 import { FAULT_DOMAIN_CLAIM, tokenIssuer } from './constants.js';
@@ -21,6 +22,12 @@ export interface IssueContext {
   /** Fraction of the lifetime after which clients should refresh (0.5 by default). */
   refreshRatio: number;
   clock: Clock;
+  /**
+   * Assertions already verified for the identity object the directory returns; skips the
+   * signature check for a reused assertion. Only for directories whose identity objects change
+   * on every posture change (regional cache, backup snapshot).
+   */
+  assertionCache?: VerifiedAssertionCache;
 }
 
 export interface IssuedToken {
@@ -42,7 +49,11 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   if (identity === undefined) throw invalidClient('unknown client');
 
   if (valid.assertion !== undefined) {
-    await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock });
+    const cache = ctx.assertionCache;
+    if (cache === undefined || !cache.has(valid.assertion, identity, Math.floor(ctx.clock.now() / 1000))) {
+      await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock });
+      cache?.remember(valid.assertion, identity);
+    }
   } else if (!secretMatches(identity, valid.secret!, Math.floor(ctx.clock.now() / 1000))) {
     throw invalidClient('client secret is invalid or expired');
   }

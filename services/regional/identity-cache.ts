@@ -17,12 +17,21 @@ export interface CacheEntry {
 /** The cache key of a client: tenant and client id, separated by a character neither may contain. */
 export const cacheKey = (tenantId: string, clientId: string): string => `${tenantId}\n${clientId}`;
 
+/** A cached entry and whether it was read since it last reached the young end of the queue. */
+interface Slot {
+  entry: CacheEntry;
+  used: boolean;
+}
+
 /**
- * A bounded map of identities with least-recently-used eviction. A Map keeps insertion order,
- * so re-inserting on every read makes its first key the least recently used one.
+ * A bounded map of identities with second-chance ("clock") eviction, an approximation of least
+ * recently used. A read only sets a flag, so the hot path is one Map lookup and never reorders
+ * the Map (deleting and re-inserting on every read leaves holes that make V8 rehash the whole
+ * table now and then: a 100-ms stall at a million entries). When past capacity, the oldest entry
+ * is evicted unless it was read since it was queued; then it moves to the young end instead.
  */
 export class IdentityCache {
-  private readonly entries = new Map<string, CacheEntry>();
+  private readonly entries = new Map<string, Slot>();
   private evictedCount = 0;
 
   /**
@@ -45,42 +54,47 @@ export class IdentityCache {
     return this.evictedCount;
   }
 
-  /** Returns the entry and marks it most recently used. */
+  /** Returns the entry and marks it used, so eviction passes it over once. */
   get(key: string): CacheEntry | undefined {
-    const entry = this.entries.get(key);
-    if (entry !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-    }
-    return entry;
+    const slot = this.entries.get(key);
+    if (slot === undefined) return undefined;
+    slot.used = true;
+    return slot.entry;
   }
 
   /** Returns the entry without touching its recency (for sync and refresh). */
   peek(key: string): CacheEntry | undefined {
-    return this.entries.get(key);
+    return this.entries.get(key)?.entry;
   }
 
   has(key: string): boolean {
     return this.entries.has(key);
   }
 
-  /** Inserts or replaces an entry as most recently used, evicting the least recently used ones past capacity. */
+  /** Inserts or replaces an entry as the youngest, evicting past capacity. */
   set(key: string, entry: CacheEntry): void {
     this.entries.delete(key);
-    this.entries.set(key, entry);
+    this.entries.set(key, { entry, used: false });
+    // Bounded: each pass either evicts or clears a flag, so at most 2 × size steps.
     while (this.entries.size > this.capacity) {
-      const oldest = this.entries.keys().next();
+      const oldest = this.entries.entries().next();
       if (oldest.done === true) break;
-      const evicted = this.entries.get(oldest.value)!;
-      this.entries.delete(oldest.value);
+      const [oldestKey, slot] = oldest.value;
+      this.entries.delete(oldestKey);
+      if (slot.used && oldestKey !== key) {
+        slot.used = false;
+        this.entries.set(oldestKey, slot);
+        continue;
+      }
       this.evictedCount += 1;
-      this.onEvict(evicted);
+      this.onEvict(slot.entry);
     }
   }
 
   /** Replaces an entry in place, keeping its recency (a change from the watch is not a use). */
   replace(key: string, entry: CacheEntry): void {
-    if (this.entries.has(key)) this.entries.set(key, entry);
+    const slot = this.entries.get(key);
+    if (slot !== undefined) slot.entry = entry;
     else this.set(key, entry);
   }
 
@@ -92,8 +106,8 @@ export class IdentityCache {
     this.entries.clear();
   }
 
-  /** Every entry, least recently used first. */
-  values(): IterableIterator<CacheEntry> {
-    return this.entries.values();
+  /** Every entry, roughly least recently used first. */
+  *values(): IterableIterator<CacheEntry> {
+    for (const slot of this.entries.values()) yield slot.entry;
   }
 }

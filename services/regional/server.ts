@@ -1,6 +1,6 @@
 import type { Clock } from '../../lib/clock/index.js';
 import type { ServiceBinding } from '../../lib/grpc/index.js';
-import { issueToken, jwksFromKeys, tokenServiceBinding, type TokenSigner } from '../../lib/token/index.js';
+import { issueToken, jwksFromKeys, tokenServiceBinding, VerifiedAssertionCache, type TokenSigner } from '../../lib/token/index.js';
 import type { DirectoryCache } from './directory-cache.js';
 import type { RegionalDirectory } from './regional-directory.js';
 import { ownSigningKey, publishedKeys } from './signing-key.js';
@@ -36,6 +36,9 @@ export function regionalTokenService(options: RegionalTokenServiceOptions): Serv
     lifetimeSeconds: options.lifetimeSeconds,
     refreshRatio: options.refreshRatio ?? 0.5,
     clock,
+    // The cache replaces an identity's object on every change from the watch, so a reused
+    // assertion is verified once per posture of its client.
+    assertionCache: new VerifiedAssertionCache(),
   };
   return tokenServiceBinding({
     async acquireToken(req, { deadline }) {
