@@ -4,6 +4,7 @@ import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { backupTelemetry } from './backup-telemetry.js';
 import { startBackup } from './backup-server.js';
 import { BACKUP_OPTIONS, parseBackupConfig, type BackupConfig } from './config.js';
 
@@ -45,6 +46,7 @@ async function main(argv: readonly string[]): Promise<void> {
     clock: systemClock,
     log,
   });
+  backupTelemetry(() => server.loader.snapshot(), systemClock);
   log.info(
     { listening: server.address, kid: server.signer.kid, exportKid: verifier.kid, storeDir: config['store-dir'], revision: server.loader.snapshot()?.revision ?? null },
     'backup serving',

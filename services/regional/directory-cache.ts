@@ -60,6 +60,11 @@ export class DirectoryCache {
     this.negativeTtlMs = options.negativeTtlMs ?? 5000;
   }
 
+  /** Identities held now (positive and negative entries). */
+  get size(): number {
+    return this.identities.size;
+  }
+
   /** Revisions global has that this cache has not applied yet. */
   get lag(): number {
     return Math.max(0, this.headRevision - this.revision);

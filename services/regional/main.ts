@@ -18,6 +18,7 @@ import { DirectoryCache } from './directory-cache.js';
 import { grpcDirectorySource } from './directory-client-grpc.js';
 import { Refresher } from './refresh.js';
 import { RegionalDirectory } from './regional-directory.js';
+import { regionalTelemetry } from './regional-telemetry.js';
 import { regionalTokenService } from './server.js';
 import { loadRegionSigner, registerUntilDone, SIGNING_KEY_FILE } from './signing-key.js';
 import { UsageReporter } from './usage-reporter.js';
@@ -67,9 +68,11 @@ async function main(): Promise<void> {
   const keyCreatedAtMs = Math.floor(statSync(path.join(config.dataDir, SIGNING_KEY_FILE)).mtimeMs);
   const source = grpcDirectorySource({ address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'] });
   const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'] });
+  const telemetry = regionalTelemetry(cache, region);
   const directory = new RegionalDirectory({
     cache, source, region, clock, fillTimeoutMs: config['fill-timeout'],
     onEvent: (e) => {
+      telemetry.onLookup(e);
       if (e.type === 'fill') log.debug({ event: 'cache-fill', ok: e.ok, ms: e.ms }, e.ok ? 'filled a cache miss from global' : 'cache miss could not be filled');
     },
   });
