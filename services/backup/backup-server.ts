@@ -2,6 +2,7 @@ import path from 'node:path';
 import { TokenServiceService } from '../../gen/authmesh/token/v1/token.js';
 import { type BackupStore, type ExportVerifier } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
+import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
 import { BearerCheck, requireBearer, serve, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
@@ -23,6 +24,8 @@ export interface BackupServerOptions {
   coverageWindowMs: number;
   maxStalenessMs: number;
   pollIntervalMs: number;
+  /** Present only when started with fault injection enabled (chaos tests). */
+  faults?: FaultInjector;
   clock: Clock;
   log: Logger;
 }
@@ -74,10 +77,10 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
   const statusDeps = { loader, directory, clock, maxStalenessMs: opts.maxStalenessMs };
   const running = await serve({
     listen: opts.listen,
-    services: [
+    services: withFaultInjection(opts.faults, [
       { ...token, implementation: requireBearer(TokenServiceService, token.implementation, guard, 'mesh token') },
       statusServiceBinding(statusDeps),
-    ],
+    ]),
     initialStatus: directory.freshness().serving ? 'SERVING' : 'NOT_SERVING',
   });
 

@@ -1,6 +1,7 @@
 import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
+import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
 
 const atMostOneDay = (value: unknown): string | undefined =>
   positive(value) ?? (Number(value) <= 86_400_000 && Number(value) % 1000 === 0 ? undefined : 'must be whole seconds, at most 24h');
@@ -22,10 +23,13 @@ export const BACKUP_OPTIONS = {
   'poll-interval': { type: 'duration', describe: 'how often the store is checked for a newer snapshot', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...TELEMETRY_OPTIONS,
+  ...FAULT_OPTIONS,
 } as const;
 
 export type BackupConfig = ConfigOf<typeof BACKUP_OPTIONS>;
 
 export function parseBackupConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BackupConfig {
-  return parseConfig(BACKUP_OPTIONS, argv, env);
+  const config = parseConfig(BACKUP_OPTIONS, argv, env);
+  checkFaultInjection(config['fault-injection'], env);
+  return config;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { exportVerifierFromPem, FolderBackupStore } from '../../lib/backup/index.js';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
+import { FaultInjector } from '../../lib/fault/index.js';
 import { onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { backupTelemetry } from './backup-telemetry.js';
@@ -43,6 +44,7 @@ async function main(argv: readonly string[]): Promise<void> {
     coverageWindowMs: config['coverage-window'],
     maxStalenessMs: config['max-staleness'],
     pollIntervalMs: config['poll-interval'],
+    ...(config['fault-injection'] ? { faults: new FaultInjector() } : {}),
     clock: systemClock,
     log,
   });
@@ -51,6 +53,7 @@ async function main(argv: readonly string[]): Promise<void> {
     { listening: server.address, kid: server.signer.kid, exportKid: verifier.kid, storeDir: config['store-dir'], revision: server.loader.snapshot()?.revision ?? null },
     'backup serving',
   );
+  if (config['fault-injection']) log.warn({ faultInjection: true }, 'FAULT INJECTION ENABLED: FaultInjectionService can slow or fail every call; never run this in production');
   onShutdownSignal(() => server.stop(), (msg) => log.info(msg));
 }
 

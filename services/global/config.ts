@@ -1,6 +1,7 @@
 import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
+import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
 
 const issuerUrl = (value: unknown): string | undefined => {
   const text = String(value);
@@ -39,11 +40,17 @@ export const GLOBAL_OPTIONS = {
     default: 'info',
     check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'),
   },
+  'max-concurrent': { type: 'int', describe: 'TokenService calls served at once (admission control)', default: '64', check: positive },
+  'max-queue': { type: 'int', describe: 'calls waiting for a slot; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '256', check: nonNegative },
+  'max-queue-wait': { type: 'duration', describe: 'longest a call waits for a slot before RESOURCE_EXHAUSTED', default: '500ms', check: nonNegative },
   ...TELEMETRY_OPTIONS,
+  ...FAULT_OPTIONS,
 } as const;
 
 export type GlobalConfig = ConfigOf<typeof GLOBAL_OPTIONS>;
 
 export function parseGlobalConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): GlobalConfig {
-  return parseConfig(GLOBAL_OPTIONS, argv, env);
+  const config = parseConfig(GLOBAL_OPTIONS, argv, env);
+  checkFaultInjection(config['fault-injection'], env);
+  return config;
 }

@@ -1,6 +1,8 @@
 import path from 'node:path';
+import { AdmissionControl, withAdmission, type AdmissionOptions } from '../../lib/admission/index.js';
 import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
+import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
 import { serve, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
@@ -28,6 +30,10 @@ export interface GlobalServerOptions {
   backupIntervalMs?: number;
   /** Snapshots kept (default 5). */
   backupKeep?: number;
+  /** Admission control of TokenService: bounded concurrency and queue (defaults 64 / 256 / 500 ms). */
+  admission?: AdmissionOptions;
+  /** Present only when started with fault injection enabled (chaos tests). */
+  faults?: FaultInjector;
   clock: Clock;
   log: Logger;
 }
@@ -85,23 +91,27 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       ...(opts.backupIntervalMs === undefined ? {} : { intervalMs: opts.backupIntervalMs }),
     });
     const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
+    const admission = new AdmissionControl({ maxQueueWaitMs: 500, ...opts.admission });
+    const token = tokenServiceBinding(
+      globalTokenBackend({ store, signer, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
+    );
+    const bindings = withFaultInjection(opts.faults, [
+      adminServiceBinding({ store, clock, log, adminToken, exporter }),
+      directoryServiceBinding({
+        store,
+        watchHub,
+        usage,
+        clock,
+        log,
+        acceptedTokens: [meshToken, adminToken],
+        defaultSnapshotIdentities: opts.snapshotIdentities,
+      }),
+      token,
+    ]);
+    // Admission comes first, so injected latency holds a slot like real work does.
     const running = await serve({
       listen: opts.listen,
-      services: [
-        adminServiceBinding({ store, clock, log, adminToken, exporter }),
-        directoryServiceBinding({
-          store,
-          watchHub,
-          usage,
-          clock,
-          log,
-          acceptedTokens: [meshToken, adminToken],
-          defaultSnapshotIdentities: opts.snapshotIdentities,
-        }),
-        tokenServiceBinding(
-          globalTokenBackend({ store, signer, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
-        ),
-      ],
+      services: bindings.map((b) => (b.name === token.name ? withAdmission(b, admission) : b)),
     });
     usage.start();
     exporter.start();

@@ -1,5 +1,6 @@
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
+import { FaultInjector } from '../../lib/fault/index.js';
 import { onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { GLOBAL_OPTIONS, parseGlobalConfig, type GlobalConfig } from './config.js';
@@ -32,6 +33,8 @@ async function main(argv: readonly string[]): Promise<void> {
     backupDir: config['backup-dir'],
     backupIntervalMs: config['backup-interval'],
     backupKeep: config['backup-keep'],
+    admission: { maxConcurrent: config['max-concurrent'], maxQueue: config['max-queue'], maxQueueWaitMs: config['max-queue-wait'] },
+    ...(config['fault-injection'] ? { faults: new FaultInjector() } : {}),
     clock: systemClock,
     log,
   });
@@ -39,6 +42,7 @@ async function main(argv: readonly string[]): Promise<void> {
     { listening: server.address, dataDir: config['data-dir'], kid: server.signer.kid, revision: server.store.log.head() },
     'global authority serving',
   );
+  if (config['fault-injection']) log.warn({ faultInjection: true }, 'FAULT INJECTION ENABLED: FaultInjectionService can slow or fail every call; never run this in production');
   onShutdownSignal(() => server.stop(), (msg) => log.info(msg));
 }
 

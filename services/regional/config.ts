@@ -1,6 +1,7 @@
 import { hostPort, nonEmpty, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
+import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
 
 /** Every setting of a regional instance: flag `--name`, or env `AUTHMESH_NAME`. */
 export const REGIONAL_OPTIONS = {
@@ -20,6 +21,7 @@ export const REGIONAL_OPTIONS = {
   'usage-interval': { type: 'duration', describe: 'how often usage is reported to global', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...TELEMETRY_OPTIONS,
+  ...FAULT_OPTIONS,
 } as const;
 
 export type RegionalConfig = ConfigOf<typeof REGIONAL_OPTIONS> & { readonly dataDir: string };
@@ -27,6 +29,7 @@ export type RegionalConfig = ConfigOf<typeof REGIONAL_OPTIONS> & { readonly data
 /** Parses flags and environment once; throws ConfigError listing every problem. */
 export function parseRegionalConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): RegionalConfig {
   const parsed = parseConfig(REGIONAL_OPTIONS, argv, env);
+  checkFaultInjection(parsed['fault-injection'], env);
   const dataDir = parsed['data-dir'] === '' ? `.mesh/regional-${parsed.region}` : parsed['data-dir'];
   return Object.freeze({ ...parsed, dataDir });
 }

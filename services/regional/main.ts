@@ -11,6 +11,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
+import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
 import { onShutdownSignal, serve } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
@@ -87,15 +88,16 @@ async function main(): Promise<void> {
   const running = await serve({
     listen: config.listen,
     initialStatus: 'NOT_SERVING',
-    services: [
+    services: withFaultInjection(config['fault-injection'] ? new FaultInjector() : undefined, [
       regionalTokenService({
         directory, cache, signer, usage, clock, keyCreatedAtMs,
         issuer: config.issuer,
         lifetimeSeconds: Math.floor(config['token-lifetime'] / 1000),
         onServerError: (err, method) => log.error({ err, method }, 'request failed inside the service'),
       }),
-    ],
+    ]),
   });
+  if (config['fault-injection']) log.warn({ faultInjection: true }, 'FAULT INJECTION ENABLED: FaultInjectionService can slow or fail every call; never run this in production');
   log.info({ listening: running.address, region, global: config.global, kid: signer.kid, faultDomain: signer.domain }, 'regional serving TokenService');
 
   const stopping = new AbortController();
