@@ -31,6 +31,7 @@ export const GATEWAY_OPTIONS = {
   'breaker-capacity': { type: 'int', describe: 'attempts in flight per domain before refusing', default: String(DEFAULT_BREAKER_OPTIONS.capacity), check: atLeastOne },
   'retry-max-tokens': { type: 'int', describe: 'retry budget capacity (gRFC A6 maxTokens)', default: '100', check: atLeastOne },
   'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
+  'max-in-flight': { type: 'int', describe: 'TokenService calls in flight; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '2048', check: atLeastOne },
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
@@ -58,6 +59,8 @@ export interface GatewayConfig {
   breaker: BreakerOptions;
   retry: Required<RetryBudgetOptions>;
   channels: number;
+  /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
+  maxInFlight?: number;
   snapshotMaxAgeMs: number;
   logLevel: string;
   /** The HTTPS OAuth 2.0 / OpenID Connect front; undefined when off. */
@@ -96,6 +99,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     breaker: Object.freeze(breaker),
     retry: Object.freeze({ maxTokens: c['retry-max-tokens'], tokenRatio: Number(c['retry-token-ratio']) }),
     channels: c.channels,
+    maxInFlight: c['max-in-flight'],
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],
     ...(http === undefined ? {} : { http }),

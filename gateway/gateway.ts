@@ -95,7 +95,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const server = await serve({
     listen: config.listen,
     services: [
-      tokenBinding(failover, log),
+      tokenBinding(failover, log, config.maxInFlight),
       adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }),
       ...reflectionBindings(deps.protoRoot),
     ],

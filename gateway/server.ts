@@ -3,6 +3,7 @@ import { Metadata, status, type sendUnaryData, type ServerUnaryCall, type Servic
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from '../lib/log/index.js';
+import { overloaded } from '../lib/errors/index.js';
 import { toStatus, type ServiceBinding } from '../lib/grpc/index.js';
 import type { Failover, ForwardResult } from './failover.js';
 import { PassThroughTokenService, TOKEN_SERVICE_NAME, type TokenMethod } from './pass-through.js';
@@ -37,9 +38,26 @@ function reply(callback: sendUnaryData<Buffer>, r: ForwardResult): void {
   else callback({ code: r.code, details: r.details, metadata: r.trailers });
 }
 
-/** TokenService over pass-through serializers: every call goes through the failover loop. */
-export function tokenBinding(failover: Failover, log: Logger): ServiceBinding {
+/**
+ * TokenService over pass-through serializers: every call goes through the failover loop. Past
+ * `maxInFlight` calls a new one is shed at once with RESOURCE_EXHAUSTED (overloaded), so a
+ * saturated gateway answers quickly instead of queueing without bound.
+ */
+export function tokenBinding(failover: Failover, log: Logger, maxInFlight = Infinity): ServiceBinding {
+  let inFlight = 0;
   const handler = (method: TokenMethod) => (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
+    if (inFlight >= maxInFlight) {
+      const s = toStatus(overloaded('gateway saturated; retry with backoff'));
+      callback({ code: s.code, details: s.details, metadata: s.metadata });
+      return;
+    }
+    inFlight += 1;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      inFlight -= 1;
+    };
     const controller = new AbortController();
     call.once('cancelled', () => controller.abort());
     const metadata = forwardableMetadata(call.metadata);
@@ -52,6 +70,7 @@ export function tokenBinding(failover: Failover, log: Logger): ServiceBinding {
         ...(metadata === undefined ? {} : { metadata }),
         ...(deadline === undefined ? {} : { deadline }),
       })
+      .finally(finish)
       .then(
         (r) => reply(callback, r),
         (error: unknown) => {
