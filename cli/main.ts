@@ -6,8 +6,9 @@ import type { Command } from './command.js';
 import { CliContext } from './context.js';
 import { STATUS_COMMAND } from './status-command.js';
 import { TOKEN_COMMANDS } from './token-commands.js';
+import { TRACES_COMMAND } from './traces-command.js';
 
-const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, ...BACKUP_COMMANDS, STATUS_COMMAND];
+const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, ...BACKUP_COMMANDS, STATUS_COMMAND, TRACES_COMMAND];
 
 const COMMON = '[--json] [--mesh-dir DIR] [--admin HOST:PORT] [--admin-token TOKEN]';
 

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
+import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
 
 /** One process of the local mesh. */
@@ -23,6 +24,11 @@ const GLOBAL = '127.0.0.1:50051';
 const MESH_TOKEN = path.join(MESH_DIR, 'global', 'mesh-token');
 const BACKUP = '127.0.0.1:50071';
 const BACKUP_DIR = path.join(MESH_DIR, 'backup');
+/** Loaded with --require before every process, so each one starts its telemetry first. */
+const TELEMETRY = path.join(DIST, 'lib', 'telemetry', 'register.js');
+/** Where spans go: Jaeger from `make jaeger`, or else the built-in receiver started below. */
+const OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://127.0.0.1:4318';
+const TRACES_FILE = path.join(MESH_DIR, 'traces', 'recent.json');
 
 const REGIONS = [
   { region: 'eastus', gateway: '127.0.0.1:50050', regional: '127.0.0.1:50061', https: '127.0.0.1:50443' },
@@ -119,9 +125,9 @@ function checkNotRunning(all: MeshProcess[]): void {
 }
 
 function start(p: MeshProcess): ChildProcess {
-  const child = spawn(process.execPath, [path.join(DIST, p.entry), ...p.args], {
+  const child = spawn(process.execPath, ['--require', TELEMETRY, path.join(DIST, p.entry), ...p.args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, OTEL_SERVICE_NAME: `authmesh-${p.name}` },
+    env: { ...process.env, OTEL_SERVICE_NAME: `authmesh-${p.name}`, OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_ENDPOINT },
   });
   const prefix = `[${p.name}] `;
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -179,6 +185,30 @@ async function stopAll(): Promise<void> {
   await Promise.all(waits);
 }
 
+/** The Prometheus endpoint a process serves by default (its gRPC port minus 40600). */
+function metricsAddress(listen: string): string {
+  const at = listen.lastIndexOf(':');
+  return `${listen.slice(0, at)}:${Number(listen.slice(at + 1)) - METRICS_PORT_OFFSET}`;
+}
+
+/**
+ * Without a collector on 127.0.0.1:4318 (Jaeger from `make jaeger`), a tiny OTLP/HTTP receiver
+ * takes the spans and keeps the last traces in .mesh/traces for `npx authmesh traces`.
+ */
+async function startTraceReceiver(): Promise<void> {
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined) {
+    say(`spans go to ${OTLP_ENDPOINT} (OTEL_EXPORTER_OTLP_ENDPOINT)`);
+    return;
+  }
+  try {
+    await startOtlpReceiver({ listen: '127.0.0.1:4318', file: TRACES_FILE, maxTraces: 200 });
+    say('built-in OTLP receiver on 127.0.0.1:4318 keeps the last 200 traces: `npx authmesh traces` prints the failovers');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    say('a collector already listens on 127.0.0.1:4318 (Jaeger from `make jaeger`?): spans go there, e.g. http://127.0.0.1:16686');
+  }
+}
+
 async function main(): Promise<void> {
   const all = [GLOBAL_PROCESS, ...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
   mkdirSync(RUN_DIR, { recursive: true });
@@ -190,6 +220,7 @@ async function main(): Promise<void> {
     });
   }
 
+  await startTraceReceiver();
   start(GLOBAL_PROCESS);
   await waitServing(GLOBAL_PROCESS);
   const seed = await seedDemo(MESH_DIR, GLOBAL);
@@ -204,7 +235,7 @@ async function main(): Promise<void> {
   all.push(...examples);
 
   say('the mesh is up:');
-  for (const p of all) say(`  ${p.name.padEnd(16)} ${p.listen}  pid ${children.get(p.name)?.pid ?? '-'}`);
+  for (const p of all) say(`  ${p.name.padEnd(16)} ${p.listen}  pid ${children.get(p.name)?.pid ?? '-'}${p.entry.startsWith('examples/') ? '' : `  metrics http://${metricsAddress(p.listen)}/metrics`}`);
   say('get a token for the demo workload through the eastus gateway:');
   process.stdout.write(`\n  ${tokenCommand(seed, REGIONS[0]!.gateway)}\n\n`);
   say(`verify it against: npx authmesh jwks --tenant ${seed.tenantId}`);
