@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import fc from 'fast-check';
+import { AdminServiceService } from '../../gen/authmesh/admin/v1/admin.js';
+import { DirectoryServiceService } from '../../gen/authmesh/directory/v1/directory.js';
+import { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
+import { bearer } from '../support/global-harness.js';
+import { fuzzParams, fuzzTimeout, hostileString } from './arbitraries.js';
+import { assertRefused, assertStillServing, goodAssertion, rawClient, rawUnary, startFuzzTarget, tokenRequest, type FuzzTarget } from './wire-support.js';
+
+/** A varint as protobuf writes it. */
+function varint(n: number | bigint): Buffer {
+  let v = BigInt(n);
+  const out: number[] = [];
+  do {
+    let byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) byte |= 0x80;
+    out.push(byte);
+  } while (v > 0n);
+  return Buffer.from(out);
+}
+
+const tag = (field: number, wireType: number): Buffer => varint((field << 3) | wireType);
+
+/** Bytes that are almost a message: the kinds of damage protobuf decoders have tripped on. */
+const malformed = (valid: Buffer): fc.Arbitrary<Buffer> =>
+  fc.oneof(
+    fc.uint8Array({ maxLength: 2048 }).map((b) => Buffer.from(b)),
+    fc.integer({ min: 0, max: Math.max(0, valid.length - 1) }).map((n) => valid.subarray(0, n)),
+    fc.tuple(fc.integer({ min: 0, max: Math.max(0, valid.length - 1) }), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
+      const copy = Buffer.from(valid);
+      if (copy.length > 0) copy[i] = b;
+      return copy;
+    }),
+    fc.tuple(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 7 }), fc.uint8Array({ maxLength: 64 })).map(([f, wt, rest]) =>
+      Buffer.concat([valid, tag(f, wt), Buffer.from(rest)]),
+    ),
+    // Length-delimited field claiming far more bytes than follow, up to 2^64-1.
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.constantFrom(2n ** 31n, 2n ** 32n - 1n, 2n ** 53n, 2n ** 64n - 1n, 65_000n)).map(([f, len]) => Buffer.concat([tag(f, 2), varint(len), Buffer.from('abc')])),
+    // A varint that never ends, and one longer than ten bytes.
+    fc.integer({ min: 1, max: 64 }).map((n) => Buffer.concat([tag(1, 0), Buffer.alloc(n, 0xff)])),
+    // Nested start-group tags (wire type 3) without end, and unbalanced end-groups.
+    fc.integer({ min: 1, max: 20_000 }).map((n) => Buffer.concat(Array.from({ length: Math.min(n, 20_000) }, () => tag(9, 3)))),
+    fc.integer({ min: 1, max: 100 }).map((n) => Buffer.concat(Array.from({ length: n }, () => tag(9, 4)))),
+    // Field number 0 and the largest field number.
+    fc.constantFrom(Buffer.from([0x00, 0x01]), Buffer.concat([varint((2 ** 29 - 1) * 8 + 2), varint(1), Buffer.from('x')])),
+    // Strings that are not UTF-8 in every string field.
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.uint8Array({ minLength: 1, maxLength: 64 })).map(([f, bytes]) => Buffer.concat([tag(f, 2), varint(bytes.length), Buffer.from(bytes)])),
+    // The same field repeated many times (last one wins in proto3).
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 2000 }), hostileString).map(([f, n, s]) => {
+      const one = Buffer.concat([tag(f, 2), varint(Buffer.byteLength(s)), Buffer.from(s)]);
+      return Buffer.concat(Array.from({ length: n }, () => one));
+    }),
+  );
+
+/** INTERNAL is acceptable only for a request grpc-js could not decode; anything else is a bug. */
+function assertNotABug(err: ServiceError | undefined, what: string): void {
+  if (err === undefined) return;
+  assert.ok(
+    [status.INVALID_ARGUMENT, status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.NOT_FOUND, status.ALREADY_EXISTS, status.OUT_OF_RANGE, status.RESOURCE_EXHAUSTED, status.INTERNAL].includes(err.code),
+    `${what}: unexpected ${status[err.code]} ${err.details}`,
+  );
+  if (err.code === status.INTERNAL) assert.match(err.details, /deserializ/i, `${what}: INTERNAL that is not a decoding failure: ${err.details}`);
+}
+
+const methodPaths = (def: Record<string, { path: string; responseStream: boolean }>): string[] =>
+  Object.values(def).filter((m) => !m.responseStream).map((m) => m.path);
+
+describe('fuzz: malformed protobuf on the wire', function () {
+  this.timeout(fuzzTimeout(150, 150));
+  let t: FuzzTarget;
+  let raw: Client;
+  const validRequest = (): Buffer =>
+    Buffer.from(AcquireTokenRequest.encode(tokenRequest(t, { clientAssertion: goodAssertion(t) })).finish());
+
+  before(async () => {
+    t = await startFuzzTarget();
+    raw = rawClient(t.g.server.address);
+  });
+
+  after(async () => {
+    raw?.close();
+    await t?.close();
+  });
+
+  afterEach(async () => {
+    await assertStillServing(t);
+  });
+
+  it('answers the valid encoding with a token (the mutations below start from a real request)', async () => {
+    const out = await rawUnary(raw, '/authmesh.token.v1.TokenService/AcquireToken', validRequest());
+    assert.ok(out.response !== undefined && out.response.length > 0, out.error?.details);
+  });
+
+  it('never issues a token for damaged AcquireToken bytes, and refuses them precisely', async () => {
+    const base = validRequest();
+    await fc.assert(
+      fc.asyncProperty(malformed(base), async (bytes) => {
+        // Damage that leaves the message intact (say an appended unknown field) may still be a good request.
+        let decoded: AcquireTokenRequest | undefined;
+        try {
+          decoded = AcquireTokenRequest.decode(bytes);
+        } catch {
+          decoded = undefined;
+        }
+        const stillGood = decoded !== undefined && JSON.stringify(decoded) === JSON.stringify(AcquireTokenRequest.decode(base));
+        const out = await rawUnary(raw, '/authmesh.token.v1.TokenService/AcquireToken', bytes);
+        if (stillGood) return;
+        assertNotABug(out.error, 'AcquireToken');
+        if (out.error?.code === status.INTERNAL || out.error?.code === status.RESOURCE_EXHAUSTED) return;
+        assertRefused(out);
+      }),
+      fuzzParams(150),
+    );
+  });
+
+  it('answers GetJwks for any bytes with a public key set or a decoding error, never private members', async () => {
+    await fc.assert(
+      fc.asyncProperty(malformed(Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63])), async (bytes) => {
+        const out = await rawUnary(raw, '/authmesh.token.v1.TokenService/GetJwks', bytes);
+        assertNotABug(out.error, 'GetJwks');
+        if (out.response !== undefined) assert.doesNotMatch(out.response.toString('latin1'), /"d"\s*:/);
+      }),
+      fuzzParams(100),
+    );
+  });
+
+  it('refuses damaged bytes to every admin and directory method without credentials', async () => {
+    const paths = [...methodPaths(AdminServiceService), ...methodPaths(DirectoryServiceService)];
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...paths), fc.uint8Array({ maxLength: 512 }), async (path, bytes) => {
+        const out = await rawUnary(raw, path, Buffer.from(bytes));
+        assert.ok(out.error !== undefined, `${path} answered without credentials`);
+        assert.ok(out.error.code === status.UNAUTHENTICATED || (out.error.code === status.INTERNAL && /deserializ/i.test(out.error.details)), `${path}: ${status[out.error.code]} ${out.error.details}`);
+      }),
+      fuzzParams(150),
+    );
+  });
+
+  it('answers damaged bytes to every admin and directory method with a precise status when the caller is authorized', async () => {
+    const admin = methodPaths(AdminServiceService).map((p) => ({ path: p, md: () => bearer(t.g.server.adminToken) }));
+    const directory = methodPaths(DirectoryServiceService).map((p) => ({ path: p, md: () => bearer(t.g.server.meshToken) }));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...admin, ...directory), malformed(Buffer.from([0x0a, 0x24, ...Buffer.from('00000000-0000-4000-8000-000000000000')])), async (m, bytes) => {
+        const out = await rawUnary(raw, m.path, bytes, m.md());
+        assertNotABug(out.error, m.path);
+      }),
+      fuzzParams(150),
+    );
+  });
+
+  it('refuses random bearer tokens on the admin and directory APIs', async () => {
+    const printable = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 200 });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('/authmesh.admin.v1.AdminService/ListTenants', '/authmesh.directory.v1.DirectoryService/LookupIdentity'), fc.oneof(printable, printable.map((s) => `Bearer ${s}`), printable.map((s) => `bearer  ${s}`)), async (path, value) => {
+        fc.pre(!value.includes(t.g.server.adminToken) && !value.includes(t.g.server.meshToken));
+        const md = new Metadata();
+        md.set('authorization', value);
+        const out = await rawUnary(raw, path, Buffer.alloc(0), md);
+        assert.equal(out.error?.code, status.UNAUTHENTICATED, `${path} with "${value}"`);
+      }),
+      fuzzParams(150),
+    );
+  });
+});
