@@ -6,7 +6,7 @@ DEPS := node_modules/.authmesh-installed
 BIN := node_modules/.bin
 MOCHA_ARGS ?=
 
-.PHONY: help install build proto proto-check lint test test-unit run-mesh clean
+.PHONY: help install build proto proto-check lint test test-unit run-mesh bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -45,6 +45,9 @@ test-unit: build ## unit tests only
 
 run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it)
 	node dist/scripts/run-mesh.js
+
+bench: build ## benchmarks beside the anchors: bench/results/latest.json, docs/benchmarks.md, SVG plots (under 15 minutes)
+	node dist/bench/main.js
 
 clean: ## remove build output and the local mesh's state
 	rm -rf dist .mesh

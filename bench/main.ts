@@ -1,0 +1,271 @@
+/**
+ * `make bench`: the anchors (crypto floor, grpc-js echo one and two hops, node-oidc-provider) and
+ * the mesh scenarios in one run on the same cores, written to bench/results/latest.json,
+ * docs/benchmarks.md and two SVG plots. `--smoke` runs a seconds-long version for tests.
+ */
+import { execFileSync } from 'node:child_process';
+import type { Metadata } from '@grpc/grpc-js';
+import { generateKeyPairSync } from 'node:crypto';
+import path from 'node:path';
+import { spawnService, DIST, type SpawnedService } from '../test/support/spawn-service.js';
+import { measureCryptoFloor } from './anchors/crypto-floor.js';
+import { ECHO_PATH } from './anchors/echo-server.js';
+import { OidcPeerClient } from './anchors/oidc-load.js';
+import { LatencyHistogram } from './histogram.js';
+import { closedLoop, openLoop, RawUnaryClient, type LoadResult, type SendOnce } from './load-generator.js';
+import { ACQUIRE_PATH, BenchMesh, freshAssertion, requestBytes } from './mesh.js';
+import { machineInfo, scenario, writeReport, type BenchReport, type ScenarioResult } from './report.js';
+
+interface Settings {
+  smoke: boolean;
+  runs: number;
+  durationMs: number;
+  warmupMs: number;
+  concurrency: number;
+  channels: number;
+  workloads: number;
+  scaleSizes: string;
+  revocations: number;
+  resultsDir: string;
+  docs: string | undefined;
+}
+
+function settings(argv: string[]): Settings {
+  const smoke = argv.includes('--smoke');
+  const arg = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    smoke,
+    runs: Number(arg('runs') ?? (smoke ? 1 : 3)),
+    durationMs: Number(arg('duration-ms') ?? (smoke ? 600 : 6000)),
+    warmupMs: smoke ? 200 : 1500,
+    concurrency: 64,
+    channels: 2,
+    workloads: Number(arg('workloads') ?? (smoke ? 20 : 1000)),
+    scaleSizes: smoke ? '1000' : '1000,100000,1000000',
+    revocations: smoke ? 5 : 100,
+    resultsDir: arg('results') ?? path.resolve(DIST, '..', 'bench', 'results'),
+    docs: arg('docs') ?? (smoke ? undefined : path.resolve(DIST, '..', 'docs', 'benchmarks.md')),
+  };
+}
+
+const log = (line: string): void => console.log(`bench: ${line}`);
+
+async function listening(proc: SpawnedService): Promise<string> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const line = proc.output.find((l) => l.includes('"listening"'));
+    const m = line === undefined ? null : /"listening":"(127\.0\.0\.1:\d+)"/.exec(line);
+    if (m !== null) return m[1]!;
+    if (proc.child.exitCode !== null || Date.now() > until) throw new Error(`${proc.name} did not start:\n${proc.output.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function runs(s: Settings, make: () => { send: SendOnce; errors: string[] }): Promise<LoadResult[]> {
+  const out: LoadResult[] = [];
+  for (let i = 0; i < s.runs; i += 1) {
+    const { send, errors } = make();
+    out.push(await closedLoop(send, { concurrency: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs }, errors));
+  }
+  return out;
+}
+
+async function anchors(s: Settings, procs: SpawnedService[]): Promise<ScenarioResult[]> {
+  const echo = spawnService('echo', 'bench/anchors/echo-server.js', ['--mode', 'echo']);
+  procs.push(echo);
+  const echoAddr = await listening(echo);
+  const proxy = spawnService('echo-proxy', 'bench/anchors/echo-server.js', ['--mode', 'proxy', '--upstream', echoAddr, '--channels', String(s.channels)]);
+  procs.push(proxy);
+  const proxyAddr = await listening(proxy);
+  const payload = Buffer.alloc(600, 1);
+  const echoResult = async (addr: string): Promise<LoadResult[]> => {
+    const client = new RawUnaryClient(addr, ECHO_PATH, s.channels);
+    await client.ready();
+    try {
+      return await runs(s, () => {
+        const errors: string[] = [];
+        return { errors, send: () => client.send(payload, 5000, errors) };
+      });
+    } finally {
+      client.close();
+    }
+  };
+  const out = [scenario('echo-1hop', 'anchor: grpc-js echo, one hop', await echoResult(echoAddr)), scenario('echo-2hop', 'anchor: grpc-js echo, two hops (proxy)', await echoResult(proxyAddr))];
+  echo.kill('SIGKILL');
+  proxy.kill('SIGKILL');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const peer = spawnService('oidc-peer', 'bench/anchors/oidc-peer.js', ['--client-jwk', JSON.stringify(publicKey.export({ format: 'jwk' }))]);
+  procs.push(peer);
+  const peerAddr = await listening(peer);
+  const client = new OidcPeerClient(peerAddr, `http://${peerAddr}`, privateKey, s.concurrency);
+  for (const method of ['private_key_jwt', 'client_secret_post'] as const) {
+    const results = await runs(s, () => {
+      const errors: string[] = [];
+      return { errors, send: () => client.send(method, errors) };
+    });
+    out.push(scenario(`oidc-${method}`, `anchor: node-oidc-provider 9, client_credentials + ${method}`, results));
+  }
+  client.close();
+  peer.kill('SIGKILL');
+  return out;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const s = settings(argv);
+  const started = Date.now();
+  const notes: string[] = [];
+  const procs: SpawnedService[] = [];
+  const bm = new BenchMesh({ workloads: s.workloads, backup: true, gatewayChannels: s.channels, log });
+  try {
+    log('crypto floor');
+    const crypto = await measureCryptoFloor(s.smoke ? 200 : 1500);
+    log('anchors');
+    const anchorResults = await anchors(s, procs);
+    log('starting the mesh');
+    await bm.start();
+    const { mesh, workloads, warmRequests } = bm;
+    const target = (name: string): RawUnaryClient => new RawUnaryClient(mesh.address(name), ACQUIRE_PATH, s.channels);
+    const gateway = target('gateway-eastus');
+    const regional = target('regional-eastus');
+    const global = target('global');
+    const backup = target('backup');
+    await Promise.all([gateway, regional, global, backup].map((c) => c.ready()));
+    const warm = (client: RawUnaryClient, md?: () => Metadata) => () => {
+      const errors: string[] = [];
+      return { errors, send: (i: number) => client.send(warmRequests[i % warmRequests.length]!, 5000, errors, md?.()) };
+    };
+    const scenarios: ScenarioResult[] = [];
+    log('gateway → regional');
+    scenarios.push(scenario('gateway-regional', 'gateway → regional, cache hit, reused assertions', await runs(s, warm(gateway))));
+    log('direct regional');
+    scenarios.push(scenario('regional', 'direct regional, reused assertions', await runs(s, warm(regional))));
+    log('direct global');
+    scenarios.push(scenario('global', 'direct global, reused assertions', await runs(s, warm(global))));
+    log('direct backup');
+    const backupMd = bm.meshTokenMetadata();
+    scenarios.push(scenario('backup', 'direct backup, reused assertions', await runs(s, warm(backup, () => backupMd))));
+    log('cold path');
+    scenarios.push(
+      scenario(
+        'gateway-cold',
+        'gateway → regional, cold: a fresh assertion on every call',
+        await runs(s, () => {
+          const errors: string[] = [];
+          return { errors, send: (i: number) => gateway.send(requestBytes(workloads[i % workloads.length]!, freshAssertion(workloads[i % workloads.length]!)), 5000, errors) };
+        }),
+      ),
+    );
+    log('throughput against load');
+    const curve = [];
+    for (const concurrency of s.smoke ? [1, 16] : [1, 4, 16, 64, 128]) {
+      const { send, errors } = warm(gateway)();
+      const r = await closedLoop(send, { concurrency, durationMs: s.durationMs / 2, warmupMs: s.warmupMs / 2 }, errors);
+      curve.push({ concurrency, throughput: Math.round(r.throughput), p50: r.latency.p50, p99: r.latency.p99 });
+    }
+    log('open loop');
+    const openLoopResults = [];
+    for (const rate of s.smoke ? [200] : [250, 500, 1000, 1500]) {
+      const { send, errors } = warm(gateway)();
+      const r = await openLoop(send, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs }, errors);
+      openLoopResults.push({ rate, ok: r.ok, failed: r.failed, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max });
+    }
+    log('revocation propagation');
+    const revocation = await bm.revocation(s.revocations);
+    log('faults');
+    const faults = [];
+    for (const fault of ['SIGSTOP regional-eastus', 'SIGKILL regional-eastus'] as const) {
+      const rate = 500;
+      const faultAt = s.smoke ? 500 : 3000;
+      const windowMs = s.smoke ? 1000 : 5000;
+      const total = faultAt + windowMs + (s.smoke ? 500 : 3000);
+      const windowHist = new LatencyHistogram();
+      const { send, errors } = warm(gateway)();
+      const timers: NodeJS.Timeout[] = [];
+      const r = await openLoop(
+        send,
+        {
+          rate,
+          durationMs: total,
+          warmupMs: 500,
+          onStart: () => {
+            timers.push(setTimeout(() => mesh.signal('regional-eastus', fault === 'SIGSTOP regional-eastus' ? 'SIGSTOP' : 'SIGKILL'), faultAt));
+            if (fault === 'SIGSTOP regional-eastus') timers.push(setTimeout(() => mesh.signal('regional-eastus', 'SIGCONT'), faultAt + windowMs));
+          },
+          onSample: (at, ms, ok) => {
+            if (ok && at >= faultAt && at < faultAt + windowMs) windowHist.recordMs(ms);
+          },
+        },
+        errors,
+      );
+      for (const t of timers) clearTimeout(t);
+      const w = windowHist.summary();
+      faults.push({ name: fault, rate, windowMs, sent: r.sent, failed: r.failed, windowP99: w.p99, windowMax: w.max, p99: r.latency.p99 });
+      if (r.failed > 0) notes.push(`${fault}: ${r.failed} failed calls, first: ${r.errors.join('; ')}`);
+      if (fault === 'SIGSTOP regional-eastus') await new Promise((res) => setTimeout(res, 2000));
+    }
+    for (const c of [gateway, regional, global, backup]) c.close();
+    await bm.stop();
+    log('scale');
+    const scaleOut = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', path.join(DIST, 'bench', 'scale.js'), s.scaleSizes, s.smoke ? '20000' : '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const scale = JSON.parse(scaleOut.trim().split('\n').pop()!) as BenchReport['scale'];
+
+    const by = (name: string): ScenarioResult => [...scenarios, ...anchorResults].find((x) => x.name === name)!;
+    const gw = by('gateway-regional').throughput.median;
+    const ratios: Record<string, number> = {
+      'gateway → regional / node-oidc-provider private_key_jwt': gw / by('oidc-private_key_jwt').throughput.median,
+      'gateway → regional / node-oidc-provider client_secret_post': gw / by('oidc-client_secret_post').throughput.median,
+      'gateway → regional / direct regional': gw / by('regional').throughput.median,
+      'gateway → regional / grpc-js echo two hops': gw / by('echo-2hop').throughput.median,
+      'direct regional / grpc-js echo one hop': by('regional').throughput.median / by('echo-1hop').throughput.median,
+      'cold path / node-oidc-provider private_key_jwt': by('gateway-cold').throughput.median / by('oidc-private_key_jwt').throughput.median,
+    };
+    const r2 = (v: number): number => Math.round(v * 100) / 100;
+    for (const k of Object.keys(ratios)) ratios[k] = r2(ratios[k]!);
+    const open1000 = openLoopResults.find((o) => o.rate === 1000);
+    const stop = faults[0]!;
+    const kill = faults[1]!;
+    const p99s = scale.map((x) => x.lookupP99Ns);
+    const targets = [
+      { target: 'gateway → regional ≥ 2× node-oidc-provider private_key_jwt', measured: `${ratios['gateway → regional / node-oidc-provider private_key_jwt']}×`, met: ratios['gateway → regional / node-oidc-provider private_key_jwt']! >= 2 },
+      { target: 'gateway → regional ≥ 0.7× direct regional', measured: `${ratios['gateway → regional / direct regional']}×`, met: ratios['gateway → regional / direct regional']! >= 0.7 },
+      { target: 'p99 ≤ 5 ms at open-loop 1,000 tokens/s through the gateway', measured: open1000 ? `${open1000.p99} ms (${open1000.failed} failed)` : 'not run', met: open1000 !== undefined && open1000.p99 <= 5 && open1000.failed === 0 },
+      { target: 'regional killed at 500/s: no failed call, window p99 ≤ 50 ms', measured: `${kill.failed} failed, p99 ${kill.windowP99} ms`, met: kill.failed === 0 && kill.windowP99 <= 50 },
+      { target: 'regional hung (SIGSTOP) at 500/s: no failed call, window p99 ≤ 300 ms', measured: `${stop.failed} failed, p99 ${stop.windowP99} ms`, met: stop.failed === 0 && stop.windowP99 <= 300 },
+      { target: 'cache lookup p99 within 2× from 1k to 1M identities', measured: p99s.map((v) => `${(v / 1000).toFixed(2)} µs`).join(' → '), met: Math.max(...p99s) <= 2 * Math.min(...p99s) },
+      { target: '≤ 2 KiB heap per cached identity', measured: scale.map((x) => `${x.heapBytesPerIdentity} B`).join(', '), met: scale.every((x) => x.heapBytesPerIdentity <= 2048) },
+      { target: 'revocation propagation p99 ≤ 100 ms', measured: `p50 ${revocation.p50} ms, p99 ${revocation.p99} ms`, met: revocation.p99 <= 100 && revocation.timedOut === 0 },
+    ];
+    const report: BenchReport = {
+      command: s.smoke ? 'node dist/bench/main.js --smoke' : 'make bench',
+      startedAt: new Date(started).toISOString(),
+      elapsedS: (Date.now() - started) / 1000,
+      machine: machineInfo(),
+      settings: { runs: s.runs, durationS: s.durationMs / 1000, warmupS: s.warmupMs / 1000, concurrency: s.concurrency, channels: s.channels, workloads: s.workloads, smoke: s.smoke },
+      crypto: { ...crypto },
+      anchors: anchorResults,
+      scenarios,
+      curve,
+      openLoop: openLoopResults,
+      faults,
+      revocation: { count: revocation.count, p50: revocation.p50, p99: revocation.p99, max: revocation.max, timedOut: revocation.timedOut },
+      scale,
+      ratios,
+      targets,
+      notes,
+    };
+    writeReport(report, s.resultsDir, s.docs);
+    for (const t of targets) log(`${t.met ? 'MET ' : 'MISS'} ${t.target}: ${t.measured}`);
+    log(`done in ${Math.round(report.elapsedS)} s`);
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    await bm.stop().catch(() => undefined);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

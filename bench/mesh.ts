@@ -1,0 +1,141 @@
+import { randomUUID, sign } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Metadata, status } from '@grpc/grpc-js';
+import { AcquireTokenRequest } from '../gen/authmesh/token/v1/token.js';
+import { acquire, RESOURCE, TestMesh, type TestWorkload } from '../test/support/mesh-harness.js';
+import { ASSERTION_TYPE, DEFAULT_ISSUER, assertionAudience } from '../lib/token/index.js';
+import { LatencyHistogram, type LatencySummary } from './histogram.js';
+
+const ACQUIRE_PATH = '/authmesh.token.v1.TokenService/AcquireToken';
+export { ACQUIRE_PATH };
+
+/** The request bytes of one AcquireToken call with a given assertion. */
+export function requestBytes(w: Pick<TestWorkload, 'tenantId' | 'clientId'>, assertion: string): Buffer {
+  const u8 = AcquireTokenRequest.encode({
+    tenantId: w.tenantId,
+    clientId: w.clientId,
+    scope: `${RESOURCE}/.default`,
+    clientAssertion: assertion,
+    clientAssertionType: ASSERTION_TYPE,
+    clientSecret: '',
+  }).finish();
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
+/** A fresh assertion (new `jti`) for a workload, signed with raw node:crypto: the cold path. */
+export function freshAssertion(w: TestWorkload): string {
+  const header = w.assertion.slice(0, w.assertion.indexOf('.'));
+  const now = Math.floor(Date.now() / 1000);
+  const payload = Buffer.from(
+    JSON.stringify({ iss: w.clientId, sub: w.clientId, aud: assertionAudience(DEFAULT_ISSUER, w.tenantId), iat: now, nbf: now, exp: now + 600, jti: randomUUID() }),
+  ).toString('base64url');
+  const input = `${header}.${payload}`;
+  return `${input}.${sign('sha256', Buffer.from(input), { key: w.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
+
+export interface BenchMeshOptions {
+  workloads: number;
+  backup: boolean;
+  gatewayChannels: number;
+  log: (line: string) => void;
+}
+
+/**
+ * The mesh as real processes (global, regional eastus, backup when asked, gateway eastus) with
+ * `workloads` registered workloads, each holding one assertion it reuses as SDKs do.
+ */
+export class BenchMesh {
+  readonly mesh = new TestMesh();
+  workloads: TestWorkload[] = [];
+  /** Pre-encoded request of each workload with its reused assertion. */
+  warmRequests: Buffer[] = [];
+
+  constructor(private readonly opts: BenchMeshOptions) {}
+
+  async start(): Promise<void> {
+    const { mesh, opts } = this;
+    await mesh.startGlobal(['--log-level', 'info', '--backup-interval', '0']);
+    await mesh.startRegional('eastus', ['--usage-interval', '1s']);
+    const started = Date.now();
+    await mesh.seedTenant();
+    const queue = Array.from({ length: opts.workloads }, (_, i) => i);
+    const out: TestWorkload[] = new Array<TestWorkload>(opts.workloads);
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = queue.shift(); i !== undefined; i = queue.shift()) out[i] = await mesh.addWorkload(`bench-${i}`);
+      }),
+    );
+    this.workloads = out;
+    this.warmRequests = out.map((w) => requestBytes(w, w.assertion));
+    opts.log(`registered ${opts.workloads} workloads in ${Date.now() - started} ms`);
+    // Every workload authenticates once through regional, so it is cached there and counts as
+    // recently used for the backup snapshot.
+    const regional = mesh.tokenClient('regional-eastus');
+    for (let i = 0; i < out.length; i += 50) {
+      const batch = await Promise.all(out.slice(i, i + 50).map((w) => acquire(regional, w)));
+      const bad = batch.find((b) => b.error !== undefined);
+      if (bad) throw new Error(`warm-up call failed: ${bad.error?.code} ${bad.error?.details}`);
+    }
+    const gatewayArgs = ['--channels', String(opts.gatewayChannels), '--log-level', 'info'];
+    if (opts.backup) {
+      await new Promise((r) => setTimeout(r, 1500)); // one usage report from regional
+      const exported = await mesh.adminCall<{ identities: number }>((c) => (m, o, cb) => c.exportBackup({}, m, o, cb));
+      opts.log(`backup snapshot with ${exported.identities} identities`);
+      const globalDir = path.join(mesh.dir, 'global');
+      await mesh.start('backup', 'services/backup/main.js', (port) => [
+        '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'backup'), '--store-dir', path.join(globalDir, 'backups'),
+        '--export-public-key', path.join(globalDir, 'export-key.pub.pem'), '--mesh-token-file', path.join(globalDir, 'mesh-token'),
+      ]);
+      gatewayArgs.push('--backup', mesh.address('backup'));
+    }
+    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
+      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'), ...gatewayArgs,
+    ]);
+  }
+
+  /** The mesh token gateways present to the backup domain. */
+  meshTokenMetadata(): Metadata {
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${fs.readFileSync(path.join(this.mesh.dir, 'global', 'mesh-token'), 'utf8').trim()}`);
+    return md;
+  }
+
+  /**
+   * Revocation propagation: for each of `count` workloads, disable it at global and poll regional
+   * directly until it refuses; the time from the admin call's return to the first refusal. Each
+   * workload is enabled again (and seen enabled) before the next.
+   */
+  async revocation(count: number): Promise<{ p50: number; p99: number; max: number; count: number; timedOut: number; summary: LatencySummary }> {
+    const { mesh } = this;
+    const regional = mesh.tokenClient('regional-eastus');
+    const hist = new LatencyHistogram();
+    let timedOut = 0;
+    const set = (w: TestWorkload, enabled: boolean): Promise<unknown> =>
+      mesh.adminCall((c) => (m, o, cb) => c.setAppEnabled({ tenantId: w.tenantId, clientId: w.clientId, enabled }, m, o, cb));
+    const pollUntil = async (w: TestWorkload, refused: boolean, limitMs: number): Promise<number | undefined> => {
+      const t0 = performance.now();
+      while (performance.now() - t0 < limitMs) {
+        const out = await acquire(regional, w, 1000);
+        const isRefused = out.error?.code === status.PERMISSION_DENIED;
+        if (isRefused === refused) return performance.now() - t0;
+      }
+      return undefined;
+    };
+    for (let i = 0; i < count; i += 1) {
+      const w = this.workloads[this.workloads.length - 1 - (i % this.workloads.length)]!;
+      await set(w, false);
+      const ms = await pollUntil(w, true, 3000);
+      if (ms === undefined) timedOut += 1;
+      else hist.recordMs(ms);
+      await set(w, true);
+      await pollUntil(w, false, 3000);
+    }
+    const s = hist.summary();
+    return { p50: s.p50, p99: s.p99, max: s.max, count, timedOut, summary: s };
+  }
+
+  async stop(): Promise<void> {
+    await this.mesh.stop();
+  }
+}

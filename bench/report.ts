@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { LoadResult } from './load-generator.js';
+
+/** Median and spread (min–max) of one figure over the runs of a scenario. */
+export interface Figure {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+export function figure(values: number[]): Figure {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const r = (v: number): number => Math.round(v * 100) / 100;
+  return { median: r(median), min: r(sorted[0] ?? 0), max: r(sorted[sorted.length - 1] ?? 0), runs: values.map(r) };
+}
+
+/** One scenario over its runs. */
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  throughput: Figure;
+  p50: Figure;
+  p99: Figure;
+  failed: number;
+  results: LoadResult[];
+}
+
+export function scenario(name: string, description: string, results: LoadResult[]): ScenarioResult {
+  return {
+    name,
+    description,
+    throughput: figure(results.map((r) => r.throughput)),
+    p50: figure(results.map((r) => r.latency.p50)),
+    p99: figure(results.map((r) => r.latency.p99)),
+    failed: results.reduce((n, r) => n + r.failed, 0),
+    results,
+  };
+}
+
+export function machineInfo(): Record<string, string | number> {
+  const cpus = os.cpus();
+  return { node: process.version, platform: `${os.type()} ${os.release()}`, cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30) };
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const spread = (f: Figure, digits = 0): string => `${fmt(f.median, digits)} (${fmt(f.min, digits)}–${fmt(f.max, digits)})`;
+
+/** A hand-made SVG line chart: one or more series of (x, y) points with labelled axes. */
+export function lineChart(title: string, xLabel: string, yLabel: string, series: { name: string; points: [number, number][] }[], logX = false): string {
+  const W = 640;
+  const H = 360;
+  const m = { l: 70, r: 160, t: 36, b: 50 };
+  const all = series.flatMap((s) => s.points);
+  const xs = all.map((p) => (logX ? Math.log10(p[0]) : p[0]));
+  const ys = all.map((p) => p[1]);
+  const x0 = Math.min(...xs);
+  const x1 = Math.max(...xs, x0 + 1e-9);
+  const y1 = Math.max(...ys, 1e-9) * 1.1;
+  const px = (x: number): number => m.l + (((logX ? Math.log10(x) : x) - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const py = (y: number): number => H - m.b - (y / y1) * (H - m.t - m.b);
+  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2 - m.r / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>`,
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
+    `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">${xLabel}</text>`,
+    `<text x="16" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(m.t + H - m.b) / 2})">${yLabel}</text>`,
+  ];
+  for (let i = 0; i <= 4; i += 1) {
+    const y = (y1 / 4) * i;
+    out.push(`<line x1="${m.l - 4}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="#ddd"/><text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${fmt(y, y1 < 10 ? 1 : 0)}</text>`);
+  }
+  const xTicks = [...new Set(all.map((p) => p[0]))].sort((a, b) => a - b);
+  for (const x of xTicks) out.push(`<text x="${px(x)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(x)}</text>`);
+  series.forEach((s, i) => {
+    const c = colors[i % colors.length]!;
+    const pts = [...s.points].sort((a, b) => a[0] - b[0]);
+    out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ')}"/>`);
+    for (const p of pts) out.push(`<circle cx="${px(p[0]).toFixed(1)}" cy="${py(p[1]).toFixed(1)}" r="3" fill="${c}"/>`);
+    out.push(`<rect x="${W - m.r + 12}" y="${m.t + i * 18}" width="12" height="3" fill="${c}"/><text x="${W - m.r + 30}" y="${m.t + i * 18 + 5}">${s.name}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** Everything one `make bench` run measured. */
+export interface BenchReport {
+  command: string;
+  startedAt: string;
+  elapsedS: number;
+  machine: Record<string, string | number>;
+  settings: Record<string, number | boolean | string>;
+  crypto: Record<string, number>;
+  anchors: ScenarioResult[];
+  scenarios: ScenarioResult[];
+  curve: { concurrency: number; throughput: number; p50: number; p99: number }[];
+  openLoop: { rate: number; ok: number; failed: number; p50: number; p99: number; p999: number; max: number }[];
+  faults: { name: string; rate: number; windowMs: number; sent: number; failed: number; windowP99: number; windowMax: number; p99: number }[];
+  revocation: { count: number; p50: number; p99: number; max: number; timedOut: number };
+  scale: { identities: number; heapBytesPerIdentity: number; lookupP50Ns: number; lookupP99Ns: number; snapshotBytes?: number; snapshotLoadMs?: number }[];
+  ratios: Record<string, number>;
+  targets: { target: string; measured: string; met: boolean }[];
+  notes: string[];
+}
+
+export function writeReport(report: BenchReport, resultsDir: string, docsFile: string | undefined): void {
+  fs.mkdirSync(resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const latencySvg = lineChart(
+    'Latency percentiles, open loop through the gateway',
+    'tokens/s offered',
+    'ms',
+    ['p50', 'p99', 'p999'].map((k) => ({ name: k, points: report.openLoop.map((o) => [o.rate, o[k as 'p50' | 'p99' | 'p999']] as [number, number]) })),
+  );
+  const throughputSvg = lineChart(
+    'Gateway → regional, closed loop',
+    'concurrent callers',
+    'tokens/s',
+    [{ name: 'tokens/s', points: report.curve.map((c) => [c.concurrency, c.throughput] as [number, number]) }],
+    true,
+  );
+  fs.writeFileSync(path.join(resultsDir, 'latency-percentiles.svg'), latencySvg);
+  fs.writeFileSync(path.join(resultsDir, 'throughput-vs-load.svg'), throughputSvg);
+  if (docsFile !== undefined) fs.writeFileSync(docsFile, markdown(report));
+}
+
+function markdown(r: BenchReport): string {
+  const lines: string[] = [];
+  lines.push('# Benchmarks', '');
+  lines.push(`Produced by \`${r.command}\` on ${r.startedAt.slice(0, 10)} in ${Math.round(r.elapsedS)} s. Raw figures: \`bench/results/latest.json\`.`, '');
+  lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, ${r.machine.platform}, Node ${r.machine.node}. Load generator, servers and peer share these cores, all on 127.0.0.1.`, '');
+  lines.push(`Figures are the median of ${r.settings.runs} runs with the spread (min–max) in brackets; closed loop at ${r.settings.concurrency} concurrent callers over ${r.settings.channels} channels, ${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up. Workloads: ${r.settings.workloads}, each reusing one assertion, except the cold path (a fresh assertion on every call).`, '');
+  lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
+  for (const t of r.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met ? 'yes' : 'no'} |`);
+  lines.push('', '## Throughput and latency', '', '| scenario | tokens or calls/s | p50 ms | p99 ms | failed |', '|---|---|---|---|---|');
+  for (const s of [...r.scenarios, ...r.anchors]) lines.push(`| ${s.description} | ${spread(s.throughput)} | ${spread(s.p50, 2)} | ${spread(s.p99, 2)} | ${s.failed} |`);
+  lines.push('', '## Ratios (medians, same run)', '', '| ratio | value |', '|---|---|');
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${fmt(v, 2)} |`);
+  lines.push('', '## Crypto floor (ES256, one process, ops/s)', '', '| operation | jose 6 | node:crypto |', '|---|---|---|');
+  lines.push(`| sign | ${fmt(r.crypto.joseSign ?? 0)} | ${fmt(r.crypto.nodeSign ?? 0)} |`, `| verify | ${fmt(r.crypto.joseVerify ?? 0)} | ${fmt(r.crypto.nodeVerify ?? 0)} |`);
+  lines.push('', '## Throughput against load (gateway → regional, closed loop)', '', '| callers | tokens/s | p50 ms | p99 ms |', '|---|---|---|---|');
+  for (const c of r.curve) lines.push(`| ${c.concurrency} | ${fmt(c.throughput)} | ${fmt(c.p50, 2)} | ${fmt(c.p99, 2)} |`);
+  lines.push('', '![throughput against load](../bench/results/throughput-vs-load.svg)', '');
+  lines.push('## Open loop through the gateway', '', '| offered tokens/s | ok | failed | p50 ms | p99 ms | p99.9 ms | max ms |', '|---|---|---|---|---|---|---|');
+  for (const o of r.openLoop) lines.push(`| ${o.rate} | ${o.ok} | ${o.failed} | ${fmt(o.p50, 2)} | ${fmt(o.p99, 2)} | ${fmt(o.p999, 2)} | ${fmt(o.max, 1)} |`);
+  lines.push('', '![latency percentiles](../bench/results/latency-percentiles.svg)', '');
+  lines.push('## Faults during open-loop load through the gateway', '', '| fault | rate/s | calls | failed | p99 in the fault window ms | max in the window ms | p99 whole run ms |', '|---|---|---|---|---|---|---|');
+  for (const f of r.faults) lines.push(`| ${f.name} | ${f.rate} | ${f.sent} | ${f.failed} | ${fmt(f.windowP99, 2)} | ${fmt(f.windowMax, 1)} | ${fmt(f.p99, 2)} |`);
+  lines.push('', '## Revocation propagation to regional', '', `${r.revocation.count} disables, each timed from the admin call's return until regional refuses the client: p50 ${fmt(r.revocation.p50, 1)} ms, p99 ${fmt(r.revocation.p99, 1)} ms, max ${fmt(r.revocation.max, 1)} ms, ${r.revocation.timedOut} not seen within 3 s.`, '');
+  lines.push('## Scale (in process)', '', '| identities | heap per cached identity | lookup p50 | lookup p99 | backup snapshot size | snapshot load (verify + decode) |', '|---|---|---|---|---|---|');
+  for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${fmt(s.lookupP50Ns / 1000, 2)} µs | ${fmt(s.lookupP99Ns / 1000, 2)} µs | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
+  lines.push('', 'Lookup latency is timed over batches of 64 random keys of the regional `DirectoryCache` (one lookup is below the timer resolution).', '');
+  if (r.notes.length > 0) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
+  return lines.join('\n');
+}

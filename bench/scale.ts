@@ -1,0 +1,119 @@
+/**
+ * In-process scale micro-bench, run in its own process with --expose-gc: heap per cached identity
+ * and lookup latency of the regional DirectoryCache at several sizes, and the backup's snapshot
+ * load time (verify + decode) at the same sizes. Prints one JSON line.
+ */
+import * as hdr from 'hdr-histogram-js';
+import { CredentialKind, type Identity } from '../gen/authmesh/directory/v1/directory.js';
+import { encodeSnapshot, readSnapshot } from '../lib/backup/index.js';
+import { exportKeyPair, syntheticContent } from '../test/support/backup-fixtures.js';
+import { DirectoryCache } from '../services/regional/directory-cache.js';
+
+export interface ScalePoint {
+  identities: number;
+  heapBytesPerIdentity: number;
+  lookupP50Ns: number;
+  lookupP99Ns: number;
+  snapshotBytes?: number;
+  snapshotLoadMs?: number;
+}
+
+const TENANT = '20000000-0000-4000-8000-000000000001';
+const RESOURCE = 'https://storage.authmesh.local';
+
+/** An identity shaped like a real one: one certificate credential (P-256 JWK) and one role. */
+function identity(n: number): Identity {
+  const id = String(n).padStart(12, '0');
+  const x = Buffer.from(`x-${id}-${'a'.repeat(17)}`).toString('base64url').slice(0, 43);
+  const y = Buffer.from(`y-${id}-${'b'.repeat(17)}`).toString('base64url').slice(0, 43);
+  return {
+    tenantId: TENANT,
+    clientId: `00000000-0000-4000-8000-${id}`,
+    objectId: `10000000-0000-4000-8000-${id}`,
+    name: `app-${n}`,
+    enabled: true,
+    credentials: [
+      {
+        keyId: Buffer.from(`kid-${id}-${'c'.repeat(20)}`).toString('base64url').slice(0, 43),
+        kind: CredentialKind.CREDENTIAL_KIND_CERTIFICATE,
+        publicJwkJson: JSON.stringify({ kty: 'EC', crv: 'P-256', x, y }),
+        secretHash: '',
+        notBefore: 0,
+        notAfter: 0,
+        x5tS256: '',
+      },
+    ],
+    grants: [{ resource: RESOURCE, role: 'Blob.Read' }],
+    postureChangedAtMs: 0,
+    lastAuthenticatedAtMs: 0,
+  };
+}
+
+const gc = (): void => {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g === undefined) throw new Error('run with --expose-gc');
+  g();
+  g();
+};
+
+function measureCache(n: number, lookups: number): Pick<ScalePoint, 'heapBytesPerIdentity' | 'lookupP50Ns' | 'lookupP99Ns'> {
+  const clock = { now: () => Date.now() };
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const cache = new DirectoryCache({ capacity: n, clock });
+  cache.applySnapshot({
+    revision: 1,
+    headRevision: 1,
+    tenants: [{ tenantId: TENANT, name: 'scale', resources: [{ identifier: RESOURCE, roles: ['Blob.Read'] }] }],
+    identities: Array.from({ length: n }, (_, i) => identity(i)),
+    signingKeys: [],
+  } as unknown as Parameters<DirectoryCache['applySnapshot']>[0]);
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  // Latency of one lookup, timed over batches of 64 random keys (a single lookup is below the
+  // timer's resolution); the histogram holds per-lookup ns of each batch.
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: 3 });
+  const ids = Array.from({ length: 64 }, () => '');
+  let sink = 0;
+  for (let b = 0; b < lookups / 64; b += 1) {
+    for (let j = 0; j < 64; j += 1) ids[j] = `00000000-0000-4000-8000-${String((Math.random() * n) | 0).padStart(12, '0')}`;
+    const t0 = process.hrtime.bigint();
+    for (let j = 0; j < 64; j += 1) if (cache.read(TENANT, ids[j]!) !== undefined) sink += 1;
+    h.recordValue(Math.max(1, Number(process.hrtime.bigint() - t0) / 64));
+  }
+  if (sink === 0) throw new Error('no lookup hit');
+  const point = { heapBytesPerIdentity: Math.round((after - before) / n), lookupP50Ns: Math.round(h.getValueAtPercentile(50)), lookupP99Ns: Math.round(h.getValueAtPercentile(99)) };
+  if (cache.identities.size !== n) throw new Error('cache lost identities');
+  return point;
+}
+
+async function measureSnapshot(n: number): Promise<{ snapshotBytes: number; snapshotLoadMs: number }> {
+  const { signer, verifier } = await exportKeyPair();
+  const data = encodeSnapshot(syntheticContent(n, 1, Date.now()), signer);
+  const t0 = performance.now();
+  const content = readSnapshot(data, verifier);
+  const ms = performance.now() - t0;
+  if (content.identities.length !== n) throw new Error('snapshot lost identities');
+  return { snapshotBytes: data.length, snapshotLoadMs: Math.round(ms * 10) / 10 };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const sizes = (argv[0] ?? '1000,100000,1000000').split(',').map(Number);
+  const lookups = Number(argv[1] ?? '200000');
+  const points: ScalePoint[] = [];
+  for (const n of sizes) {
+    const cache = measureCache(n, lookups);
+    gc();
+    const snap = await measureSnapshot(n);
+    points.push({ identities: n, ...cache, ...snap });
+    gc();
+  }
+  process.stdout.write(`${JSON.stringify(points)}\n`);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DIST } from '../support/spawn-service.js';
+
+describe('bench (smoke)', function () {
+  this.timeout(180_000);
+
+  it('writes every section of the results with no failed call on the healthy paths', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-bench-'));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        execFile(process.execPath, [path.join(DIST, 'bench', 'main.js'), '--smoke', '--results', dir], { timeout: 170_000, maxBuffer: 1 << 24 }, (err, _out, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(),
+        );
+      });
+      const report = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as Record<string, unknown> & {
+        scenarios: { name: string; failed: number; throughput: { median: number } }[];
+        anchors: { name: string; failed: number }[];
+      };
+      for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
+      assert.deepEqual(report.scenarios.map((s) => s.name), ['gateway-regional', 'regional', 'global', 'backup', 'gateway-cold']);
+      for (const s of [...report.scenarios, ...report.anchors]) assert.equal(s.failed, 0, `${s.name} had failed calls`);
+      assert.ok(fs.existsSync(path.join(dir, 'latency-percentiles.svg')));
+      assert.ok(fs.existsSync(path.join(dir, 'throughput-vs-load.svg')));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
