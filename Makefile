@@ -6,7 +6,7 @@ DEPS := node_modules/.authmesh-installed
 BIN := node_modules/.bin
 MOCHA_ARGS ?=
 
-.PHONY: help install build proto proto-check lint test test-unit run-mesh bench clean
+.PHONY: jaeger help install build proto proto-check lint test test-unit run-mesh bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -48,6 +48,18 @@ run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it
 
 bench: build ## benchmarks beside the anchors: bench/results/latest.json, docs/benchmarks.md, SVG plots (under 15 minutes)
 	node dist/bench/main.js
+
+jaeger: ## start Jaeger all-in-one in Docker (UI 127.0.0.1:16686, OTLP 127.0.0.1:4317/4318) for make run-mesh
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+	  echo "make jaeger: no Docker engine answers here ('docker info' failed)."; \
+	  echo "Without Docker, 'make run-mesh' keeps the last traces itself: run 'npx authmesh traces'."; \
+	  exit 1; \
+	fi
+	@docker rm -f authmesh-jaeger >/dev/null 2>&1 || true
+	docker run -d --name authmesh-jaeger \
+	  -p 127.0.0.1:16686:16686 -p 127.0.0.1:4317:4317 -p 127.0.0.1:4318:4318 \
+	  jaegertracing/all-in-one:1.62.0
+	@echo "Jaeger UI: http://127.0.0.1:16686 — now 'make run-mesh' sends its spans there ('docker rm -f authmesh-jaeger' stops it)"
 
 clean: ## remove build output and the local mesh's state
 	rm -rf dist .mesh

@@ -31,6 +31,8 @@ export interface AttemptScope {
 
 /** Watches the failover loop's attempts; adapters turn them into spans, metrics and logs. */
 export interface AttemptObserver {
+  /** The call's plan: domains in the order they will be tried, and those left out and why. */
+  planned?(order: readonly string[], skipped: readonly { name: string; why: string }[]): void;
   begin(start: AttemptStart): AttemptScope;
 }
 

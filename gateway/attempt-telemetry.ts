@@ -11,13 +11,15 @@ const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
  * Turns the failover loop's attempts and the breakers' transitions into OpenTelemetry spans and
  * metrics through @opentelemetry/api alone (no-ops when no SDK is registered).
  *
+ * - on the gateway's server span, the routing plan (`authmesh.route.order`, `.skipped`, and
+ *   `.rerouted` when the home domain is not tried first);
  * - a span `authmesh.attempt` per attempt, child of the gateway's server span, with
  *   `authmesh.fault_domain`, `authmesh.breaker.state`, `authmesh.attempt`, `authmesh.outcome`,
  *   `authmesh.failover.reason` when the loop moved on, and `authmesh.data_age_ms` on an answer;
  *   the outgoing call runs inside it, so the domain's server span joins the same trace;
  * - a breaker transition becomes an event `authmesh.breaker.<state>` on the span in progress, or
  *   a short span `authmesh.breaker` of its own when it happens outside a call (half-open timer);
- * - metrics `authmesh_gateway_attempts_total`, `authmesh_gateway_attempt_duration_ms`,
+ * - metrics `authmesh_gateway_attempts_total`, `authmesh_gateway_attempt_duration` (ms),
  *   `authmesh_gateway_failovers_total`, `authmesh_gateway_breaker_state`,
  *   `authmesh_gateway_breaker_transitions_total`.
  */
@@ -53,7 +55,17 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
     });
   }
 
+  const home = domains[0]?.name;
   return {
+    planned(order, skipped) {
+      // On the gateway's server span: a domain that is down before the call starts (breaker
+      // open, health watch lost) shows here as a reroute rather than as a failed attempt.
+      trace.getActiveSpan()?.setAttributes({
+        'authmesh.route.order': [...order],
+        'authmesh.route.skipped': skipped.map((s) => `${s.name}: ${s.why}`),
+        'authmesh.route.rerouted': order[0] !== home,
+      });
+    },
     begin(start: AttemptStart): AttemptScope {
       const span = tracer.startSpan('authmesh.attempt', {
         attributes: {

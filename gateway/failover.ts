@@ -87,6 +87,7 @@ export class Failover {
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const deadline = req.deadline ?? this.clock.now() + this.defaultDeadlineMs;
     const plan = chooseDomains(this.snapshots.current(), this.options.routing);
+    this.observer.planned?.(plan.order, plan.skipped);
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
     const said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
     let attempts = 0;

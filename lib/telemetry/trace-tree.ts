@@ -42,9 +42,11 @@ export function buildTraces(spans: readonly ReceivedSpan[]): TraceView[] {
   return out.sort((a, b) => b.startMs - a.startMs);
 }
 
-/** A trace in which the gateway moved on from at least one fault domain. */
+/** A trace in which the gateway moved on from a fault domain, or routed around its home domain. */
 export function isFailoverTrace(t: TraceView): boolean {
-  return t.spans.some((s) => s.name === 'authmesh.attempt' && s.attributes['authmesh.failover.reason'] !== undefined);
+  return t.spans.some(
+    (s) => (s.name === 'authmesh.attempt' && s.attributes['authmesh.failover.reason'] !== undefined) || s.attributes['authmesh.route.rerouted'] === true,
+  );
 }
 
 const ms = (n: number): string => `${n < 10 ? n.toFixed(2) : n.toFixed(1)} ms`;
@@ -61,6 +63,7 @@ function describeSpan(s: ReceivedSpan): string {
     parts.push(s.name, `[${s.service}${KIND[s.kind] ? ` ${KIND[s.kind]}` : ''}]`);
     if (a['authmesh.fault_domain'] !== undefined) parts.push(`fault_domain=${a['authmesh.fault_domain']}`);
     if (a['authmesh.cache.result'] !== undefined) parts.push(`cache=${a['authmesh.cache.result']}`);
+    if (a['authmesh.route.rerouted'] === true) parts.push(`rerouted order=${String(a['authmesh.route.order'])}`);
   }
   if (a['authmesh.data_age_ms'] !== undefined) parts.push(`data_age=${a['authmesh.data_age_ms']}ms`);
   parts.push(ms(s.durationMs));

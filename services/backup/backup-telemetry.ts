@@ -4,7 +4,7 @@ import type { LoadedSnapshot } from './loaded-snapshot.js';
 
 /**
  * Metrics of the backup fault domain, read from the snapshot it serves when scraped:
- * `authmesh_backup_snapshot_revision` and `authmesh_backup_snapshot_age_seconds` (since global
+ * `authmesh_backup_snapshot_revision` and `authmesh_backup_snapshot_age` (seconds since global
  * exported it). Nothing is reported before a snapshot has loaded. The age of the data behind each
  * token is also on its server span (`authmesh.data_age_ms`, set where the token is answered).
  */

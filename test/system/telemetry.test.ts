@@ -63,7 +63,12 @@ describe('telemetry of a failover (system)', function () {
     // Wait for a failover trace that has global's server span in it (spans arrive in batches).
     const until = Date.now() + 15_000;
     while (failover === undefined && Date.now() < until) {
-      failover = buildTraces(receiver.spans()).find((t) => isFailoverTrace(t) && t.spans.some((s) => s.service === 'authmesh-global' && s.kind === SERVER));
+      failover = buildTraces(receiver.spans()).find(
+        (t) =>
+          isFailoverTrace(t) &&
+          t.spans.some((s) => s.name === 'authmesh.attempt' && s.attributes['authmesh.failover.reason'] !== undefined) &&
+          t.spans.some((s) => s.service === 'authmesh-global' && s.kind === SERVER),
+      );
       if (failover === undefined) await sleep(200);
     }
   });
