@@ -94,9 +94,9 @@ export class Failover {
     let previous: FaultDomain | undefined;
     for (const name of plan.order) {
       const domain = this.byName.get(name)!;
-      if (attempts > 0 && !this.budget.allowFailover()) {
+      if (attempts > 0 && !this.budget.allowFailover(name)) {
         said.push(`${name}: not tried, retry budget exhausted`);
-        break;
+        continue;
       }
       const left = deadline - this.clock.now();
       if (left < this.minAttemptMs) {
@@ -120,7 +120,7 @@ export class Failover {
         domain.stats.recordRequest();
         domain.stats.recordSuccess(this.clock.now() - started);
         scope.end({ outcome: 'answered', ms: this.clock.now() - started, trailers: reply.trailers });
-        this.budget.onSuccess(attempts > 1);
+        this.budget.onSuccess(name);
         return { ok: true, bytes: reply.bytes, trailers: this.trailers(reply.trailers, name, attempts), domain: name, attempts };
       } catch (error) {
         if (isBreakerError(error)) {
@@ -138,11 +138,11 @@ export class Failover {
         if (isNotAFault(e)) {
           domain.stats.recordCallerError();
           scope.end({ outcome: 'caller-error', ms: this.clock.now() - started, code: e.code });
-          this.budget.onSuccess(attempts > 1);
+          this.budget.onSuccess(name);
           return { ok: false, code: e.code, details: e.details, trailers: this.trailers(e.metadata, name, attempts), domain: name, attempts };
         }
         domain.stats.recordFault();
-        this.budget.onFailure();
+        this.budget.onFailure(name);
         said.push(`${name}: ${describe(e)}`);
         scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: describe(e) });
       }

@@ -145,16 +145,31 @@ describe('Failover', () => {
     assert.match(!r.ok ? r.details : '', /deadline reached/);
   });
 
-  it('stops failing over once the retry budget is spent', async () => {
+  it('stops failing over into domains whose own attempts mostly fail', async () => {
+    const budget = new RetryBudget({ maxTokens: 4 });
+    ctx = build({ budget, volumeThreshold: 1000 });
+    for (const b of ctx.backends) b.set({ kind: 'fail', code: status.UNAVAILABLE });
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(budget.tokensOf('global'), 2);
+    const globalCalls = ctx.backends[1]!.calls.length;
+    const backupCalls = ctx.backends[2]!.calls.length;
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, false);
+    assert.match(!r.ok ? r.details : '', /global: not tried, retry budget exhausted/);
+    assert.equal(ctx.backends[1]!.calls.length, globalCalls, 'no failover into global');
+    assert.match(!r.ok ? r.details : '', /backup: not tried, retry budget exhausted/);
+    assert.equal(ctx.backends[2]!.calls.length, backupCalls, 'nor into backup');
+  });
+
+  it('keeps failing over to a healthy domain while the first one fails every call', async () => {
     const budget = new RetryBudget({ maxTokens: 4 });
     ctx = build({ budget, volumeThreshold: 1000 });
     ctx.backends[0]!.set({ kind: 'fail', code: status.UNAVAILABLE });
-    ctx.backends[1]!.set({ kind: 'fail', code: status.UNAVAILABLE });
-    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
-    assert.equal(r.ok, false);
-    assert.equal(budget.tokens, 2);
-    assert.match(!r.ok ? r.details : '', /backup: not tried, retry budget exhausted/);
-    assert.equal(ctx.backends[2]!.calls.length, 0);
+    for (let i = 0; i < 20; i += 1) {
+      const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+      assert.equal(r.domain, 'global', `call ${i}`);
+    }
   });
 
   it('skips a domain whose breaker is open without calling it', async () => {

@@ -2,56 +2,55 @@ import assert from 'node:assert/strict';
 import { RetryBudget } from '../../../gateway/retry-budget.js';
 
 describe('RetryBudget', () => {
-  it('allows failovers while more than half the tokens are left', () => {
+  it('allows failovers into a domain while more than half of its tokens are left', () => {
     const b = new RetryBudget({ maxTokens: 10, tokenRatio: 0.1 });
-    for (let i = 0; i < 4; i += 1) b.onFailure();
-    assert.equal(b.allowFailover(), true);
-    b.onFailure();
-    assert.equal(b.tokens, 5);
-    assert.equal(b.allowFailover(), false);
+    for (let i = 0; i < 4; i += 1) b.onFailure('global');
+    assert.equal(b.allowFailover('global'), true);
+    b.onFailure('global');
+    assert.equal(b.tokensOf('global'), 5);
+    assert.equal(b.allowFailover('global'), false);
+    assert.equal(b.tokens, 5, 'the lowest bucket');
   });
 
   it('earns tokens back with successes, never above the max', () => {
     const b = new RetryBudget({ maxTokens: 10, tokenRatio: 0.5 });
-    for (let i = 0; i < 5; i += 1) b.onFailure();
-    b.onSuccess();
-    b.onSuccess();
-    assert.equal(b.tokens, 6);
-    assert.equal(b.allowFailover(), true);
-    for (let i = 0; i < 100; i += 1) b.onSuccess();
-    assert.equal(b.tokens, 10);
+    for (let i = 0; i < 5; i += 1) b.onFailure('global');
+    b.onSuccess('global');
+    b.onSuccess('global');
+    assert.equal(b.tokensOf('global'), 6);
+    assert.equal(b.allowFailover('global'), true);
+    for (let i = 0; i < 100; i += 1) b.onSuccess('global');
+    assert.equal(b.tokensOf('global'), 10);
   });
 
-  it('stops failovers when most attempts fail, and keeps them when few do', () => {
-    const mostFail = new RetryBudget();
+  it('stops failovers into a domain when most of its attempts fail, and keeps them when few do', () => {
+    const b = new RetryBudget();
     for (let i = 0; i < 1000; i += 1) {
-      if (i % 4 === 0) mostFail.onSuccess();
-      else mostFail.onFailure();
+      if (i % 4 === 0) b.onSuccess('global');
+      else b.onFailure('global');
+      if (i % 20 === 0) b.onFailure('backup');
+      else b.onSuccess('backup');
     }
-    assert.equal(mostFail.allowFailover(), false);
-    const fewFail = new RetryBudget();
-    for (let i = 0; i < 1000; i += 1) {
-      if (i % 20 === 0) fewFail.onFailure();
-      else fewFail.onSuccess();
+    assert.equal(b.allowFailover('global'), false);
+    assert.equal(b.allowFailover('backup'), true);
+  });
+
+  it('keeps failing over to a healthy domain however many attempts a dead domain burns', () => {
+    const b = new RetryBudget({ maxTokens: 10, tokenRatio: 0.1 });
+    // A burst: 500 calls hit a hung regional at once, then all fail over together.
+    for (let i = 0; i < 500; i += 1) b.onFailure('regional/eastus');
+    for (let i = 0; i < 500; i += 1) {
+      assert.equal(b.allowFailover('global'), true, `call ${i}`);
+      b.onSuccess('global');
     }
-    assert.equal(fewFail.allowFailover(), true);
+    assert.equal(b.allowFailover('regional/eastus'), false);
   });
 
   it('never drops below zero and refuses nonsense options', () => {
     const b = new RetryBudget({ maxTokens: 2 });
-    for (let i = 0; i < 10; i += 1) b.onFailure();
-    assert.equal(b.tokens, 0);
+    for (let i = 0; i < 10; i += 1) b.onFailure('global');
+    assert.equal(b.tokensOf('global'), 0);
     assert.throws(() => new RetryBudget({ maxTokens: 0 }), RangeError);
     assert.throws(() => new RetryBudget({ tokenRatio: 0 }), RangeError);
-  });
-
-  it('keeps failovers going when one domain is down and the failovers succeed', () => {
-    const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.1 });
-    for (let i = 0; i < 1000; i += 1) {
-      budget.onFailure(); // the dead domain
-      assert.equal(budget.allowFailover(), true, `call ${i}`);
-      budget.onSuccess(true); // the next domain answered
-    }
-    assert.ok(budget.tokens > 5);
   });
 });
