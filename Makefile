@@ -6,7 +6,7 @@ DEPS := node_modules/.authmesh-installed
 BIN := node_modules/.bin
 MOCHA_ARGS ?=
 
-.PHONY: jaeger help install build proto proto-check lint test test-unit run-mesh bench clean
+.PHONY: jaeger help install build proto proto-check lint test test-unit run-mesh bench chaos clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -39,6 +39,9 @@ lint: $(DEPS) ## buf lint, generated-code check, ESLint
 
 test: lint build ## lint, build, then every test (unit, integration, system)
 	$(BIN)/mocha 'dist/test/**/*.test.js' $(MOCHA_ARGS)
+
+chaos: build ## full chaos suite, overload and durability on real processes (under 10 minutes); table in .mesh/chaos-report.json
+	AUTHMESH_CHAOS=full AUTHMESH_CHAOS_REPORT=$(CURDIR)/.mesh/chaos-report.json $(BIN)/mocha 'dist/test/chaos/*.test.js' $(MOCHA_ARGS)
 
 test-unit: build ## unit tests only
 	$(BIN)/mocha 'dist/test/unit/**/*.test.js'
