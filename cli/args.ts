@@ -16,6 +16,9 @@ export const COMMON_OPTIONS: OptionsConfig = {
   admin: { type: 'string' },
   'admin-token': { type: 'string' },
   endpoint: { type: 'string' },
+  'mesh-ca': { type: 'string' },
+  'mesh-cert': { type: 'string' },
+  'mesh-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 

@@ -1,4 +1,4 @@
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminServiceClient, type ExportBackupResponse } from '../gen/authmesh/admin/v1/admin.js';
@@ -18,6 +18,8 @@ export interface BackupInitOptions {
   /** DirectoryService address (global). */
   global: string;
   meshToken: string;
+  /** Mutual TLS inside the mesh (a `backup` or `admin` certificate). Default plaintext. */
+  channelCredentials?: ChannelCredentials;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface BackupInitOptions {
 export async function initBackup(opts: BackupInitOptions): Promise<{ kid: string; revision: number; signingKey: string }> {
   const file = path.join(opts.dataDir, 'signing-key.pem');
   const signer = await TokenSigner.loadOrCreate(file, 'backup');
-  const client = new DirectoryServiceClient(opts.global, credentials.createInsecure());
+  const client = new DirectoryServiceClient(opts.global, opts.channelCredentials ?? credentials.createInsecure());
   try {
     const metadata = bearer(opts.meshToken);
     const res = await unary<RegisterSigningKeyResponse>(
@@ -41,8 +43,8 @@ export async function initBackup(opts: BackupInitOptions): Promise<{ kid: string
 }
 
 /** Asks global (AdminService.ExportBackup, admin token) to write a snapshot now. */
-export async function exportBackup(admin: string, adminToken: string): Promise<ExportBackupResponse> {
-  const client = new AdminServiceClient(admin, credentials.createInsecure());
+export async function exportBackup(admin: string, adminToken: string, channelCredentials?: ChannelCredentials): Promise<ExportBackupResponse> {
+  const client = new AdminServiceClient(admin, channelCredentials ?? credentials.createInsecure());
   try {
     return await unary<ExportBackupResponse>((m, o, cb) => client.exportBackup({}, m, o, cb), { metadata: bearer(adminToken), timeoutMs: 60_000 });
   } finally {
@@ -69,6 +71,7 @@ export const BACKUP_COMMANDS: readonly Command[] = [
         dataDir: optional(ctx.flags, 'data-dir') ?? path.join(ctx.meshDir, 'backup'),
         global: optional(ctx.flags, 'global') ?? DEFAULT_GLOBAL,
         meshToken: meshToken(ctx),
+        channelCredentials: ctx.meshCredentials(),
       }),
   },
   {
@@ -76,7 +79,7 @@ export const BACKUP_COMMANDS: readonly Command[] = [
     usage: '',
     options: {},
     run: async (ctx) => {
-      const res = await exportBackup(ctx.adminAddress(), ctx.adminToken());
+      const res = await exportBackup(ctx.adminAddress(), ctx.adminToken(), ctx.meshCredentials());
       return { revision: res.revision, snapshot: res.snapshotName, identities: res.identities };
     },
   },
@@ -84,13 +87,13 @@ export const BACKUP_COMMANDS: readonly Command[] = [
     words: ['backup', 'status'],
     usage: '[--backup HOST:PORT]',
     options: { backup: s },
-    run: (ctx) => backupStatus(optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP),
+    run: (ctx) => backupStatus(optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP, ctx.meshCredentials()),
   },
 ];
 
 /** The backup's snapshot revision, age and coverage, as `backup status` and `status` show it. */
-export async function backupStatus(address: string): Promise<Record<string, unknown>> {
-  const client = new BackupStatusServiceClient(address, credentials.createInsecure());
+export async function backupStatus(address: string, channelCredentials?: ChannelCredentials): Promise<Record<string, unknown>> {
+  const client = new BackupStatusServiceClient(address, channelCredentials ?? credentials.createInsecure());
   try {
     const r = await unary<GetStatusResponse>((m, o, cb) => client.getStatus({}, m, o, cb), { timeoutMs: 2000 });
     return {

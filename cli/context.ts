@@ -1,5 +1,5 @@
-import { credentials } from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminServiceClient } from '../gen/authmesh/admin/v1/admin.js';
 import { TokenServiceClient } from '../gen/authmesh/token/v1/token.js';
@@ -40,8 +40,29 @@ export class CliContext {
     }
   }
 
+  /**
+   * Credentials for mesh-internal endpoints (global's admin API, the backup): the certificate in
+   * --mesh-ca/--mesh-cert/--mesh-key (or AUTHMESH_MESH_*), else the admin certificate the local
+   * mesh issued under `<mesh dir>/ca/` when it runs with mutual TLS, else plaintext.
+   */
+  meshCredentials(): ChannelCredentials {
+    const pick = (flag: string, env: string, file: string): string | undefined =>
+      optional(this.flags, flag) ?? this.env[env] ?? (existsSync(path.join(this.meshDir, 'ca', file)) ? path.join(this.meshDir, 'ca', file) : undefined);
+    const explicit = ['mesh-ca', 'mesh-cert', 'mesh-key'].filter((f) => optional(this.flags, f) !== undefined).length;
+    if (explicit > 0 && explicit < 3) throw new UsageError('--mesh-ca, --mesh-cert and --mesh-key go together');
+    const ca = pick('mesh-ca', 'AUTHMESH_MESH_CA', 'ca.pem');
+    const cert = pick('mesh-cert', 'AUTHMESH_MESH_CERT', 'admin.pem');
+    const key = pick('mesh-key', 'AUTHMESH_MESH_KEY', 'admin-key.pem');
+    if (ca === undefined || cert === undefined || key === undefined) return credentials.createInsecure();
+    try {
+      return credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert));
+    } catch (err) {
+      throw new UsageError(`cannot read the mesh certificate: ${(err as Error).message}`);
+    }
+  }
+
   admin(): { client: InstanceType<typeof AdminServiceClient>; metadata: ReturnType<typeof bearer> } {
-    return { client: new AdminServiceClient(this.adminAddress(), credentials.createInsecure()), metadata: bearer(this.adminToken()) };
+    return { client: new AdminServiceClient(this.adminAddress(), this.meshCredentials()), metadata: bearer(this.adminToken()) };
   }
 
   /** The token endpoint: --endpoint, AUTHMESH_ENDPOINT, or the local eastus gateway. */

@@ -30,7 +30,7 @@ export const STATUS_COMMAND: Command = {
     const listed = typeof ctx.flags.gateway === 'string' ? ctx.flags.gateway.split(',').map((g) => g.trim()).filter(Boolean) : LOCAL_GATEWAYS;
     const results = await Promise.all(listed.map(statusOf));
     const backupAddress = optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP;
-    const backup = await backupStatus(backupAddress).catch((err: { details?: string }) => ({ address: backupAddress, error: err.details ?? String(err) }));
+    const backup = await backupStatus(backupAddress, ctx.meshCredentials()).catch((err: { details?: string }) => ({ address: backupAddress, error: err.details ?? String(err) }));
     if (!ctx.json) {
       for (const r of results) {
         process.stdout.write(r.status ? `${formatGatewayStatus(r.status)}\n` : `gateway ${r.address}: unreachable (${r.error})\n\n`);

@@ -3,6 +3,7 @@ import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } fro
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import type { RetryBudgetOptions } from './retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
+import { MESH_TLS_OPTIONS, meshTlsFiles, type MeshCertFiles } from '../lib/tls/index.js';
 
 const optionalHostPort = (v: unknown): string | undefined => (String(v) === '' ? undefined : hostPort(v));
 const between = (lo: number, hi: number) => (v: unknown): string | undefined =>
@@ -36,6 +37,8 @@ export const GATEWAY_OPTIONS = {
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...HTTP_OPTIONS,
+  ...MESH_TLS_OPTIONS,
+  'grpc-tls': { type: 'bool', describe: 'serve the public gRPC TokenService over TLS with the --tls-cert/--tls-key certificate', default: 'false' },
   ...TELEMETRY_OPTIONS,
 } as const satisfies OptionSpecs;
 
@@ -65,6 +68,10 @@ export interface GatewayConfig {
   logLevel: string;
   /** The HTTPS OAuth 2.0 / OpenID Connect front; undefined when off. */
   http?: HttpFrontConfig;
+  /** Mutual TLS to the fault domains; plaintext (development) when absent. */
+  meshTls?: MeshCertFiles;
+  /** Certificate and key files of the public gRPC port when it serves TLS; plaintext when absent. */
+  grpcTls?: { certFile: string; keyFile: string };
 }
 
 /** Builds a {@link GatewayConfig} from flags and environment; throws ConfigError listing every problem. */
@@ -83,6 +90,14 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
   const addresses = [c.regional, c.global, c.backup].filter((a) => a !== '');
   if (new Set(addresses).size !== addresses.length) problems.push('--regional, --global and --backup must be different addresses');
   const http = httpFrontConfig(c, problems);
+  if (c['grpc-tls'] && (c['tls-cert'] === '' || c['tls-key'] === '')) problems.push('--grpc-tls needs --tls-cert and --tls-key');
+  let meshTls: MeshCertFiles | undefined;
+  try {
+    meshTls = meshTlsFiles(c);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const domains: DomainSpec[] = [
     { name: `regional/${c.region}`, address: c.regional },
@@ -103,5 +118,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],
     ...(http === undefined ? {} : { http }),
+    ...(meshTls === undefined ? {} : { meshTls }),
+    ...(c['grpc-tls'] ? { grpcTls: { certFile: c['tls-cert'], keyFile: c['tls-key'] } } : {}),
   });
 }

@@ -1,4 +1,4 @@
-import { Client, Metadata, credentials, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { Client, Metadata, credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 
 /** Per-call options of {@link TokenBackend.call}. */
@@ -51,6 +51,8 @@ export interface GrpcBackendOptions {
   channelOptions?: Record<string, number | string>;
   /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
   bearerToken?: string;
+  /** Channel credentials (mutual TLS inside the mesh). Default plaintext. */
+  channelCredentials?: ChannelCredentials;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -71,7 +73,7 @@ export class GrpcTokenBackend implements TokenBackend {
     this.clients = Array.from(
       { length: n },
       () =>
-        new Client(address, credentials.createInsecure(), {
+        new Client(address, options.channelCredentials ?? credentials.createInsecure(), {
           'grpc.keepalive_time_ms': 10_000,
           'grpc.keepalive_timeout_ms': 2_000,
           'grpc.initial_reconnect_backoff_ms': 100,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../lib/clock/index.js';
-import { serve, type RunningServer } from '../lib/grpc/index.js';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { loadMeshTls, meshChannelCredentials, serve, type RunningServer } from '../lib/grpc/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { adminBinding } from './admin-service.js';
 import { attemptTelemetry } from './attempt-telemetry.js';
@@ -51,9 +52,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const log = deps.log;
   const watches: { close(): void }[] = [];
   const backupToken = (config.backupTokenFile ?? '') === '' ? undefined : readFileSync(config.backupTokenFile!, 'utf8').trim();
+  // One set of mesh credentials for every domain channel, health watches included.
+  const meshCredentials = meshChannelCredentials(config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls));
   const domains = config.domains.map((spec, priority) => {
     const bearer = spec.name === 'backup' && backupToken !== undefined ? { bearerToken: backupToken } : {};
-    const backend = deps.backend?.(spec) ?? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer });
+    const backend = deps.backend?.(spec) ?? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials });
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,
@@ -64,7 +67,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       ...(withWatch
         ? {
             healthWatch: (onChange) => {
-              const { openWatch, client } = grpcOpenWatch(spec.address);
+              const { openWatch, client } = grpcOpenWatch(spec.address, meshCredentials);
               watches.push(client);
               return new HealthWatch({ serviceName: TOKEN_SERVICE_NAME, openWatch, onChange, ...(deps.watchBackoff ? { backoff: deps.watchBackoff } : {}) });
             },
@@ -94,6 +97,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   let address = config.listen;
   const server = await serve({
     listen: config.listen,
+    ...(config.grpcTls === undefined
+      ? {}
+      : { credentials: ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(config.grpcTls.certFile), private_key: readFileSync(config.grpcTls.keyFile) }], false) }),
     services: [
       tokenBinding(failover, log, config.maxInFlight),
       adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }),

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import { credentials, makeGenericClientConstructor, type Client } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type ChannelCredentials, type Client } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import type { HealthView } from './health-snapshot.js';
 
@@ -135,8 +135,8 @@ export class HealthWatch {
 const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 
 /** An {@link OpenWatch} over grpc-js to `address`, with its own client; close it when done. */
-export function grpcOpenWatch(address: string): { openWatch: OpenWatch; client: Client } {
-  const client = new HealthClient(address, credentials.createInsecure(), {
+export function grpcOpenWatch(address: string, channelCredentials?: ChannelCredentials): { openWatch: OpenWatch; client: Client } {
+  const client = new HealthClient(address, channelCredentials ?? credentials.createInsecure(), {
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2_000,
   });

@@ -20,13 +20,13 @@ export const DEMO_RESOURCE = 'https://storage.authmesh.local';
  * Creates the demo tenant, resource, workload and certificate credential once; later starts
  * read them back from `<mesh>/demo/seed.json`.
  */
-export async function seedDemo(meshDir: string, globalAddress: string): Promise<DemoSeed> {
+export async function seedDemo(meshDir: string, globalAddress: string, channelCredentials = credentials.createInsecure()): Promise<DemoSeed> {
   const seedFile = path.join(meshDir, 'demo', 'seed.json');
   if (existsSync(seedFile)) return JSON.parse(readFileSync(seedFile, 'utf8')) as DemoSeed;
 
   const token = readFileSync(path.join(meshDir, 'global', 'admin-token'), 'utf8').trim();
   const metadata = bearer(token);
-  const admin = new AdminServiceClient(globalAddress, credentials.createInsecure());
+  const admin = new AdminServiceClient(globalAddress, channelCredentials);
   try {
     const { tenantId } = await unary<{ tenantId: string }>((m, o, cb) => admin.createTenant({ name: 'demo' }, m, o, cb), { metadata });
     await unary((m, o, cb) => admin.createResource({ tenantId, identifier: DEMO_RESOURCE, roles: ['Blob.Read', 'Blob.Write'] }, m, o, cb), { metadata });

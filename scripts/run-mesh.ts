@@ -2,10 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type ChannelCredentials } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
+import { createMeshCa, loadOrIssueMeshCert } from '../lib/tls/index.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
 
 /** One process of the local mesh. */
@@ -66,10 +67,28 @@ const BACKUP_PROCESS: MeshProcess = {
     '--export-public-key', path.join(MESH_DIR, 'global', 'export-key.pub.pem'), '--mesh-token-file', MESH_TOKEN],
 };
 
+/**
+ * Mutual TLS on every internal hop: the mesh CA in .mesh/ca (created on first start) issues a
+ * certificate per process, plus `admin` for this script and the CLI. Gateways keep their public
+ * gRPC port in plaintext; their HTTPS front has its own certificate.
+ */
+const CA_DIR = path.join(MESH_DIR, 'ca');
+const MESH_TLS_SERVERS = new Set(['global', 'backup', ...REGIONS.map((r) => `regional-${r.region}`)]);
+
+function meshTlsArgs(name: string): string[] {
+  const files = loadOrIssueMeshCert(CA_DIR, createMeshCa(CA_DIR), name);
+  return ['--mesh-ca', files.ca, '--mesh-cert', files.cert, '--mesh-key', files.key];
+}
+
+function meshCredentials(name: string): ChannelCredentials {
+  const files = loadOrIssueMeshCert(CA_DIR, createMeshCa(CA_DIR), name);
+  return credentials.createSsl(readFileSync(files.ca), readFileSync(files.key), readFileSync(files.cert));
+}
+
 /** Setup of the backup: its signing key registered with global, then a first snapshot to serve. */
 async function setUpBackup(): Promise<void> {
-  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBAL, meshToken: readFileSync(MESH_TOKEN, 'utf8').trim() });
-  const exported = await exportBackup(GLOBAL, readFileSync(path.join(MESH_DIR, 'global', 'admin-token'), 'utf8').trim());
+  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBAL, meshToken: readFileSync(MESH_TOKEN, 'utf8').trim(), channelCredentials: meshCredentials('backup') });
+  const exported = await exportBackup(GLOBAL, readFileSync(path.join(MESH_DIR, 'global', 'admin-token'), 'utf8').trim(), meshCredentials('admin'));
   say(`backup key ${init.kid} registered; snapshot ${exported.snapshotName} at revision ${exported.revision}`);
 }
 
@@ -147,7 +166,7 @@ const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
 
 async function waitServing(p: MeshProcess, timeoutMs = 30_000): Promise<void> {
-  const client = new HealthClient(p.listen, credentials.createInsecure());
+  const client = new HealthClient(p.listen, MESH_TLS_SERVERS.has(p.name) ? meshCredentials('admin') : credentials.createInsecure());
   const check = (client as unknown as { check: CheckFn }).check.bind(client);
   const until = Date.now() + timeoutMs;
   try {
@@ -213,6 +232,9 @@ async function main(): Promise<void> {
   const all = [GLOBAL_PROCESS, ...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
   mkdirSync(RUN_DIR, { recursive: true });
   checkNotRunning(all);
+  for (const p of all) p.args.push(...meshTlsArgs(p.name));
+  meshCredentials('admin');
+  say(`mutual TLS on every internal hop; mesh CA ${path.join(CA_DIR, 'ca.pem')}, admin certificate for the CLI in ${CA_DIR}`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       say(`${signal}: stopping the mesh`);
@@ -223,7 +245,7 @@ async function main(): Promise<void> {
   await startTraceReceiver();
   start(GLOBAL_PROCESS);
   await waitServing(GLOBAL_PROCESS);
-  const seed = await seedDemo(MESH_DIR, GLOBAL);
+  const seed = await seedDemo(MESH_DIR, GLOBAL, meshCredentials('admin'));
   await setUpBackup();
   const rest = [...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
   for (const p of rest) start(p);

@@ -7,6 +7,7 @@ import {
   type UntypedHandleCall,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { peerIdentity, type CallerCheck } from './mesh-tls.js';
 
 /** Accepts calls whose `authorization` metadata is `Bearer <one of the tokens>`. */
 export class BearerCheck {
@@ -38,7 +39,7 @@ export class BearerCheck {
 export function requireBearer(
   definition: ServiceDefinition,
   implementation: UntypedServiceImplementation,
-  check: BearerCheck,
+  check: BearerCheck | CallerCheck,
   credentialName: string,
 ): UntypedServiceImplementation {
   const refusal = { code: status.UNAUTHENTICATED, details: `missing or wrong ${credentialName} (authorization: Bearer <token>)` };
@@ -49,12 +50,12 @@ export function requireBearer(
     if (def.requestStream) throw new Error(`client-streaming method ${method} is not supported`);
     if (def.responseStream) {
       guarded[method] = ((call: ServerWritableStream<unknown, unknown>) => {
-        if (!check.allows(call.metadata)) call.emit('error', refusal);
+        if (!check.allows(call.metadata, peerIdentity(call))) call.emit('error', refusal);
         else (handler as (c: typeof call) => void)(call);
       }) as UntypedHandleCall;
     } else {
-      guarded[method] = ((call: { metadata: Metadata }, callback: (err: unknown) => void) => {
-        if (!check.allows(call.metadata)) callback(refusal);
+      guarded[method] = ((call: { metadata: Metadata; getAuthContext?: ServerWritableStream<unknown, unknown>['getAuthContext'] }, callback: (err: unknown) => void) => {
+        if (!check.allows(call.metadata, peerIdentity(call))) callback(refusal);
         else (handler as (c: typeof call, cb: typeof callback) => void)(call, callback);
       }) as UntypedHandleCall;
     }

@@ -4,3 +4,5 @@ export type { ServiceBinding, RunningServer, ServeOptions } from './serve.js';
 export { unary, bearer } from './unary.js';
 export type { UnaryOptions } from './unary.js';
 export { BearerCheck, requireBearer } from './bearer-check.js';
+export { loadMeshTls, meshServerCredentials, meshChannelCredentials, peerIdentity, meshCallerCheck } from './mesh-tls.js';
+export type { MeshTls, CallerCheck } from './mesh-tls.js';

@@ -31,6 +31,10 @@ export interface ServerCertOptions {
   commonName?: string;
   /** The clock, for tests. Default `Date.now`. */
   now?: () => number;
+  /** URI subject alternative names (a mesh identity such as `spiffe://authmesh.local/global`). */
+  uris?: readonly string[];
+  /** Also valid as a TLS client certificate (mutual TLS inside the mesh). Default false. */
+  clientAuth?: boolean;
 }
 
 const CA_CERT = 'ca.pem';
@@ -114,8 +118,14 @@ export function issueServerCert(ca: CertificateAuthority, options: ServerCertOpt
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: hosts.map((h) => (isIP(h) === 0 ? { type: 2, value: h } : { type: 7, ip: h })) },
+    { name: 'extKeyUsage', serverAuth: true, clientAuth: options.clientAuth ?? false },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        ...(options.uris ?? []).map((value) => ({ type: 6, value })),
+        ...hosts.map((h) => (isIP(h) === 0 ? { type: 2, value: h } : { type: 7, ip: h })),
+      ],
+    },
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);

@@ -3,7 +3,7 @@ import { TokenServiceService } from '../../gen/authmesh/token/v1/token.js';
 import { type BackupStore, type ExportVerifier } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
-import { BearerCheck, requireBearer, serve, type RunningServer } from '../../lib/grpc/index.js';
+import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, serve, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
 import { BackupDirectory } from './backup-directory.js';
@@ -28,6 +28,8 @@ export interface BackupServerOptions {
   faults?: FaultInjector;
   clock: Clock;
   log: Logger;
+  /** Mutual TLS inside the mesh: TokenService then answers gateway certificates only. */
+  tls?: MeshTls;
 }
 
 export interface BackupServer {
@@ -73,10 +75,13 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
     backupTokenBackend({ directory, snapshot: () => loader.snapshot(), signer, clock, log, issuer: opts.issuer, lifetimeSeconds: opts.lifetimeSeconds }),
   );
   // The check is looked up per call, so a re-read token applies at once.
-  const guard = { allows: (md: Parameters<BearerCheck['allows']>[0]) => check.allows(md) } as BearerCheck;
+  const guard = opts.tls
+    ? meshCallerCheck((identity) => identity.startsWith('gateway-'))
+    : ({ allows: (md: Parameters<BearerCheck['allows']>[0]) => check.allows(md) } as BearerCheck);
   const statusDeps = { loader, directory, clock, maxStalenessMs: opts.maxStalenessMs };
   const running = await serve({
     listen: opts.listen,
+    credentials: meshServerCredentials(opts.tls),
     services: withFaultInjection(opts.faults, [
       { ...token, implementation: requireBearer(TokenServiceService, token.implementation, guard, 'mesh token') },
       statusServiceBinding(statusDeps),

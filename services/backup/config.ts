@@ -2,6 +2,7 @@ import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from 
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
+import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 const atMostOneDay = (value: unknown): string | undefined =>
   positive(value) ?? (Number(value) <= 86_400_000 && Number(value) % 1000 === 0 ? undefined : 'must be whole seconds, at most 24h');
@@ -24,6 +25,7 @@ export const BACKUP_OPTIONS = {
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
+  ...MESH_TLS_OPTIONS,
 } as const;
 
 export type BackupConfig = ConfigOf<typeof BACKUP_OPTIONS>;
@@ -31,5 +33,6 @@ export type BackupConfig = ConfigOf<typeof BACKUP_OPTIONS>;
 export function parseBackupConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BackupConfig {
   const config = parseConfig(BACKUP_OPTIONS, argv, env);
   checkFaultInjection(config['fault-injection'], env);
+  meshTlsFiles(config);
   return config;
 }

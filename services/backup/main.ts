@@ -3,8 +3,9 @@ import { exportVerifierFromPem, FolderBackupStore } from '../../lib/backup/index
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';
-import { onShutdownSignal } from '../../lib/grpc/index.js';
+import { loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { meshTlsFiles } from '../../lib/tls/index.js';
 import { backupTelemetry } from './backup-telemetry.js';
 import { startBackup } from './backup-server.js';
 import { BACKUP_OPTIONS, parseBackupConfig, type BackupConfig } from './config.js';
@@ -47,6 +48,7 @@ async function main(argv: readonly string[]): Promise<void> {
     ...(config['fault-injection'] ? { faults: new FaultInjector() } : {}),
     clock: systemClock,
     log,
+    ...((files) => (files === undefined ? {} : { tls: loadMeshTls(files) }))(meshTlsFiles(config)),
   });
   backupTelemetry(() => server.loader.snapshot(), systemClock);
   log.info(

@@ -6,7 +6,7 @@ import {
 } from '../../gen/authmesh/admin/v1/admin.js';
 import { nowSeconds, type Clock } from '../../lib/clock/index.js';
 import { CredentialKind } from '../../lib/directory/index.js';
-import type { ServiceBinding } from '../../lib/grpc/index.js';
+import type { CallerCheck, ServiceBinding } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { generateSecret, hashSecret, parseCredentialPem } from '../../lib/token/index.js';
 import {
@@ -33,13 +33,15 @@ export interface AdminServiceDeps {
   adminToken: string;
   /** Writes backup snapshots on demand (ExportBackup). */
   exporter?: Pick<BackupExporter, 'exportNow'>;
+  /** Replaces the admin-token check, e.g. with mutual TLS: the admin certificate or the admin token. */
+  callerCheck?: CallerCheck;
 }
 
 /**
  * authmesh.admin.v1.AdminService: every directory mutation, each durable and stamped with its
  * revision when the call returns. Secrets are returned once, at creation, and never logged.
  */
-export function adminServiceBinding({ store, clock, log, adminToken, exporter }: AdminServiceDeps): ServiceBinding {
+export function adminServiceBinding({ store, clock, log, adminToken, exporter, callerCheck }: AdminServiceDeps): ServiceBinding {
   const mutated = (method: string, fields: Record<string, unknown>, revision: number): void =>
     log.info({ method, revision, ...fields }, 'directory mutation');
 
@@ -147,7 +149,7 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter }:
   return {
     name: 'authmesh.admin.v1.AdminService',
     definition: AdminServiceService,
-    implementation: requireBearer(AdminServiceService, implementation, new BearerCheck([adminToken]), 'admin token'),
+    implementation: requireBearer(AdminServiceService, implementation, callerCheck ?? new BearerCheck([adminToken]), 'admin token'),
   };
 }
 

@@ -2,6 +2,7 @@ import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type Con
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
+import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 const issuerUrl = (value: unknown): string | undefined => {
   const text = String(value);
@@ -45,6 +46,7 @@ export const GLOBAL_OPTIONS = {
   'max-queue-wait': { type: 'duration', describe: 'longest a call waits for a slot before RESOURCE_EXHAUSTED', default: '500ms', check: nonNegative },
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
+  ...MESH_TLS_OPTIONS,
 } as const;
 
 export type GlobalConfig = ConfigOf<typeof GLOBAL_OPTIONS>;
@@ -52,5 +54,6 @@ export type GlobalConfig = ConfigOf<typeof GLOBAL_OPTIONS>;
 export function parseGlobalConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): GlobalConfig {
   const config = parseConfig(GLOBAL_OPTIONS, argv, env);
   checkFaultInjection(config['fault-injection'], env);
+  meshTlsFiles(config);
   return config;
 }

@@ -6,7 +6,7 @@ import {
 } from '../../gen/authmesh/directory/v1/directory.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Clock } from '../../lib/clock/index.js';
-import type { ServiceBinding } from '../../lib/grpc/index.js';
+import type { CallerCheck, ServiceBinding } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { BearerCheck, requireBearer } from './auth.js';
 import { parseSigningKey } from './signing-key-input.js';
@@ -26,6 +26,8 @@ export interface DirectoryServiceDeps {
   acceptedTokens: readonly string[];
   /** Identities in a snapshot when the caller asks for 0 (default 5000). */
   defaultSnapshotIdentities?: number;
+  /** Replaces the bearer check, e.g. with mutual TLS: only the certificates of regional and backup members. */
+  callerCheck?: CallerCheck;
 }
 
 const REGION = /^[a-z][a-z0-9-]{0,31}$/;
@@ -93,6 +95,6 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
   return {
     name: 'authmesh.directory.v1.DirectoryService',
     definition: DirectoryServiceService,
-    implementation: requireBearer(DirectoryServiceService, implementation, new BearerCheck(deps.acceptedTokens), 'mesh token'),
+    implementation: requireBearer(DirectoryServiceService, implementation, deps.callerCheck ?? new BearerCheck(deps.acceptedTokens), 'mesh token'),
   };
 }

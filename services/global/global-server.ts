@@ -3,7 +3,7 @@ import { AdmissionControl, withAdmission, type AdmissionOptions } from '../../li
 import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
-import { serve, type RunningServer } from '../../lib/grpc/index.js';
+import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
 import { adminServiceBinding } from './admin-service.js';
@@ -36,7 +36,17 @@ export interface GlobalServerOptions {
   faults?: FaultInjector;
   clock: Clock;
   log: Logger;
+  /** Mutual TLS inside the mesh; plaintext with bearer tokens when absent (development). */
+  tls?: MeshTls;
 }
+
+/**
+ * Who may call what when mutual TLS is on: the directory API only regional instances, the backup
+ * set-up and the admin certificate; the admin API (export included) the admin certificate or the
+ * admin token. TokenService takes any mesh certificate.
+ */
+export const DIRECTORY_MEMBERS = (identity: string): boolean => /^regional-[a-z0-9-]+$/.test(identity) || identity === 'backup' || identity === 'admin';
+export const ADMIN_MEMBERS = (identity: string): boolean => identity === 'admin';
 
 export interface GlobalServer {
   /** Bound address, `host:port`. */
@@ -96,7 +106,10 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       globalTokenBackend({ store, signer, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
     );
     const bindings = withFaultInjection(opts.faults, [
-      adminServiceBinding({ store, clock, log, adminToken, exporter }),
+      adminServiceBinding({
+        store, clock, log, adminToken, exporter,
+        ...(opts.tls ? { callerCheck: meshCallerCheck(ADMIN_MEMBERS, new BearerCheck([adminToken])) } : {}),
+      }),
       directoryServiceBinding({
         store,
         watchHub,
@@ -105,12 +118,14 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
         log,
         acceptedTokens: [meshToken, adminToken],
         defaultSnapshotIdentities: opts.snapshotIdentities,
+        ...(opts.tls ? { callerCheck: meshCallerCheck(DIRECTORY_MEMBERS) } : {}),
       }),
       token,
     ]);
     // Admission comes first, so injected latency holds a slot like real work does.
     const running = await serve({
       listen: opts.listen,
+      credentials: meshServerCredentials(opts.tls),
       services: bindings.map((b) => (b.name === token.name ? withAdmission(b, admission) : b)),
     });
     usage.start();

@@ -1,8 +1,9 @@
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';
-import { onShutdownSignal } from '../../lib/grpc/index.js';
+import { loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { meshTlsFiles } from '../../lib/tls/index.js';
 import { GLOBAL_OPTIONS, parseGlobalConfig, type GlobalConfig } from './config.js';
 import { startGlobal } from './global-server.js';
 
@@ -22,6 +23,7 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const log = createLogger('global', config['log-level']);
+  const tlsFiles = meshTlsFiles(config);
   const server = await startGlobal({
     listen: config.listen,
     dataDir: config['data-dir'],
@@ -37,7 +39,9 @@ async function main(argv: readonly string[]): Promise<void> {
     ...(config['fault-injection'] ? { faults: new FaultInjector() } : {}),
     clock: systemClock,
     log,
+    ...(tlsFiles === undefined ? {} : { tls: loadMeshTls(tlsFiles) }),
   });
+  log.info({ mutualTls: tlsFiles !== undefined, mode: config.mode }, tlsFiles === undefined ? 'mesh hops in plaintext with bearer tokens (development)' : 'mesh hops over mutual TLS');
   log.info(
     { listening: server.address, dataDir: config['data-dir'], kid: server.signer.kid, revision: server.store.log.head() },
     'global authority serving',

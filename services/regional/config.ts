@@ -2,6 +2,7 @@ import { hostPort, nonEmpty, oneOf, parseConfig, positive, regionName, type Conf
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
+import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 /** Every setting of a regional instance: flag `--name`, or env `AUTHMESH_NAME`. */
 export const REGIONAL_OPTIONS = {
@@ -22,6 +23,7 @@ export const REGIONAL_OPTIONS = {
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
+  ...MESH_TLS_OPTIONS,
 } as const;
 
 export type RegionalConfig = ConfigOf<typeof REGIONAL_OPTIONS> & { readonly dataDir: string };
@@ -30,6 +32,7 @@ export type RegionalConfig = ConfigOf<typeof REGIONAL_OPTIONS> & { readonly data
 export function parseRegionalConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): RegionalConfig {
   const parsed = parseConfig(REGIONAL_OPTIONS, argv, env);
   checkFaultInjection(parsed['fault-injection'], env);
+  meshTlsFiles(parsed);
   const dataDir = parsed['data-dir'] === '' ? `.mesh/regional-${parsed.region}` : parsed['data-dir'];
   return Object.freeze({ ...parsed, dataDir });
 }

@@ -1,4 +1,4 @@
-import { credentials, Metadata, status, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type CallOptions, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import {
   DirectoryServiceClient,
   type GetSnapshotRequest,
@@ -22,6 +22,8 @@ export interface GrpcDirectoryOptions {
   defaultTimeoutMs?: number;
   /** A watch stream silent for this long (no change, no heartbeat) is treated as dead, in ms. Default 30000. */
   watchIdleTimeoutMs?: number;
+  /** Channel credentials (mutual TLS inside the mesh). Default plaintext. */
+  channelCredentials?: ChannelCredentials;
 }
 
 export interface GrpcDirectorySource extends DirectorySource {
@@ -32,7 +34,7 @@ type Unary<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: 
 
 /** DirectorySource over gRPC to global, with the mesh credential in `authorization: Bearer`. */
 export function grpcDirectorySource(options: GrpcDirectoryOptions): GrpcDirectorySource {
-  const client = new DirectoryServiceClient(options.address, credentials.createInsecure(), {
+  const client = new DirectoryServiceClient(options.address, options.channelCredentials ?? credentials.createInsecure(), {
     // Detect a hung or vanished global on an open watch stream.
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,

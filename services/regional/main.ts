@@ -12,8 +12,9 @@ import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
-import { onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { meshTlsFiles } from '../../lib/tls/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
 import { DirectoryCache } from './directory-cache.js';
 import { grpcDirectorySource } from './directory-client-grpc.js';
@@ -67,7 +68,11 @@ async function main(): Promise<void> {
   const clock = systemClock;
   const signer = await loadRegionSigner(config.dataDir, region);
   const keyCreatedAtMs = Math.floor(statSync(path.join(config.dataDir, SIGNING_KEY_FILE)).mtimeMs);
-  const source = grpcDirectorySource({ address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'] });
+  const tlsFiles = meshTlsFiles(config);
+  const tls = tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles);
+  const source = grpcDirectorySource({
+    address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls),
+  });
   const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'] });
   const telemetry = regionalTelemetry(cache, region);
   const directory = new RegionalDirectory({
@@ -87,6 +92,7 @@ async function main(): Promise<void> {
   });
   const running = await serve({
     listen: config.listen,
+    credentials: meshServerCredentials(tls),
     initialStatus: 'NOT_SERVING',
     services: withFaultInjection(config['fault-injection'] ? new FaultInjector() : undefined, [
       regionalTokenService({

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { credentials, ServerCredentials, type ChannelCredentials, type Metadata } from '@grpc/grpc-js';
+import { meshIdentityOf, meshIdentityOfPem, type MeshCertFiles } from '../tls/mesh-certs.js';
+
+/** This process's side of mutual TLS inside the mesh: the CA it trusts and its own certificate. */
+export interface MeshTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+  /** The mesh member the certificate names (`global`, `regional-eastus`, ...). */
+  identity: string;
+}
+
+/** Reads the three PEM files; throws with the file name when one is missing or names no member. */
+export function loadMeshTls(files: MeshCertFiles): MeshTls {
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read the mesh ${what} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const ca = read('CA certificate', files.ca);
+  const cert = read('certificate', files.cert);
+  const key = read('private key', files.key);
+  const identity = meshIdentityOfPem(cert.toString('utf8'));
+  if (identity === undefined) throw new Error(`${files.cert} names no mesh member (URI SAN spiffe://authmesh.local/<name>)`);
+  return { ca, cert, key, identity };
+}
+
+/**
+ * Server side: TLS that requires a client certificate signed by the mesh CA (the handshake fails
+ * for anyone else), or plaintext when mutual TLS is off.
+ */
+export function meshServerCredentials(tls: MeshTls | undefined): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  return ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
+}
+
+/** Client side: present our certificate and trust only the mesh CA, or plaintext when off. */
+export function meshChannelCredentials(tls: MeshTls | undefined): ChannelCredentials {
+  if (tls === undefined) return credentials.createInsecure();
+  return credentials.createSsl(tls.ca, tls.key, tls.cert);
+}
+
+/** What a server call offers for authorization. */
+interface CallWithPeer {
+  getAuthContext?(): { sslPeerCertificate?: { subjectaltname?: string } } | null;
+}
+
+/** The mesh member named by the caller's verified client certificate; undefined over plaintext. */
+export function peerIdentity(call: CallWithPeer): string | undefined {
+  return meshIdentityOf(call.getAuthContext?.()?.sslPeerCertificate?.subjectaltname);
+}
+
+/** Decides one call from its metadata and the caller's mesh identity. */
+export interface CallerCheck {
+  allows(metadata: Metadata, peer: string | undefined): boolean;
+}
+
+/**
+ * Allows mesh members whose certificate identity passes `members`, or (when given) a bearer
+ * credential, e.g. the admin token for the CLI.
+ */
+export function meshCallerCheck(members: (identity: string) => boolean, bearer?: { allows(metadata: Metadata): boolean }): CallerCheck {
+  return {
+    allows: (metadata, peer) => (peer !== undefined && members(peer)) || (bearer?.allows(metadata) ?? false),
+  };
+}
