@@ -26,7 +26,9 @@ export interface SpawnedService {
  */
 export function spawnService(name: string, entry: string, args: string[], env: Record<string, string> = {}): SpawnedService {
   // Telemetry starts before the service, as in run-mesh; OTEL_SDK_DISABLED=true keeps it off.
-  const child = spawn(process.execPath, ['--require', path.join(DIST, 'lib', 'telemetry', 'register.js'), path.join(DIST, entry), ...args], {
+  // AUTHMESH_NODE_FLAGS (space-separated) passes node flags NODE_OPTIONS refuses, e.g. --cpu-prof.
+  const nodeFlags = (env.AUTHMESH_NODE_FLAGS ?? '').split(' ').filter((f) => f.length > 0);
+  const child = spawn(process.execPath, [...nodeFlags, '--require', path.join(DIST, 'lib', 'telemetry', 'register.js'), path.join(DIST, entry), ...args], {
     env: { ...process.env, OTEL_SDK_DISABLED: process.env.OTEL_SDK_DISABLED ?? 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

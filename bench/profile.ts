@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { closedLoop } from './load-generator.js';
+import { ACQUIRE_PATH, requestBytes } from './mesh.js';
+import { RawUnaryClient } from './load-generator.js';
+import { TestMesh } from '../test/support/mesh-harness.js';
+
+/**
+ * CPU profile of one mesh process under closed-loop load through the gateway:
+ *   node dist/bench/profile.js [gateway-eastus|regional-eastus] [seconds] [concurrency]
+ * Writes a .cpuprofile (open it in Chrome DevTools) and prints the functions with the most self
+ * time. 127.0.0.1 only; bounded in time.
+ */
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+async function main(): Promise<void> {
+  const target = process.argv[2] ?? 'gateway-eastus';
+  const seconds = Number(process.argv[3] ?? '8');
+  const concurrency = Number(process.argv[4] ?? '32');
+  const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
+  const mesh = new TestMesh();
+  const prof = { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` };
+  try {
+    await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
+    mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
+    await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
+      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
+      '--mesh-token-file', path.join(mesh.dir, 'global', 'mesh-token'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
+    ], target === 'regional-eastus' ? prof : {});
+    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
+      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
+    ], target === 'gateway-eastus' ? prof : {});
+    await mesh.seedTenant();
+    const workloads = await Promise.all(Array.from({ length: 50 }, (_, i) => mesh.addWorkload(`p${i}`)));
+    const requests = workloads.map((w) => requestBytes(w, w.assertion));
+    const client = new RawUnaryClient(mesh.address('gateway-eastus'), ACQUIRE_PATH, 2);
+    await client.ready();
+    const errors: string[] = [];
+    const result = await closedLoop((i) => client.send(requests[i % requests.length]!, 5000, errors), { concurrency, durationMs: seconds * 1000, warmupMs: 1000 }, errors);
+    client.close();
+    console.log(`through the gateway: ${Math.round(result.throughput)} tokens/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, failed ${result.failed} ${errors.join('; ')}`);
+    await mesh.procs.get(target)?.stop(10_000);
+  } finally {
+    await mesh.stop();
+  }
+  const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error('no profile written');
+  const profile = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')) as { nodes: ProfileNode[] };
+  const total = profile.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
+  const byFn = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
+    byFn.set(key, (byFn.get(key) ?? 0) + (n.hitCount ?? 0));
+  }
+  console.log(`profile: ${path.join(profDir, file)}`);
+  for (const [fn, hits] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+    console.log(`${((100 * hits) / total).toFixed(1).padStart(5)}%  ${fn}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
