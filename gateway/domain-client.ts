@@ -1,4 +1,5 @@
 import { Client, Metadata, credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { meshChannelOptions } from '../lib/grpc/mesh-tls.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 
 /** Per-call options of {@link TokenBackend.call}. */
@@ -70,10 +71,12 @@ export class GrpcTokenBackend implements TokenBackend {
   ) {
     this.bearerToken = options.bearerToken;
     const n = Math.max(1, options.channels ?? 1);
+    const channelCredentials = options.channelCredentials ?? credentials.createInsecure();
     this.clients = Array.from(
       { length: n },
       () =>
-        new Client(address, options.channelCredentials ?? credentials.createInsecure(), {
+        new Client(address, channelCredentials, {
+          ...meshChannelOptions(address, channelCredentials),
           'grpc.keepalive_time_ms': 10_000,
           'grpc.keepalive_timeout_ms': 2_000,
           'grpc.initial_reconnect_backoff_ms': 100,

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { credentials, makeGenericClientConstructor, type ChannelCredentials, type Client } from '@grpc/grpc-js';
+import { meshChannelOptions } from '../lib/grpc/mesh-tls.js';
 import { service as healthService } from 'grpc-health-check';
 import type { HealthView } from './health-snapshot.js';
 
@@ -136,7 +137,9 @@ const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 
 /** An {@link OpenWatch} over grpc-js to `address`, with its own client; close it when done. */
 export function grpcOpenWatch(address: string, channelCredentials?: ChannelCredentials): { openWatch: OpenWatch; client: Client } {
-  const client = new HealthClient(address, channelCredentials ?? credentials.createInsecure(), {
+  const creds = channelCredentials ?? credentials.createInsecure();
+  const client = new HealthClient(address, creds, {
+    ...meshChannelOptions(address, creds),
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2_000,
   });

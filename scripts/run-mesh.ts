@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentials, makeGenericClientConstructor, type ChannelCredentials } from '@grpc/grpc-js';
+import { meshChannelOptions } from '../lib/grpc/index.js';
 import { service as healthService } from 'grpc-health-check';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
@@ -166,7 +167,8 @@ const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
 
 async function waitServing(p: MeshProcess, timeoutMs = 30_000): Promise<void> {
-  const client = new HealthClient(p.listen, MESH_TLS_SERVERS.has(p.name) ? meshCredentials('admin') : credentials.createInsecure());
+  const creds = MESH_TLS_SERVERS.has(p.name) ? meshCredentials('admin') : credentials.createInsecure();
+  const client = new HealthClient(p.listen, creds, meshChannelOptions(p.listen, creds));
   const check = (client as unknown as { check: CheckFn }).check.bind(client);
   const until = Date.now() + timeoutMs;
   try {

@@ -4,5 +4,5 @@ export type { ServiceBinding, RunningServer, ServeOptions } from './serve.js';
 export { unary, bearer } from './unary.js';
 export type { UnaryOptions } from './unary.js';
 export { BearerCheck, requireBearer } from './bearer-check.js';
-export { loadMeshTls, meshServerCredentials, meshChannelCredentials, peerIdentity, meshCallerCheck } from './mesh-tls.js';
+export { loadMeshTls, meshServerCredentials, meshChannelCredentials, meshChannelOptions, peerIdentity, meshCallerCheck } from './mesh-tls.js';
 export type { MeshTls, CallerCheck } from './mesh-tls.js';

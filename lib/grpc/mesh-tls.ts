@@ -43,6 +43,19 @@ export function meshChannelCredentials(tls: MeshTls | undefined): ChannelCredent
   return credentials.createSsl(tls.ca, tls.key, tls.cert);
 }
 
+const LOOPBACK_IP = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?::1\]?)$/;
+
+/**
+ * Channel options for a client of `address` with `channelCredentials`: over TLS to a loopback IP,
+ * the server is named `localhost` (which the mesh's certificates carry), so TLS never sends an IP
+ * address as the SNI server name (RFC 6066 forbids it, and Node warns on every connection).
+ */
+export function meshChannelOptions(address: string, channelCredentials: ChannelCredentials): Record<string, string> {
+  if (!channelCredentials._isSecure()) return {};
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return LOOPBACK_IP.test(host) ? { 'grpc.ssl_target_name_override': 'localhost' } : {};
+}
+
 /** What a server call offers for authorization. */
 interface CallWithPeer {
   getAuthContext?(): { sslPeerCertificate?: { subjectaltname?: string } } | null;

@@ -11,6 +11,7 @@ import {
   type ReportUsageResponse,
   type WatchResponse,
 } from '../../gen/authmesh/directory/v1/directory.js';
+import { meshChannelOptions } from '../../lib/grpc/mesh-tls.js';
 import { DirectoryCallError, type DirectoryCallOptions, type DirectorySource } from './directory-client.js';
 
 export interface GrpcDirectoryOptions {
@@ -34,7 +35,9 @@ type Unary<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: 
 
 /** DirectorySource over gRPC to global, with the mesh credential in `authorization: Bearer`. */
 export function grpcDirectorySource(options: GrpcDirectoryOptions): GrpcDirectorySource {
-  const client = new DirectoryServiceClient(options.address, options.channelCredentials ?? credentials.createInsecure(), {
+  const channelCredentials = options.channelCredentials ?? credentials.createInsecure();
+  const client = new DirectoryServiceClient(options.address, channelCredentials, {
+    ...meshChannelOptions(options.address, channelCredentials),
     // Detect a hung or vanished global on an open watch stream.
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,

@@ -79,7 +79,10 @@ describe('authmesh CLI (system)', function () {
     const usage = run('app', 'create', '--name', 'x');
     assert.equal(usage.code, 2);
     assert.match(usage.err, /--tenant is required/);
-    const refused = spawnSync(process.execPath, [BIN, 'tenant', 'create', '--name', 'x', '--admin', mesh.address('global'), '--admin-token', 'wrong-token'], { encoding: 'utf8' });
+    const refused = spawnSync(process.execPath, [BIN, 'tenant', 'create', '--name', 'x', '--admin', mesh.address('global'), '--admin-token', 'wrong-token'], {
+      encoding: 'utf8',
+      env: { ...process.env, AUTHMESH_MESH_DIR: mesh.dir },
+    });
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /UNAUTHENTICATED/);
   });
