@@ -1,5 +1,6 @@
 import { ConfigError, hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 /** Settings of the managed identity agent: flag `--name`, or env `AUTHMESH_NAME`. */
 export const AGENT_OPTIONS = {
@@ -19,6 +20,7 @@ export const AGENT_OPTIONS = {
   'propagation-delay': { type: 'duration', describe: 'wait after registering a credential before using it, so every fault domain knows it', default: '3s', check: nonNegative },
   issuer: { type: 'string', describe: 'issuer base of the mesh', default: DEFAULT_ISSUER, check: nonEmpty },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+  ...MESH_TLS_OPTIONS,
 } as const;
 
 export type AgentConfig = ConfigOf<typeof AGENT_OPTIONS>;
@@ -29,5 +31,6 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
   if (config['rotate-before'] >= config['credential-validity']) problems.push('rotate-before must be shorter than credential-validity');
   if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(config.listen)) problems.push(`listen must be a loopback address, got "${config.listen}"`);
   if (problems.length > 0) throw new ConfigError(problems);
+  meshTlsFiles(config);
   return Object.freeze(config);
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
-import { bearer, unary } from '../../lib/grpc/index.js';
+import { bearer, meshChannelOptions, unary } from '../../lib/grpc/index.js';
 
 /** Where the agent registers and removes the host identity's certificate credentials. */
 export interface CredentialRegistrar {
@@ -12,8 +12,9 @@ export interface CredentialRegistrar {
 }
 
 /** {@link CredentialRegistrar} over global's AdminService, with the token read from a file on each call. */
-export function adminRegistrar(opts: { address: string; tokenFile: string; tenantId: string; clientId: string }): CredentialRegistrar {
-  const client = new AdminServiceClient(opts.address, credentials.createInsecure());
+export function adminRegistrar(opts: { address: string; tokenFile: string; tenantId: string; clientId: string; channelCredentials?: ChannelCredentials }): CredentialRegistrar {
+  const creds = opts.channelCredentials ?? credentials.createInsecure();
+  const client = new AdminServiceClient(opts.address, creds, meshChannelOptions(opts.address, creds));
   const metadata = () => bearer(readFileSync(opts.tokenFile, 'utf8').trim());
   const { tenantId, clientId } = opts;
   return {

@@ -5,7 +5,8 @@
 import { GrpcTokenTransport, TokenCache } from '../../client/index.js';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
-import { onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { meshTlsFiles } from '../../lib/tls/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { AGENT_OPTIONS, parseAgentConfig, type AgentConfig } from './config.js';
 import { adminRegistrar } from './credential-registrar.js';
@@ -46,7 +47,11 @@ async function main(): Promise<void> {
     },
   });
   const identity = new HostIdentity(config.tenant, config.client, transport, cache, config.issuer);
-  const registrar = adminRegistrar({ address: config.admin, tokenFile: config['admin-token-file'], tenantId: config.tenant, clientId: config.client });
+  const tlsFiles = meshTlsFiles(config);
+  const registrar = adminRegistrar({
+    address: config.admin, tokenFile: config['admin-token-file'], tenantId: config.tenant, clientId: config.client,
+    channelCredentials: meshChannelCredentials(tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles)),
+  });
   const scopes = new Set<string>();
   const rotator = new CredentialRotator({
     registrar, clock, sleep,
