@@ -87,7 +87,7 @@ export class BenchMesh {
         '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'backup'), '--store-dir', path.join(globalDir, 'backups'),
         '--export-public-key', path.join(globalDir, 'export-key.pub.pem'), '--mesh-token-file', path.join(globalDir, 'mesh-token'),
       ]);
-      gatewayArgs.push('--backup', mesh.address('backup'));
+      gatewayArgs.push('--backup', mesh.address('backup'), '--backup-token-file', path.join(globalDir, 'mesh-token'));
     }
     await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
       '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'), ...gatewayArgs,

@@ -1,5 +1,5 @@
 import CircuitBreaker from 'opossum';
-import { CALLER_ERROR_CODES } from '../lib/grpc/index.js';
+import { CALLER_ERROR_CODES, OAUTH_ERROR_KEY } from '../lib/grpc/index.js';
 import type { BackendCallOptions, BackendError, BackendReply, TokenBackend } from './domain-client.js';
 import type { TokenMethod } from './pass-through.js';
 
@@ -63,12 +63,19 @@ export function checkBreakerOptions(o: BreakerOptions): string[] {
  * Caller errors (INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, ...) are answers, and an
  * attempt the caller cancelled says nothing about the domain. opossum then emits `success` (it
  * counts toward closing a half-open breaker) while `fire()` still rejects with the error.
+ *
+ * A caller error is an answer only when the domain's token service gave it, which it always marks
+ * with the `oauth-error` trailer. Without one the refusal came from the hop between gateway and
+ * domain (a mesh credential the domain does not accept, a proxy), which is the mesh's fault, not
+ * the workload's: it counts as a fault and the call moves on, instead of telling the workload its
+ * own credential is bad.
  */
 export function isNotAFault(error: unknown): boolean {
   const e = error as Partial<BackendError> | undefined;
   if (e === undefined || e === null) return false;
   if (e.callerCancelled === true) return true;
-  return typeof e.code === 'number' && CALLER_ERROR_CODES.has(e.code);
+  if (typeof e.code !== 'number' || !CALLER_ERROR_CODES.has(e.code)) return false;
+  return e.metadata === undefined || e.metadata.get(OAUTH_ERROR_KEY).length > 0;
 }
 
 /**

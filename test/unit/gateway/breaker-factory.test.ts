@@ -88,7 +88,7 @@ describe('createBreaker (opossum behaviour pinned)', () => {
     await assert.rejects(b.fire('acquireToken', BYTES, opts));
     assert.equal(b.opened, true);
     await sleep(25);
-    backend.set({ kind: 'fail', code: status.INVALID_ARGUMENT });
+    backend.set({ kind: 'fail', code: status.INVALID_ARGUMENT, trailers: { 'oauth-error': 'invalid_request' } });
     await assert.rejects(b.fire('acquireToken', BYTES, opts));
     assert.equal(b.closed, true);
   });

@@ -172,6 +172,14 @@ describe('Failover', () => {
     }
   });
 
+  it('moves on when a domain refuses the gateway itself (UNAUTHENTICATED without oauth-error)', async () => {
+    ctx = build();
+    ctx.backends[0]!.set({ kind: 'fail', code: status.UNAUTHENTICATED, details: 'missing or wrong mesh token' });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, true);
+    assert.equal(r.domain, 'global');
+  });
+
   it('skips a domain whose breaker is open without calling it', async () => {
     ctx = build();
     ctx.domains[0]!.breaker.open();
