@@ -59,7 +59,11 @@ export function tokenBinding(failover: Failover, log: Logger, maxInFlight = Infi
       inFlight -= 1;
     };
     const controller = new AbortController();
-    call.once('cancelled', () => controller.abort());
+    // grpc-js emits 'cancelled' when the stream closes, after a normal reply too; aborting then
+    // would only build a DOMException per call for nothing.
+    call.once('cancelled', () => {
+      if (!done) controller.abort();
+    });
     const metadata = forwardableMetadata(call.metadata);
     const deadline = deadlineMs(call);
     failover
