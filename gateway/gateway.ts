@@ -8,6 +8,7 @@ import { attemptTelemetry } from './attempt-telemetry.js';
 import type { RoutingOptions } from './choose-domain.js';
 import type { DomainSpec, GatewayConfig } from './config.js';
 import { GrpcTokenBackend, type TokenBackend } from './domain-client.js';
+import { Http2TokenBackend } from './domain-client-http2.js';
 import { Failover } from './failover.js';
 import { FaultDomain } from './fault-domain.js';
 import { SnapshotSource } from './health-snapshot.js';
@@ -53,10 +54,15 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const watches: { close(): void }[] = [];
   const backupToken = (config.backupTokenFile ?? '') === '' ? undefined : readFileSync(config.backupTokenFile!, 'utf8').trim();
   // One set of mesh credentials for every domain channel, health watches included.
-  const meshCredentials = meshChannelCredentials(config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls));
+  const meshTls = config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls);
+  const meshCredentials = meshChannelCredentials(meshTls);
   const domains = config.domains.map((spec, priority) => {
     const bearer = spec.name === 'backup' && backupToken !== undefined ? { bearerToken: backupToken } : {};
-    const backend = deps.backend?.(spec) ?? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials });
+    const backend =
+      deps.backend?.(spec) ??
+      (config.transport === 'grpc-js'
+        ? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials })
+        : new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,
