@@ -93,7 +93,7 @@ export function createBreaker(backend: TokenBackend, options: Partial<BreakerOpt
   if (problems.length > 0) throw new RangeError(`breaker options for ${backend.name}: ${problems.join('; ')}`);
   const action = (method: TokenMethod, bytes: Buffer, callOptions: BackendCallOptions): Promise<BackendReply> =>
     backend.call(method, bytes, callOptions);
-  return new CircuitBreaker(action, {
+  const breaker = new CircuitBreaker(action, {
     name: backend.name,
     timeout: false,
     errorThresholdPercentage: o.errorThresholdPercentage,
@@ -107,6 +107,23 @@ export function createBreaker(backend: TokenBackend, options: Partial<BreakerOpt
     enableSnapshots: false,
     rollingPercentilesEnabled: false,
   });
+  breaker.on('close', () => clearWindow(breaker));
+  return breaker;
+}
+
+/**
+ * opossum keeps its rolling window when a breaker closes, so after an outage the window is still
+ * full of failures and the first new failure reopens the breaker at once. A breaker that closed
+ * (its probe succeeded) starts from a clean window instead. `status.window` is a shallow copy of
+ * the buckets, so zeroing each bucket's counters clears the window in place.
+ */
+function clearWindow(breaker: DomainBreaker): void {
+  for (const bucket of breaker.status.window as unknown as Record<string, unknown>[]) {
+    for (const [key, value] of Object.entries(bucket)) {
+      if (typeof value === 'number') bucket[key] = 0;
+      else if (Array.isArray(value)) value.length = 0;
+    }
+  }
 }
 
 /** Breaker state as a word. */

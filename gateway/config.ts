@@ -24,6 +24,7 @@ export const GATEWAY_OPTIONS = {
   'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer)', default: '' },
   'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },
   'attempt-timeout': { type: 'duration', describe: 'longest single attempt on one domain (hang detection)', default: '1s', check: positive },
+  'hedge-after': { type: 'duration', describe: 'ask the next domain too when an attempt has not answered after this long (0 = off)', default: '150ms', check: nonNegative },
   'breaker-error-threshold': { type: 'int', describe: 'fault percentage in the window that opens a breaker', default: String(DEFAULT_BREAKER_OPTIONS.errorThresholdPercentage), check: between(1, 100) },
   'breaker-volume-threshold': { type: 'int', describe: 'calls in the window before a breaker may open (>= 1)', default: String(DEFAULT_BREAKER_OPTIONS.volumeThreshold), check: atLeastOne },
   'breaker-window': { type: 'duration', describe: 'rolling window of a breaker', default: `${DEFAULT_BREAKER_OPTIONS.rollingCountTimeout}ms`, check: positive },
@@ -60,6 +61,8 @@ export interface GatewayConfig {
   backupTokenFile?: string;
   defaultDeadlineMs: number;
   attemptTimeoutMs: number;
+  /** Hedging delay, ms; 0 turns hedging off. */
+  hedgeAfterMs?: number;
   breaker: BreakerOptions;
   retry: Required<RetryBudgetOptions>;
   channels: number;
@@ -114,6 +117,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     backupTokenFile: c['backup-token-file'],
     defaultDeadlineMs: c['default-deadline'],
     attemptTimeoutMs: c['attempt-timeout'],
+    hedgeAfterMs: c['hedge-after'],
     breaker: Object.freeze(breaker),
     retry: Object.freeze({ maxTokens: c['retry-max-tokens'], tokenRatio: Number(c['retry-token-ratio']) }),
     channels: c.channels,

@@ -27,6 +27,12 @@ export interface FailoverOptions {
   attemptTimeoutMs?: number;
   /** No attempt starts with less than this left before the caller's deadline, ms. Default 5. */
   minAttemptMs?: number;
+  /**
+   * Hedging: when an attempt has not answered after this many ms and another domain is left, that
+   * domain is asked too and the first answer wins, so a hung domain costs callers this long
+   * rather than the whole attempt timeout. 0 (the default here) turns hedging off.
+   */
+  hedgeAfterMs?: number;
   routing?: RoutingOptions;
   /** Told about every attempt (spans, metrics); default none. */
   observer?: AttemptObserver;
@@ -68,6 +74,7 @@ export class Failover {
   private readonly defaultDeadlineMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly minAttemptMs: number;
+  private readonly hedgeAfterMs: number;
   private readonly observer: AttemptObserver;
 
   constructor(
@@ -81,6 +88,7 @@ export class Failover {
     this.defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1_000;
     this.minAttemptMs = options.minAttemptMs ?? 5;
+    this.hedgeAfterMs = options.hedgeAfterMs ?? 0;
     this.observer = options.observer ?? NOOP_ATTEMPT_OBSERVER;
   }
 
@@ -90,67 +98,114 @@ export class Failover {
     this.observer.planned?.(plan.order, plan.skipped);
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
     const said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
+    const order = plan.order;
+    const inflight = new Map<number, Promise<Settled>>();
+    let next = 0;
     let attempts = 0;
     let previous: FaultDomain | undefined;
-    for (const name of plan.order) {
-      const domain = this.byName.get(name)!;
-      if (attempts > 0 && !this.budget.allowFailover(name)) {
-        said.push(`${name}: not tried, retry budget exhausted`);
-        continue;
-      }
-      const left = deadline - this.clock.now();
-      if (left < this.minAttemptMs) {
-        said.push(`${name}: not tried, deadline reached`);
-        break;
-      }
-      if (req.signal?.aborted === true) return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
-      previous?.stats.recordFailover();
-      previous = domain;
-      attempts += 1;
-      const started = this.clock.now();
-      const scope = this.observer.begin({ domain: name, attempt: attempts, breaker: breakerState(domain.breaker), method: req.method });
-      try {
-        const reply = await scope.run(() =>
-          domain.breaker.fire(req.method, req.bytes, {
-            deadline: started + Math.min(left, this.attemptTimeoutMs),
-            ...(req.metadata === undefined ? {} : { metadata: req.metadata }),
-            ...(req.signal === undefined ? {} : { signal: req.signal }),
-          }),
-        );
-        domain.stats.recordRequest();
-        domain.stats.recordSuccess(this.clock.now() - started);
-        scope.end({ outcome: 'answered', ms: this.clock.now() - started, trailers: reply.trailers });
-        this.budget.onSuccess(name);
-        return { ok: true, bytes: reply.bytes, trailers: this.trailers(reply.trailers, name, attempts), domain: name, attempts };
-      } catch (error) {
-        if (isBreakerError(error)) {
-          // Refused without touching the domain: no load, so no budget cost and no fault count.
-          said.push(`${name}: ${(error as Error).message.toLowerCase()}`);
-          scope.end({ outcome: 'refused', ms: this.clock.now() - started, reason: 'breaker-open', details: (error as Error).message });
+
+    /** Starts an attempt on the next domain the budget and the deadline allow; false when none. */
+    const startNext = (): boolean => {
+      while (next < order.length) {
+        const name = order[next]!;
+        next += 1;
+        if (attempts > 0 && !this.budget.allowFailover(name)) {
+          said.push(`${name}: not tried, retry budget exhausted`);
           continue;
         }
-        const e = error as BackendError;
-        domain.stats.recordRequest();
-        if (e.callerCancelled === true) {
-          scope.end({ outcome: 'cancelled', ms: this.clock.now() - started });
+        const left = deadline - this.clock.now();
+        if (left < this.minAttemptMs) {
+          said.push(`${name}: not tried, deadline reached`);
+          next = order.length;
+          return false;
+        }
+        const domain = this.byName.get(name)!;
+        previous?.stats.recordFailover();
+        previous = domain;
+        attempts += 1;
+        const id = attempts;
+        inflight.set(id, this.attempt(domain, id, req, left).then((outcome) => ({ id, name, outcome })));
+        return true;
+      }
+      return false;
+    };
+
+    if (req.signal?.aborted === true) return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
+    startNext();
+    while (inflight.size > 0) {
+      // Hedging: while an attempt is still out after hedgeAfterMs and another domain is left, ask
+      // that one too and take whichever answers first. The slow attempt keeps running until its
+      // own timeout, so its breaker still learns that the domain hangs.
+      const hedge = this.hedgeAfterMs > 0 && next < order.length ? delay(this.hedgeAfterMs) : undefined;
+      const racers: Promise<Settled | typeof HEDGE>[] = [...inflight.values()];
+      if (hedge !== undefined) racers.push(hedge.fired);
+      const first = await Promise.race(racers);
+      hedge?.cancel();
+      if (first === HEDGE) {
+        startNext();
+        continue;
+      }
+      inflight.delete(first.id);
+      const o = first.outcome;
+      switch (o.kind) {
+        case 'answer':
+          return { ok: true, bytes: o.bytes, trailers: this.trailers(o.trailers, first.name, attempts), domain: first.name, attempts };
+        case 'caller-error':
+          return { ok: false, code: o.code, details: o.details, trailers: this.trailers(o.trailers, first.name, attempts), domain: first.name, attempts };
+        case 'cancelled':
           return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
-        }
-        if (isNotAFault(e)) {
-          domain.stats.recordCallerError();
-          scope.end({ outcome: 'caller-error', ms: this.clock.now() - started, code: e.code });
-          this.budget.onSuccess(name);
-          return { ok: false, code: e.code, details: e.details, trailers: this.trailers(e.metadata, name, attempts), domain: name, attempts };
-        }
-        domain.stats.recordFault();
-        this.budget.onFailure(name);
-        said.push(`${name}: ${describe(e)}`);
-        scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: describe(e) });
+        default:
+          said.push(`${first.name}: ${o.said}`);
+          if (inflight.size === 0) startNext();
       }
     }
     const message = `no fault domain could answer: ${said.length > 0 ? said.join('; ') : 'no fault domain configured'}`;
     const s = toStatus(unavailable('no-healthy-domain', message));
     s.metadata.set(ATTEMPTS_KEY, String(attempts));
     return { ok: false, code: s.code, details: s.details, trailers: s.metadata, attempts };
+  }
+
+  /** One attempt on one domain, with its bookkeeping (stats, budget, observer); never rejects. */
+  private async attempt(domain: FaultDomain, attempt: number, req: ForwardRequest, left: number): Promise<AttemptOutcome> {
+    const name = domain.name;
+    const started = this.clock.now();
+    const scope = this.observer.begin({ domain: name, attempt, breaker: breakerState(domain.breaker), method: req.method });
+    try {
+      const reply = await scope.run(() =>
+        domain.breaker.fire(req.method, req.bytes, {
+          deadline: started + Math.min(left, this.attemptTimeoutMs),
+          ...(req.metadata === undefined ? {} : { metadata: req.metadata }),
+          ...(req.signal === undefined ? {} : { signal: req.signal }),
+        }),
+      );
+      domain.stats.recordRequest();
+      domain.stats.recordSuccess(this.clock.now() - started);
+      scope.end({ outcome: 'answered', ms: this.clock.now() - started, trailers: reply.trailers });
+      this.budget.onSuccess(name);
+      return { kind: 'answer', bytes: reply.bytes, trailers: reply.trailers };
+    } catch (error) {
+      if (isBreakerError(error)) {
+        // Refused without touching the domain: no load, so no budget cost and no fault count.
+        scope.end({ outcome: 'refused', ms: this.clock.now() - started, reason: 'breaker-open', details: (error as Error).message });
+        return { kind: 'refused', said: (error as Error).message.toLowerCase() };
+      }
+      const e = error as BackendError;
+      domain.stats.recordRequest();
+      if (e.callerCancelled === true) {
+        scope.end({ outcome: 'cancelled', ms: this.clock.now() - started });
+        return { kind: 'cancelled' };
+      }
+      if (isNotAFault(e)) {
+        domain.stats.recordCallerError();
+        scope.end({ outcome: 'caller-error', ms: this.clock.now() - started, code: e.code });
+        this.budget.onSuccess(name);
+        return { kind: 'caller-error', code: e.code, details: e.details, trailers: e.metadata };
+      }
+      domain.stats.recordFault();
+      this.budget.onFailure(name);
+      scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: describe(e) });
+      return { kind: 'fault', said: describe(e) };
+    }
   }
 
   /**
@@ -191,6 +246,31 @@ export class Failover {
   private failure(code: status, details: string, attempts: number): ForwardResult {
     return { ok: false, code, details, trailers: this.trailers(undefined, undefined, attempts), attempts };
   }
+}
+
+/** How one attempt ended. */
+type AttemptOutcome =
+  | { kind: 'answer'; bytes: Buffer; trailers: Metadata }
+  | { kind: 'caller-error'; code: status; details: string; trailers: Metadata }
+  | { kind: 'fault'; said: string }
+  | { kind: 'refused'; said: string }
+  | { kind: 'cancelled' };
+
+interface Settled {
+  id: number;
+  name: string;
+  outcome: AttemptOutcome;
+}
+
+const HEDGE = Symbol('hedge');
+
+/** A timer as a promise that resolves to {@link HEDGE}; cancel it once it is no longer needed. */
+function delay(ms: number): { fired: Promise<typeof HEDGE>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const fired = new Promise<typeof HEDGE>((resolve) => {
+    timer = setTimeout(() => resolve(HEDGE), ms);
+  });
+  return { fired, cancel: () => clearTimeout(timer) };
 }
 
 /** A short word for why an attempt failed: the domain's `authmesh-reason`, else the status name. */

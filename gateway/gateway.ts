@@ -96,6 +96,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const failover = new Failover(domains, snapshots, budget, clock, {
     defaultDeadlineMs: config.defaultDeadlineMs,
     attemptTimeoutMs: config.attemptTimeoutMs,
+    ...(config.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: config.hedgeAfterMs }),
     ...(deps.routing ? { routing: deps.routing } : {}),
     observer: attemptTelemetry(domains),
   });

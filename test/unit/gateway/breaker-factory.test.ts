@@ -93,6 +93,21 @@ describe('createBreaker (opossum behaviour pinned)', () => {
     assert.equal(b.closed, true);
   });
 
+  it('starts a closed breaker from a clean window, so one failure after an outage does not reopen it', async () => {
+    const backend = new FakeTokenBackend('d').set({ kind: 'fail', code: status.UNAVAILABLE });
+    const b = track(createBreaker(backend, { volumeThreshold: 5, resetTimeout: 10 }));
+    for (let i = 0; i < 20; i += 1) await assert.rejects(b.fire('acquireToken', BYTES, opts));
+    assert.equal(b.opened, true);
+    await sleep(25);
+    backend.set({ kind: 'answer' });
+    await b.fire('acquireToken', BYTES, opts);
+    assert.equal(b.closed, true);
+    assert.equal(b.stats.failures, 0, 'the outage is gone from the window');
+    backend.set({ kind: 'fail', code: status.UNAVAILABLE });
+    await assert.rejects(b.fire('acquireToken', BYTES, opts));
+    assert.equal(b.closed, true, 'one failure in a fresh window is below the volume threshold');
+  });
+
   it('pins: a per-breaker AbortController aborts every call in flight on one timeout; ours has none', async () => {
     const controller = new AbortController();
     const raw = track(new CircuitBreaker((ms: number) => sleep(ms), { timeout: 10, abortController: controller }));

@@ -220,6 +220,26 @@ describe('Failover', () => {
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, R);
   });
 
+  it('asks the next domain too once the first has not answered after hedgeAfterMs, and answers from it', async () => {
+    ctx = build({ failover: { hedgeAfterMs: 1 } });
+    ctx.backends[0]!.set({ kind: 'stall' });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, true);
+    assert.equal(r.domain, 'global');
+    assert.equal(trailer(r, 'authmesh-attempts'), '2');
+    assert.equal(ctx.backends[0]!.stalled, 1, 'the slow attempt keeps running, so its breaker still learns');
+    ctx.backends[0]!.release(status.DEADLINE_EXCEEDED);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(ctx.budget.tokensOf(R), ctx.budget.maxTokens - 1, 'the hung attempt counted as a fault of regional');
+  });
+
+  it('does not hedge when the first domain answers in time', async () => {
+    ctx = build({ failover: { hedgeAfterMs: 1_000 } });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.domain, R);
+    assert.equal(ctx.backends[1]!.calls.length, 0);
+  });
+
   it('passes request metadata on to the domain', async () => {
     ctx = build();
     const md = new Metadata();
