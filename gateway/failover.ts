@@ -100,6 +100,7 @@ export class Failover {
     const said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
     const order = plan.order;
     const inflight = new Map<number, Promise<Settled>>();
+    const call: CallState = { answered: false };
     let next = 0;
     let attempts = 0;
     let previous: FaultDomain | undefined;
@@ -124,7 +125,7 @@ export class Failover {
         previous = domain;
         attempts += 1;
         const id = attempts;
-        inflight.set(id, this.attempt(domain, id, req, left).then((outcome) => ({ id, name, outcome })));
+        inflight.set(id, this.attempt(domain, id, req, left, call).then((outcome) => ({ id, name, outcome })));
         return true;
       }
       return false;
@@ -147,6 +148,7 @@ export class Failover {
       }
       inflight.delete(first.id);
       const o = first.outcome;
+      if (o.kind === 'answer' || o.kind === 'caller-error') call.answered = true;
       switch (o.kind) {
         case 'answer':
           return { ok: true, bytes: o.bytes, trailers: this.trailers(o.trailers, first.name, attempts), domain: first.name, attempts };
@@ -166,7 +168,7 @@ export class Failover {
   }
 
   /** One attempt on one domain, with its bookkeeping (stats, budget, observer); never rejects. */
-  private async attempt(domain: FaultDomain, attempt: number, req: ForwardRequest, left: number): Promise<AttemptOutcome> {
+  private async attempt(domain: FaultDomain, attempt: number, req: ForwardRequest, left: number, call: CallState): Promise<AttemptOutcome> {
     const name = domain.name;
     const started = this.clock.now();
     const scope = this.observer.begin({ domain: name, attempt, breaker: breakerState(domain.breaker), method: req.method });
@@ -179,7 +181,7 @@ export class Failover {
         }),
       );
       domain.stats.recordRequest();
-      domain.stats.recordSuccess(this.clock.now() - started);
+      domain.stats.recordSuccess(call.answered ? undefined : this.clock.now() - started);
       scope.end({ outcome: 'answered', ms: this.clock.now() - started, trailers: reply.trailers });
       this.budget.onSuccess(name);
       return { kind: 'answer', bytes: reply.bytes, trailers: reply.trailers };
@@ -255,6 +257,12 @@ type AttemptOutcome =
   | { kind: 'fault'; said: string }
   | { kind: 'refused'; said: string }
   | { kind: 'cancelled' };
+
+/** Shared by the attempts of one call. */
+interface CallState {
+  /** The caller has its answer (a hedge won); later attempts only feed the breakers. */
+  answered: boolean;
+}
 
 interface Settled {
   id: number;

@@ -73,9 +73,12 @@ export class DomainStats {
   }
 
   /** The domain answered with a token or key set after `latencyMs`. */
-  recordSuccess(latencyMs: number): void {
+  recordSuccess(latencyMs: number | undefined): void {
     const b = this.current();
     b.attempts += 1;
+    // An answer nobody waited for (a hedge already answered the caller) counts, but its latency
+    // says more about a hang that has ended than about the domain now.
+    if (latencyMs === undefined) return;
     b.seen += 1;
     if (b.latencies.length < this.samplesPerBucket) b.latencies.push(latencyMs);
     else {

@@ -35,6 +35,16 @@ describe('DomainStats', () => {
     assert.equal(r.latencySamples, 100);
   });
 
+  it('counts an answer nobody waited for (a hedge won) without its latency', () => {
+    const s = new DomainStats(new ManualClock());
+    for (let i = 0; i < 50; i += 1) s.recordSuccess(5);
+    for (let i = 0; i < 50; i += 1) s.recordSuccess(undefined);
+    const r = s.recent();
+    assert.equal(r.attempts, 100);
+    assert.equal(r.p99Ms, 5);
+    assert.equal(r.latencySamples, 50);
+  });
+
   it('forgets figures once they age out of the window', () => {
     const clock = new ManualClock(0);
     const s = new DomainStats(clock, { windowMs: 1000, buckets: 10 });
