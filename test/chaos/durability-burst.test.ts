@@ -1,36 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { DirectoryServiceClient, type WatchResponse } from '../../gen/authmesh/directory/v1/directory.js';
-import { bearer } from '../../lib/grpc/index.js';
+import { status } from '@grpc/grpc-js';
 import { RESOURCE, TestMesh, acquire } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
+import { feedRevisions } from '../support/change-feed.js';
 
-/** Every revision in the change feed from 0 to the head. */
-async function feedRevisions(address: string, meshToken: string): Promise<{ revisions: number[]; head: number }> {
-  const client = new DirectoryServiceClient(address, credentials.createInsecure());
-  try {
-    return await new Promise((resolve, reject) => {
-      const revisions: number[] = [];
-      const stream = client.watch({ fromRevision: 0 }, bearer(meshToken));
-      const timer = setTimeout(() => reject(new Error('watch did not catch up')), 10_000);
-      stream.on('data', (m: WatchResponse) => {
-        if (m.identity || m.tenant || m.signingKeys || m.identityRemoved) revisions.push(m.revision);
-        else if (m.revision === m.headRevision) {
-          clearTimeout(timer);
-          stream.cancel();
-          resolve({ revisions, head: m.headRevision });
-        }
-      });
-      stream.on('error', (e: ServiceError) => {
-        if (e.code !== status.CANCELLED) reject(e);
-      });
-    });
-  } finally {
-    client.close();
-  }
-}
 
 /**
  * kill -9 of global in the middle of a burst of admin mutations from several concurrent callers:

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
-import { DirectoryServiceClient, type WatchResponse } from '../../gen/authmesh/directory/v1/directory.js';
+import { DirectoryServiceClient } from '../../gen/authmesh/directory/v1/directory.js';
 import { bearer, call } from '../support/global-harness.js';
 import { sleep, spawnService, waitForServing, type SpawnedService } from '../support/spawn-service.js';
+import { feedRevisions } from '../support/change-feed.js';
 
 const ENTRY = 'services/global/main.js';
 
@@ -23,30 +24,6 @@ async function boundAddress(proc: SpawnedService, timeoutMs = 15_000): Promise<s
   }
 }
 
-/** Every revision the change feed holds, read with a watch from 0 until the head. */
-async function revisionsFromFeed(address: string, meshToken: string): Promise<{ revisions: number[]; head: number }> {
-  const client = new DirectoryServiceClient(address, credentials.createInsecure());
-  try {
-    return await new Promise((resolve, reject) => {
-      const revisions: number[] = [];
-      const stream = client.watch({ fromRevision: 0 }, bearer(meshToken));
-      const timer = setTimeout(() => reject(new Error('watch did not catch up')), 5000);
-      stream.on('data', (m: WatchResponse) => {
-        if (m.identity || m.tenant || m.signingKeys || m.identityRemoved) revisions.push(m.revision);
-        else if (m.revision === m.headRevision) {
-          clearTimeout(timer);
-          stream.cancel();
-          resolve({ revisions, head: m.headRevision });
-        }
-      });
-      stream.on('error', (e: ServiceError) => {
-        if (e.code !== status.CANCELLED) reject(e);
-      });
-    });
-  } finally {
-    client.close();
-  }
-}
 
 describe('global durability', () => {
   let dataDir: string;
@@ -108,7 +85,7 @@ describe('global durability', () => {
         const app = await call<{ clientId: string }>(again, 'getApp', { tenantId, clientId: ack.clientId }, bearer(adminToken));
         assert.equal(app.clientId, ack.clientId);
       }
-      const { revisions, head } = await revisionsFromFeed(second.address, meshToken);
+      const { revisions, head } = await feedRevisions(second.address, meshToken);
       assert.deepEqual(revisions, Array.from({ length: head }, (_, i) => i + 1), 'revisions 1..head with no gap');
       assert.ok(head >= Math.max(...acknowledged.map((a) => a.revision)));
       const next = await call<{ revision: number }>(again, 'createApp', { tenantId, name: 'after-restart' }, bearer(adminToken));
