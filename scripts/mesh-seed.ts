@@ -46,6 +46,7 @@ export async function seedDemo(meshDir: string, globalAddress: string, channelCr
 }
 
 /** The command that gets a token for the demo workload through the eastus gateway. */
-export function tokenCommand(seed: DemoSeed, endpoint: string): string {
-  return `npx authmesh token --tenant ${seed.tenantId} --client ${seed.clientId} --key ${seed.keyFile} --scope ${seed.resource}/.default --endpoint ${endpoint}`;
+export function tokenCommand(seed: DemoSeed, endpoint: string, issuer?: string): string {
+  const withIssuer = issuer === undefined || issuer === '' ? '' : ` --issuer ${issuer}`;
+  return `npx authmesh token --tenant ${seed.tenantId} --client ${seed.clientId} --key ${seed.keyFile} --scope ${seed.resource}/.default --endpoint ${endpoint}${withIssuer}`;
 }

@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   say('the mesh is up:');
   for (const p of all) say(`  ${p.name.padEnd(16)} ${p.listen}  pid ${children.get(p.name)?.pid ?? '-'}${p.entry.startsWith('examples/') ? '' : `  metrics http://${metricsAddress(p.listen)}/metrics`}`);
   say('get a token for the demo workload through the eastus gateway:');
-  process.stdout.write(`\n  ${tokenCommand(seed, REGIONS[0]!.gateway)}\n\n`);
+  process.stdout.write(`\n  ${tokenCommand(seed, REGIONS[0]!.gateway, process.env.AUTHMESH_ISSUER)}\n\n`);
   say(`verify it against: npx authmesh jwks --tenant ${seed.tenantId}`);
   say('Ctrl-C stops everything');
 }

@@ -9,12 +9,14 @@ import { CertificateCredential, TokenCache, type AccessToken } from '../../clien
 import { StorageServiceClient, type ReadBlobResponse } from '../../gen/authmesh/storage/v1/storage.js';
 import { ConfigError, describeOptions, hostPort, oneOf, parseConfig, positive } from '../../lib/config/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 
 const OPTIONS = {
   seed: { type: 'string', describe: 'JSON file with tenantId, clientId, resource and keyFile (written by make run-mesh)', default: '.mesh/demo/seed.json' },
   gateways: { type: 'list', describe: 'gateway endpoints, home region first', default: '127.0.0.1:50050,127.0.0.1:50150' },
   storage: { type: 'string', describe: 'host:port of the storage service', default: '127.0.0.1:50091', check: hostPort },
   interval: { type: 'duration', describe: 'time between calls', default: '1s', check: positive },
+  issuer: { type: 'string', describe: 'issuer base of the mesh (the audience of client assertions)', default: DEFAULT_ISSUER },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
 } as const;
 
@@ -50,7 +52,7 @@ function main(): void {
       if (e.type === 'fetch-failed') log.warn({ event: 'token-fetch-failed', background: e.background, err: String(e.error), retryAt: new Date(e.retryAt).toISOString() }, e.background ? 'refresh failed; the held token keeps serving' : 'no token');
     },
   });
-  const credential = new CertificateCredential(seed.tenantId, seed.clientId, readFileSync(seed.keyFile, 'utf8'), { endpoints: config.gateways, cache });
+  const credential = new CertificateCredential(seed.tenantId, seed.clientId, readFileSync(seed.keyFile, 'utf8'), { endpoints: config.gateways, cache, issuer: config.issuer });
   const storage = new StorageServiceClient(config.storage, credentials.createInsecure(), { 'grpc.max_reconnect_backoff_ms': 2000 });
   let current: AccessToken | undefined;
 
