@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../../lib/clock/index.js';
 import { silentLogger } from '../../lib/log/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { startGlobal, type GlobalServer } from '../../services/global/global-server.js';
+import { bearer } from '../../lib/grpc/index.js';
 
 /** A global authority running in this process on 127.0.0.1:0, with clients for its services. */
 export interface TestGlobal {
@@ -24,11 +25,7 @@ export interface TestGlobal {
   close(): Promise<void>;
 }
 
-export const bearer = (token: string): Metadata => {
-  const md = new Metadata();
-  md.set('authorization', `Bearer ${token}`);
-  return md;
-};
+export { bearer };
 
 export async function startTestGlobal(options: { heartbeatMs?: number; clock?: Clock; dataDir?: string } = {}): Promise<TestGlobal> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-global-'));
