@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
 import type { MeshTls } from '../lib/grpc/mesh-tls.js';
-import { backendError, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
+import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 
 /** Options of {@link Http2TokenBackend}. */
@@ -236,10 +236,4 @@ function decodeMessage(value: string | string[] | undefined): string {
   } catch {
     return text;
   }
-}
-
-function cancelledByCaller(): BackendError {
-  const e = backendError(status.CANCELLED, 'cancelled by the caller');
-  e.callerCancelled = true;
-  return e;
 }

@@ -141,7 +141,8 @@ export function backendError(code: status, details: string, metadata = new Metad
   return e;
 }
 
-function cancelledByCaller(): BackendError {
+/** A {@link BackendError} for an attempt ended because the caller went away. */
+export function cancelledByCaller(): BackendError {
   const e = backendError(status.CANCELLED, 'cancelled by the caller');
   e.callerCancelled = true;
   return e;

@@ -4,7 +4,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from '../lib/log/index.js';
 import { overloaded } from '../lib/errors/index.js';
-import { toStatus, type ServiceBinding } from '../lib/grpc/index.js';
+import { callDeadline, toStatus, type ServiceBinding } from '../lib/grpc/index.js';
 import type { Failover, ForwardResult } from './failover.js';
 import { PassThroughTokenService, TOKEN_SERVICE_NAME, type TokenMethod } from './pass-through.js';
 
@@ -25,12 +25,6 @@ export function forwardableMetadata(md: Metadata): Metadata | undefined {
     for (const v of values) out.add(key, v);
   }
   return out;
-}
-
-function deadlineMs(call: ServerUnaryCall<Buffer, Buffer>): number | undefined {
-  const d = call.getDeadline();
-  const ms = d instanceof Date ? d.getTime() : d;
-  return Number.isFinite(ms) ? ms : undefined;
 }
 
 function reply(callback: sendUnaryData<Buffer>, r: ForwardResult): void {
@@ -65,7 +59,7 @@ export function tokenBinding(failover: Failover, log: Logger, maxInFlight = Infi
       if (!done) controller.abort();
     });
     const metadata = forwardableMetadata(call.metadata);
-    const deadline = deadlineMs(call);
+    const deadline = callDeadline(call);
     failover
       .forward({
         method,

@@ -2,9 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { credentials, makeGenericClientConstructor, type ChannelCredentials } from '@grpc/grpc-js';
-import { meshChannelOptions } from '../lib/grpc/index.js';
-import { service as healthService } from 'grpc-health-check';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { waitForServing } from '../lib/grpc/index.js';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
 import { createMeshCa, loadOrIssueMeshCert } from '../lib/tls/index.js';
@@ -163,27 +162,14 @@ function start(p: MeshProcess): ChildProcess {
   return child;
 }
 
-const HealthClient = makeGenericClientConstructor(healthService, 'Health');
-type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
-
 async function waitServing(p: MeshProcess, timeoutMs = 30_000): Promise<void> {
-  const creds = MESH_TLS_SERVERS.has(p.name) ? meshCredentials('admin') : credentials.createInsecure();
-  const client = new HealthClient(p.listen, creds, meshChannelOptions(p.listen, creds));
-  const check = (client as unknown as { check: CheckFn }).check.bind(client);
-  const until = Date.now() + timeoutMs;
-  try {
-    while (Date.now() < until) {
+  await waitForServing(p.listen, {
+    timeoutMs,
+    channelCredentials: MESH_TLS_SERVERS.has(p.name) ? meshCredentials('admin') : credentials.createInsecure(),
+    stillStarting: () => {
       if (!children.has(p.name)) throw new Error(`${p.name} exited during start-up`);
-      const status = await new Promise<string | undefined>((resolve) =>
-        check({ service: '' }, { deadline: Date.now() + 1000 }, (err, res) => resolve(err ? undefined : res?.status)),
-      );
-      if (status === 'SERVING') return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`${p.name} did not become SERVING on ${p.listen} within ${timeoutMs} ms`);
-  } finally {
-    client.close();
-  }
+    },
+  });
 }
 
 async function stopAll(): Promise<void> {

@@ -1,4 +1,5 @@
-import type { handleUnaryCall, sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { wrapUnaryMethods } from '../grpc/unary-methods.js';
 import type { ServiceBinding } from '../grpc/serve.js';
 import { faultServiceBinding } from './fault-service.js';
 import type { FaultInjector } from './fault-injector.js';
@@ -8,19 +9,12 @@ export const FAULTABLE_SERVICES: ReadonlySet<string> = new Set(['authmesh.token.
 
 /** Wraps every unary method of a binding so the injector runs before the real handler. */
 export function withFaults(binding: ServiceBinding, injector: FaultInjector): ServiceBinding {
-  const implementation: UntypedServiceImplementation = { ...binding.implementation };
-  for (const [method, def] of Object.entries(binding.definition)) {
-    if (def.requestStream || def.responseStream) continue;
-    const inner = binding.implementation[method] as handleUnaryCall<unknown, unknown> | undefined;
-    if (inner === undefined) continue;
-    implementation[method] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      injector.apply().then(
-        (failure) => (failure === undefined ? inner(call, callback) : callback(failure)),
-        () => inner(call, callback),
-      );
-    };
-  }
-  return { ...binding, implementation };
+  return wrapUnaryMethods(binding, (inner) => (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+    injector.apply().then(
+      (failure) => (failure === undefined ? inner(call, callback) : callback(failure)),
+      () => inner(call, callback),
+    );
+  });
 }
 
 /**

@@ -6,3 +6,6 @@ export type { UnaryOptions } from './unary.js';
 export { BearerCheck, requireBearer } from './bearer-check.js';
 export { loadMeshTls, meshServerCredentials, meshChannelCredentials, meshChannelOptions, peerIdentity, meshCallerCheck } from './mesh-tls.js';
 export type { MeshTls, CallerCheck } from './mesh-tls.js';
+export { waitForServing } from './wait-for-serving.js';
+export type { WaitForServingOptions } from './wait-for-serving.js';
+export { callDeadline, wrapUnaryMethods } from './unary-methods.js';

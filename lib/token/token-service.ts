@@ -11,6 +11,7 @@ import {
 import { isOAuthError } from '../errors/index.js';
 import { toStatus } from '../grpc/status-map.js';
 import type { ServiceBinding } from '../grpc/serve.js';
+import { callDeadline } from '../grpc/unary-methods.js';
 
 /** Trailing metadata key: age in ms of the directory data a token was issued from. */
 export const DATA_AGE_KEY = 'authmesh-data-age-ms';
@@ -28,12 +29,6 @@ export interface TokenBackendHandlers {
   onServerError?(err: unknown, method: string): void;
 }
 
-function deadlineOf(call: ServerUnaryCall<unknown, unknown>): number | undefined {
-  const d = call.getDeadline();
-  if (d instanceof Date) return d.getTime();
-  return Number.isFinite(d) ? d : undefined;
-}
-
 /** Adapts {@link TokenBackendHandlers} to grpc-js: errors through the one status table. */
 export function tokenServiceBinding(handlers: TokenBackendHandlers): ServiceBinding {
   const issued = metrics.getMeter('authmesh-token').createCounter('authmesh_tokens_issued', { description: 'Access tokens issued, by fault domain' });
@@ -46,7 +41,7 @@ export function tokenServiceBinding(handlers: TokenBackendHandlers): ServiceBind
     definition: TokenServiceService,
     implementation: {
       acquireToken(call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) {
-        const deadline = deadlineOf(call);
+        const deadline = callDeadline(call);
         handlers.acquireToken(call.request, deadline === undefined ? {} : { deadline }).then(
           ({ response, dataAgeMs }) => {
             const trailer = new Metadata();

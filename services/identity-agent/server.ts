@@ -1,7 +1,7 @@
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { IdentityAgentServiceService, type GetTokenRequest, type GetTokenResponse } from '../../gen/authmesh/agent/v1/agent.js';
 import { AuthmeshClientError, TokenRefusedError } from '../../client/index.js';
-import { OAUTH_ERROR_KEY, type ServiceBinding } from '../../lib/grpc/index.js';
+import { callDeadline, OAUTH_ERROR_KEY, type ServiceBinding } from '../../lib/grpc/index.js';
 import type { HostIdentity } from './host-identity.js';
 
 /** IdentityAgentService: a token for the host identity, no credential asked of the caller. */
@@ -14,7 +14,7 @@ export function identityAgentService(identity: HostIdentity, onScope: (scope: st
       return callback({ code: status.INVALID_ARGUMENT, details: 'scope must be <resource>/.default', metadata: md });
     }
     onScope(scope);
-    identity.getToken(scope, { deadline: call.getDeadline() instanceof Date ? (call.getDeadline() as Date).getTime() : Date.now() + 10_000 }).then(
+    identity.getToken(scope, { deadline: callDeadline(call) ?? Date.now() + 10_000 }).then(
       (t) => callback(null, { accessToken: t.token, expiresOnMs: t.expiresOn, refreshAfterMs: t.refreshAfter, faultDomain: t.faultDomain, tenantId: identity.tenantId, clientId: identity.clientId }),
       (err: unknown) => {
         onError(err);

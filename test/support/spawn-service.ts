@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-
+import { waitForServing as waitForServingLib } from '../../lib/grpc/index.js';
 
 /** Root of the compiled tree (dist/), from dist/test/support. */
 export const DIST = path.resolve(__dirname, '..', '..');
@@ -64,26 +62,9 @@ export function spawnService(name: string, entry: string, args: string[], env: R
   };
 }
 
-const HealthClient = makeGenericClientConstructor(healthService, 'Health');
-type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
-
 /** Polls grpc.health.v1 Check until the server says SERVING, or throws after timeoutMs. */
-export async function waitForServing(address: string, timeoutMs = 15_000, serviceName = ''): Promise<void> {
-  const client = new HealthClient(address, credentials.createInsecure());
-  const check = (client as unknown as { check: CheckFn }).check.bind(client);
-  const until = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      const status = await new Promise<string | undefined>((resolve) => {
-        check({ service: serviceName }, { deadline: Date.now() + 1000 }, (err, res) => resolve(err ? undefined : res?.status));
-      });
-      if (status === 'SERVING') return;
-      if (Date.now() > until) throw new Error(`${address} not SERVING after ${timeoutMs} ms (last: ${status ?? 'no answer'})`);
-      await sleep(100);
-    }
-  } finally {
-    client.close();
-  }
+export function waitForServing(address: string, timeoutMs = 15_000, serviceName = ''): Promise<void> {
+  return waitForServingLib(address, { timeoutMs, service: serviceName });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,25 +1,6 @@
 import type Database from 'better-sqlite3';
-import { CredentialKind, type Identity, type SigningKey, type Tenant } from '../../../lib/directory/index.js';
-
-interface AppRow {
-  tenant_id: string;
-  client_id: string;
-  object_id: string;
-  name: string;
-  enabled: number;
-  posture_changed_at_ms: number;
-  last_authenticated_at_ms: number;
-}
-
-interface CredentialRow {
-  key_id: string;
-  kind: 'certificate' | 'secret';
-  public_jwk_json: string;
-  secret_hash: string;
-  x5t_s256: string;
-  not_before: number;
-  not_after: number;
-}
+import type { Identity, SigningKey, Tenant } from '../../../lib/directory/index.js';
+import { credentialFromRow, identityFromRows, type AppRow, type CredentialRow } from './identity-rows.js';
 
 interface SigningKeyRow {
   kid: string;
@@ -73,25 +54,11 @@ export class DirectoryReader {
   identity(tenantId: string, clientId: string): Identity | undefined {
     const app = this.appRow.get(tenantId, clientId);
     if (app === undefined) return undefined;
-    return {
-      tenantId: app.tenant_id,
-      clientId: app.client_id,
-      objectId: app.object_id,
-      name: app.name,
-      enabled: app.enabled === 1,
-      credentials: this.credentialRows.all(tenantId, clientId).map((c) => ({
-        keyId: c.key_id,
-        kind: c.kind === 'certificate' ? CredentialKind.CREDENTIAL_KIND_CERTIFICATE : CredentialKind.CREDENTIAL_KIND_SECRET,
-        publicJwkJson: c.public_jwk_json,
-        secretHash: c.secret_hash,
-        notBefore: c.not_before,
-        notAfter: c.not_after,
-        x5tS256: c.x5t_s256,
-      })),
-      grants: this.grantRows.all(tenantId, clientId).map((g) => ({ resource: g.resource, role: g.role })),
-      postureChangedAtMs: app.posture_changed_at_ms,
-      lastAuthenticatedAtMs: app.last_authenticated_at_ms,
-    };
+    return identityFromRows(
+      app,
+      this.credentialRows.all(tenantId, clientId).map(credentialFromRow),
+      this.grantRows.all(tenantId, clientId).map((g) => ({ resource: g.resource, role: g.role })),
+    );
   }
 
   signingKeys(): SigningKey[] {

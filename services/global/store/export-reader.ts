@@ -1,27 +1,6 @@
 import type Database from 'better-sqlite3';
-import { CredentialKind, type Credential, type Identity, type RoleGrant } from '../../../lib/directory/index.js';
-
-interface AppRow {
-  tenant_id: string;
-  client_id: string;
-  object_id: string;
-  name: string;
-  enabled: number;
-  posture_changed_at_ms: number;
-  last_authenticated_at_ms: number;
-}
-
-interface CredentialRow {
-  tenant_id: string;
-  client_id: string;
-  key_id: string;
-  kind: 'certificate' | 'secret';
-  public_jwk_json: string;
-  secret_hash: string;
-  x5t_s256: string;
-  not_before: number;
-  not_after: number;
-}
+import type { Credential, Identity, RoleGrant } from '../../../lib/directory/index.js';
+import { credentialFromRow, identityFromRows, type AppRow, type CredentialRow } from './identity-rows.js';
 
 interface GrantRow {
   tenant_id: string;
@@ -53,15 +32,7 @@ export class ExportReader {
       const k = key(c.tenant_id, c.client_id);
       let list = creds.get(k);
       if (list === undefined) creds.set(k, (list = []));
-      list.push({
-        keyId: c.key_id,
-        kind: c.kind === 'certificate' ? CredentialKind.CREDENTIAL_KIND_CERTIFICATE : CredentialKind.CREDENTIAL_KIND_SECRET,
-        publicJwkJson: c.public_jwk_json ?? '',
-        secretHash: c.secret_hash ?? '',
-        notBefore: c.not_before,
-        notAfter: c.not_after,
-        x5tS256: c.x5t_s256 ?? '',
-      });
+      list.push(credentialFromRow(c));
     }
     const grants = new Map<string, RoleGrant[]>();
     for (const g of this.grants.iterate()) {
@@ -72,17 +43,7 @@ export class ExportReader {
     }
     return this.apps.all().map((a) => {
       const k = key(a.tenant_id, a.client_id);
-      return {
-        tenantId: a.tenant_id,
-        clientId: a.client_id,
-        objectId: a.object_id,
-        name: a.name,
-        enabled: a.enabled === 1,
-        credentials: creds.get(k) ?? [],
-        grants: grants.get(k) ?? [],
-        postureChangedAtMs: a.posture_changed_at_ms,
-        lastAuthenticatedAtMs: a.last_authenticated_at_ms,
-      };
+      return identityFromRows(a, creds.get(k) ?? [], grants.get(k) ?? []);
     });
   }
 }
