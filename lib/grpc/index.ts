@@ -9,3 +9,4 @@ export type { MeshTls, CallerCheck } from './mesh-tls.js';
 export { waitForServing } from './wait-for-serving.js';
 export type { WaitForServingOptions } from './wait-for-serving.js';
 export { callDeadline, wrapUnaryMethods } from './unary-methods.js';
+export { relayBinding, withRelay, metadataToMap, mapToMetadata, RELAY_SERVICE_NAME } from './relay.js';

@@ -3,7 +3,7 @@ import { TokenServiceService } from '../../gen/authmesh/token/v1/token.js';
 import { type BackupStore, type ExportVerifier } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
-import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, serve, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
+import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
 import { BackupDirectory } from './backup-directory.js';
@@ -82,10 +82,13 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
   const running = await serve({
     listen: opts.listen,
     credentials: meshServerCredentials(opts.tls),
-    services: withFaultInjection(opts.faults, [
-      { ...token, implementation: requireBearer(TokenServiceService, token.implementation, guard, 'mesh token') },
-      statusServiceBinding(statusDeps),
-    ]),
+    services: withRelay(
+      withFaultInjection(opts.faults, [
+        { ...token, implementation: requireBearer(TokenServiceService, token.implementation, guard, 'mesh token') },
+        statusServiceBinding(statusDeps),
+      ]),
+      token.name,
+    ),
     initialStatus: directory.freshness().serving ? 'SERVING' : 'NOT_SERVING',
   });
 

@@ -3,7 +3,7 @@ import { AdmissionControl, withAdmission, type AdmissionOptions } from '../../li
 import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
-import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
+import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
 import { adminServiceBinding } from './admin-service.js';
@@ -126,7 +126,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     const running = await serve({
       listen: opts.listen,
       credentials: meshServerCredentials(opts.tls),
-      services: bindings.map((b) => (b.name === token.name ? withAdmission(b, admission) : b)),
+      services: withRelay(bindings.map((b) => (b.name === token.name ? withAdmission(b, admission) : b)), token.name),
     });
     usage.start();
     exporter.start();

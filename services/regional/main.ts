@@ -12,7 +12,7 @@ import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
-import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, withRelay } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
@@ -90,18 +90,19 @@ async function main(): Promise<void> {
     cache, source, region, ttlMs: config['refresh-ttl'],
     onEvent: (e) => (e.globalUnreachable ? log.warn({ event: 'refresh-paused', ...e }, 'global unreachable; cached entries keep serving') : e.due > 0 && log.info({ event: 'refreshed', ...e }, 'revalidated cached entries')),
   });
+  const bindings = withFaultInjection(config['fault-injection'] ? new FaultInjector() : undefined, [
+    regionalTokenService({
+      directory, cache, signer, usage, clock, keyCreatedAtMs,
+      issuer: config.issuer,
+      lifetimeSeconds: Math.floor(config['token-lifetime'] / 1000),
+      onServerError: (err, method) => log.error({ err, method }, 'request failed inside the service'),
+    }),
+  ]);
   const running = await serve({
     listen: config.listen,
     credentials: meshServerCredentials(tls),
     initialStatus: 'NOT_SERVING',
-    services: withFaultInjection(config['fault-injection'] ? new FaultInjector() : undefined, [
-      regionalTokenService({
-        directory, cache, signer, usage, clock, keyCreatedAtMs,
-        issuer: config.issuer,
-        lifetimeSeconds: Math.floor(config['token-lifetime'] / 1000),
-        onServerError: (err, method) => log.error({ err, method }, 'request failed inside the service'),
-      }),
-    ]),
+    services: withRelay(bindings, bindings[0]!.name),
   });
   if (config['fault-injection']) log.warn({ faultInjection: true }, 'FAULT INJECTION ENABLED: FaultInjectionService can slow or fail every call; never run this in production');
   log.info({ listening: running.address, region, global: config.global, kid: signer.kid, faultDomain: signer.domain }, 'regional serving TokenService');

@@ -1,0 +1,190 @@
+import { EventEmitter } from 'node:events';
+import {
+  Metadata,
+  status,
+  type handleUnaryCall,
+  type MethodDefinition,
+  type ServerDuplexStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { TokenRelayServiceService, type RelayRequest, type RelayResponse } from '../../gen/authmesh/relay/v1/relay.js';
+import type { ServiceBinding } from './serve.js';
+
+/** Fully qualified name of the relay service, for grpc.health.v1. */
+export const RELAY_SERVICE_NAME = 'authmesh.relay.v1.TokenRelayService';
+
+/** Metadata as the relay's string map: `-bin` values base64, several values joined with ", ". */
+export function metadataToMap(md: Metadata | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (md === undefined) return out;
+  for (const [key, values] of Object.entries(md.toJSON())) {
+    if (values.length === 0) continue;
+    out[key] = values.map((v) => (typeof v === 'string' ? v : v.toString('base64'))).join(key.endsWith('-bin') ? ',' : ', ');
+  }
+  return out;
+}
+
+/** The reverse of {@link metadataToMap}, added to `into` when given. */
+export function mapToMetadata(map: Readonly<Record<string, string>>, into = new Metadata()): Metadata {
+  for (const key in map) {
+    const value = map[key]!;
+    try {
+      if (key.endsWith('-bin')) for (const v of value.split(',')) into.add(key, Buffer.from(v.trim(), 'base64'));
+      else into.add(key, value);
+    } catch {
+      // A key grpc-js refuses (upper case, bad characters) is dropped as grpc-js drops it on the wire.
+    }
+  }
+  return into;
+}
+
+interface Target {
+  name: string;
+  definition: MethodDefinition<unknown, unknown>;
+  handler: handleUnaryCall<unknown, unknown>;
+}
+
+type RelayCall = ServerDuplexStream<RelayRequest, RelayResponse>;
+
+/**
+ * What a unary handler sees of a relayed call: the request, its metadata (the stream's plus the
+ * call's own), deadline, peer and TLS identity of the relay stream, and a 'cancelled' event when
+ * the stream goes away before the answer.
+ */
+class RelayedCall extends EventEmitter {
+  cancelled = false;
+
+  constructor(
+    readonly request: unknown,
+    readonly metadata: Metadata,
+    private readonly deadline: number,
+    private readonly stream: RelayCall,
+    private readonly path: string,
+  ) {
+    super();
+  }
+
+  getDeadline(): number {
+    return this.deadline;
+  }
+
+  getPeer(): string {
+    return this.stream.getPeer();
+  }
+
+  getAuthContext(): ReturnType<RelayCall['getAuthContext']> {
+    return this.stream.getAuthContext();
+  }
+
+  getPath(): string {
+    return this.path;
+  }
+
+  sendMetadata(): void {
+    // Relayed answers carry trailers only.
+  }
+}
+
+/**
+ * TokenRelayService over a unary service binding (TokenService with whatever guards wrap it:
+ * admission control, fault injection, caller checks). Every relayed call goes into that binding's
+ * own handler through a call object carrying the request, metadata and deadline, so it is
+ * answered exactly as a direct call would be; only the framing differs. A server span per call is
+ * joined to the trace context in the call's metadata, as for a direct call.
+ */
+export function relayBinding(target: ServiceBinding): ServiceBinding {
+  const methods = new Map<string, Target>();
+  for (const [key, def] of Object.entries(target.definition)) {
+    const handler = target.implementation[key];
+    if (def.requestStream || def.responseStream || typeof handler !== 'function') continue;
+    methods.set(def.path.slice(def.path.lastIndexOf('/') + 1), { name: def.path.slice(1), definition: def, handler: handler as handleUnaryCall<unknown, unknown> });
+  }
+  const tracer = trace.getTracer('authmesh-relay');
+  const [serviceName] = target.name.split('/');
+
+  const relay = (stream: RelayCall): void => {
+    const pending = new Set<RelayedCall>();
+    let open = true;
+    const streamMetadata = stream.metadata;
+    const end = (): void => {
+      if (!open) return;
+      open = false;
+      for (const call of pending) {
+        call.cancelled = true;
+        call.emit('cancelled', 'relay stream ended');
+      }
+      pending.clear();
+    };
+    stream.on('cancelled', end);
+    stream.on('error', end);
+    stream.on('end', () => {
+      // The gateway closed its side: answers still owed are sent, then the stream ends.
+      if (pending.size === 0) stream.end();
+      else open = false;
+    });
+    const answer = (res: RelayResponse, call?: RelayedCall): void => {
+      if (call !== undefined) pending.delete(call);
+      if (stream.cancelled || stream.destroyed || stream.writableEnded) return;
+      stream.write(res);
+      if (!open && pending.size === 0) stream.end();
+    };
+    stream.on('data', (req: RelayRequest) => {
+      const m = methods.get(req.method);
+      if (m === undefined) {
+        answer({ id: req.id, code: status.UNIMPLEMENTED, details: `no method ${req.method} in ${target.name}`, message: Buffer.alloc(0), trailers: {} });
+        return;
+      }
+      let request: unknown;
+      try {
+        request = m.definition.requestDeserialize(Buffer.from(req.message));
+      } catch (err) {
+        answer({ id: req.id, code: status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}`, message: Buffer.alloc(0), trailers: {} });
+        return;
+      }
+      const metadata = mapToMetadata(req.metadata, streamMetadata.clone());
+      const deadline = req.timeoutMs > 0 ? Date.now() + req.timeoutMs : Infinity;
+      const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
+      pending.add(call);
+      const carrier = req.metadata;
+      const parent = propagation.extract(context.active(), carrier);
+      const method = m.definition.path.slice(m.definition.path.lastIndexOf('/') + 1);
+      const span = tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': method, 'authmesh.relayed': true } }, parent);
+      const callback = (err: Partial<ServiceError> | null, value?: unknown, trailer?: Metadata): void => {
+        let res: RelayResponse;
+        if (err !== null && err !== undefined) {
+          const code = typeof err.code === 'number' ? err.code : status.UNKNOWN;
+          res = { id: req.id, code, details: err.details ?? err.message ?? '', message: Buffer.alloc(0), trailers: metadataToMap(err.metadata) };
+        } else {
+          try {
+            res = { id: req.id, code: status.OK, details: '', message: m.definition.responseSerialize(value), trailers: metadataToMap(trailer) };
+          } catch (e) {
+            res = { id: req.id, code: status.INTERNAL, details: `Error serializing response: ${(e as Error).message}`, message: Buffer.alloc(0), trailers: {} };
+          }
+        }
+        span.setAttribute('rpc.grpc.status_code', res.code);
+        if (res.code !== status.OK) span.setStatus({ code: SpanStatusCode.ERROR, message: res.details });
+        span.end();
+        answer(res, call);
+      };
+      try {
+        context.with(trace.setSpan(parent, span), () => m.handler(call as never, callback as never));
+      } catch (err) {
+        callback({ code: status.INTERNAL, details: `handler failed: ${(err as Error).message}` });
+      }
+    });
+  };
+
+  return { name: RELAY_SERVICE_NAME, definition: TokenRelayServiceService, implementation: { relay } };
+}
+
+/**
+ * The bindings plus TokenRelayService over the one named `name`, built from it as it stands in
+ * the list, guards included: gateways relay that service's calls many to a stream, and each is
+ * checked and answered as a direct call.
+ */
+export function withRelay(bindings: readonly ServiceBinding[], name: string): ServiceBinding[] {
+  const target = bindings.find((b) => b.name === name);
+  if (target === undefined) throw new Error(`withRelay: no service ${name} among the bindings`);
+  return [...bindings, relayBinding(target)];
+}
