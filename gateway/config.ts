@@ -35,7 +35,12 @@ export const GATEWAY_OPTIONS = {
   'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
   'max-in-flight': { type: 'int', describe: 'TokenService calls in flight; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '2048', check: atLeastOne },
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
-  transport: { type: 'string', describe: 'how token calls reach the domains: http2 (gRPC framing over node:http2, lean) or grpc-js', default: 'http2', check: oneOf('http2', 'grpc-js') },
+  transport: {
+    type: 'string',
+    describe: 'how token calls reach the domains: relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay), http2 (a call per HTTP/2 stream, gRPC framing over node:http2) or grpc-js',
+    default: 'relay',
+    check: oneOf('relay', 'http2', 'grpc-js'),
+  },
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...HTTP_OPTIONS,
@@ -67,7 +72,7 @@ export interface GatewayConfig {
   retry: Required<RetryBudgetOptions>;
   channels: number;
   /** How token calls reach the domains (default http2). */
-  transport?: 'http2' | 'grpc-js';
+  transport?: 'relay' | 'http2' | 'grpc-js';
   /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
   maxInFlight?: number;
   snapshotMaxAgeMs: number;
@@ -121,7 +126,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     breaker: Object.freeze(breaker),
     retry: Object.freeze({ maxTokens: c['retry-max-tokens'], tokenRatio: Number(c['retry-token-ratio']) }),
     channels: c.channels,
-    transport: c.transport as 'http2' | 'grpc-js',
+    transport: c.transport as 'relay' | 'http2' | 'grpc-js',
     maxInFlight: c['max-in-flight'],
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],

@@ -22,7 +22,7 @@ const GRPC_HEADERS_OMITTED = new Set(['grpc-status', 'grpc-message', 'content-ty
 const EMPTY = Buffer.alloc(0);
 
 /** One HTTP/2 connection to the domain, opened on demand and dropped when it fails. */
-class Connection {
+export class Connection {
   private session: ClientHttp2Session | undefined;
   private failedUntil = 0;
   private backoffMs: number;
@@ -207,7 +207,7 @@ export class Http2TokenBackend implements TokenBackend {
 }
 
 /** The gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length, bytes. */
-function frame(bytes: Buffer): Buffer {
+export function frame(bytes: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + bytes.length);
   out[0] = 0;
   out.writeUInt32BE(bytes.length, 1);

@@ -1,3 +1,4 @@
+import type { CallerSignal } from './caller-signal.js';
 import { Client, Metadata, credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { meshChannelOptions } from '../lib/grpc/mesh-tls.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
@@ -9,7 +10,7 @@ export interface BackendCallOptions {
   /** Request metadata to forward (already stripped of transport headers). */
   metadata?: Metadata;
   /** Aborts the attempt (the caller went away). */
-  signal?: AbortSignal;
+  signal?: CallerSignal;
 }
 
 /** A domain's answer: the response bytes as received, and its trailing metadata. */

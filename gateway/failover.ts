@@ -1,3 +1,4 @@
+import type { CallerSignal } from './caller-signal.js';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Clock } from '../lib/clock/index.js';
 import { unavailable } from '../lib/errors/index.js';
@@ -47,7 +48,7 @@ export interface ForwardRequest {
   /** The caller's deadline, ms since the epoch; undefined when the caller set none. */
   deadline?: number;
   /** Aborts the call when the caller goes away. */
-  signal?: AbortSignal;
+  signal?: CallerSignal;
 }
 
 /** What the gateway answers: the domain's bytes, or a status; trailers in both cases. */

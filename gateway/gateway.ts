@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { systemClock, type Clock } from '../lib/clock/index.js';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { loadMeshTls, meshChannelCredentials, serve, type RunningServer } from '../lib/grpc/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { adminBinding } from './admin-service.js';
@@ -9,14 +12,16 @@ import type { RoutingOptions } from './choose-domain.js';
 import type { DomainSpec, GatewayConfig } from './config.js';
 import { GrpcTokenBackend, type TokenBackend } from './domain-client.js';
 import { Http2TokenBackend } from './domain-client-http2.js';
+import { RelayTokenBackend } from './domain-client-relay.js';
 import { Failover } from './failover.js';
 import { FaultDomain } from './fault-domain.js';
 import { SnapshotSource } from './health-snapshot.js';
 import { grpcOpenWatch, HealthWatch, type BackoffOptions } from './health-watch.js';
+import { startGrpcFront, type RunningGrpcFront } from './grpc-front.js';
 import { startHttpFront, type RunningHttpFront } from './http-server.js';
 import { TOKEN_SERVICE_NAME } from './pass-through.js';
 import { RetryBudget } from './retry-budget.js';
-import { reflectionBindings, tokenBinding } from './server.js';
+import { reflectionBindings } from './server.js';
 
 /** What the gateway is built from besides its config; all optional but the logger. */
 export interface GatewayDeps {
@@ -40,7 +45,9 @@ export interface RunningGateway {
   domains: readonly FaultDomain[];
   failover: Failover;
   budget: RetryBudget;
+  /** The inner grpc-js server (health, reflection, admin) behind the public front. */
   server: RunningServer;
+  front: RunningGrpcFront;
   /** The HTTPS OAuth 2.0 / OpenID Connect front, when configured. */
   http?: RunningHttpFront;
   /** Stops taking calls, drains for up to graceMs, then closes every domain. */
@@ -62,7 +69,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       deps.backend?.(spec) ??
       (config.transport === 'grpc-js'
         ? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials })
-        : new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
+        : config.transport === 'http2'
+          ? new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) })
+          : new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,
@@ -102,36 +111,57 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   });
   const startedAt = clock.now();
   let address = config.listen;
+  // Health, reflection and the admin service run on grpc-js behind a private Unix socket; the
+  // public listener answers TokenService itself and relays everything else there.
+  const innerDir = mkdtempSync(path.join(os.tmpdir(), 'authmesh-gateway-'));
+  const innerSocket = path.join(innerDir, 'inner.sock');
   const server = await serve({
-    listen: config.listen,
-    ...(config.grpcTls === undefined
-      ? {}
-      : { credentials: ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(config.grpcTls.certFile), private_key: readFileSync(config.grpcTls.keyFile) }], false) }),
+    listen: `unix:${innerSocket}`,
+    healthServices: [TOKEN_SERVICE_NAME],
     services: [
-      tokenBinding(failover, log, config.maxInFlight),
       adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }),
       ...reflectionBindings(deps.protoRoot),
     ],
   });
-  address = server.address;
+  let front: RunningGrpcFront;
+  try {
+    front = await startGrpcFront({
+      listen: config.listen,
+      ...(config.grpcTls === undefined ? {} : { tls: { cert: readFileSync(config.grpcTls.certFile), key: readFileSync(config.grpcTls.keyFile) } }),
+      forwarder: failover,
+      inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(innerSocket) }) },
+      log,
+      ...(config.maxInFlight === undefined ? {} : { maxInFlight: config.maxInFlight }),
+    });
+  } catch (error) {
+    await server.shutdown(0);
+    rmSync(innerDir, { recursive: true, force: true });
+    throw error;
+  }
+  address = front.address;
   let http: RunningHttpFront | undefined;
   try {
     http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover, log });
   } catch (error) {
-    await server.shutdown(0);
+    await Promise.all([front.close(0), server.shutdown(0)]);
+    rmSync(innerDir, { recursive: true, force: true });
     throw error;
   }
   for (const d of domains) d.start();
   return {
-    address: server.address,
-    port: server.port,
+    address: front.address,
+    port: front.port,
     domains,
     failover,
     budget,
     server,
+    front,
     ...(http === undefined ? {} : { http }),
     async shutdown(graceMs = 5_000) {
-      await Promise.all([server.shutdown(graceMs), http?.close()]);
+      server.setServing('NOT_SERVING');
+      await Promise.all([front.close(graceMs), http?.close()]);
+      await server.shutdown(0);
+      rmSync(innerDir, { recursive: true, force: true });
       for (const d of domains) d.close();
       for (const w of watches) w.close();
     },

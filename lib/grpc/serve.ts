@@ -38,6 +38,8 @@ export interface ServeOptions {
   maxRequestBytes?: number;
   /** Extra grpc-js channel options. */
   options?: Record<string, number | string>;
+  /** More service names grpc.health.v1 reports on, for services answered in front of this server. */
+  healthServices?: readonly string[];
   /** Health status to start with (default SERVING). */
   initialStatus?: ServingStatus;
 }
@@ -54,6 +56,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
   const initial = opts.initialStatus ?? 'SERVING';
   const statusMap: Record<string, ServingStatus> = { '': initial };
   for (const s of opts.services) statusMap[s.name] = initial;
+  for (const name of opts.healthServices ?? []) statusMap[name] = initial;
   const health = new HealthImplementation({ ...statusMap, [LIVENESS_SERVICE]: 'SERVING' });
   health.addToServer(server);
   for (const s of opts.services) server.addService(s.definition, s.implementation);

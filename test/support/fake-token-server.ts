@@ -7,7 +7,7 @@ import {
   type GetJwksRequest,
   type GetJwksResponse,
 } from '../../gen/authmesh/token/v1/token.js';
-import { OAUTH_ERROR_KEY, REASON_KEY, serve, type RunningServer } from '../../lib/grpc/index.js';
+import { OAUTH_ERROR_KEY, REASON_KEY, serve, withRelay, type RunningServer, type ServiceBinding } from '../../lib/grpc/index.js';
 
 /** How a {@link FakeTokenServer} answers the next calls. */
 export type FakeServerBehaviour =
@@ -31,9 +31,14 @@ export interface FakeTokenServer {
 
 /**
  * A real grpc-js TokenService on 127.0.0.1:0 that answers as fault domain `faultDomain`, fails
- * with a status and trailers, or hangs, on command. Serves grpc.health.v1 as the domains do.
+ * with a status and trailers, or hangs, on command. Serves grpc.health.v1 and TokenRelayService
+ * as the domains do (`relay: false` leaves the relay out, like a domain that has none).
  */
-export async function startFakeTokenServer(faultDomain: string, behaviour: FakeServerBehaviour = { kind: 'answer' }): Promise<FakeTokenServer> {
+export async function startFakeTokenServer(
+  faultDomain: string,
+  behaviour: FakeServerBehaviour = { kind: 'answer' },
+  options: { relay?: boolean } = {},
+): Promise<FakeTokenServer> {
   let current = behaviour;
   const calls = { acquireToken: 0, getJwks: 0 };
   const hanging = new Set<() => void>();
@@ -63,29 +68,29 @@ export async function startFakeTokenServer(faultDomain: string, behaviour: FakeS
     call.once('cancelled', () => hanging.delete(release));
   };
 
+  const token: ServiceBinding = {
+    name: 'authmesh.token.v1.TokenService',
+    definition: TokenServiceService,
+    implementation: {
+      acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => {
+        calls.acquireToken += 1;
+        lastRequest = call.request;
+        respond(
+          callback,
+          { accessToken: `token-${call.request.clientId}-from-${faultDomain}`, tokenType: 'Bearer', expiresIn: 3600, refreshIn: 1800, faultDomain },
+          hang(call),
+        );
+      },
+      getJwks: (call: ServerUnaryCall<GetJwksRequest, GetJwksResponse>, callback: sendUnaryData<GetJwksResponse>) => {
+        calls.getJwks += 1;
+        respond(callback, { jwksJson: JSON.stringify({ keys: [], from: faultDomain }) }, hang(call));
+      },
+    },
+  };
   const running: RunningServer = await serve({
     listen: '127.0.0.1:0',
-    services: [
-      {
-        name: 'authmesh.token.v1.TokenService',
-        definition: TokenServiceService,
-        implementation: {
-          acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => {
-            calls.acquireToken += 1;
-            lastRequest = call.request;
-            respond(
-              callback,
-              { accessToken: `token-${call.request.clientId}-from-${faultDomain}`, tokenType: 'Bearer', expiresIn: 3600, refreshIn: 1800, faultDomain },
-              hang(call),
-            );
-          },
-          getJwks: (call: ServerUnaryCall<GetJwksRequest, GetJwksResponse>, callback: sendUnaryData<GetJwksResponse>) => {
-            calls.getJwks += 1;
-            respond(callback, { jwksJson: JSON.stringify({ keys: [], from: faultDomain }) }, hang(call));
-          },
-        },
-      },
-    ],
+    // As the real domains: TokenService and, unless told otherwise, TokenRelayService over it.
+    services: options.relay === false ? [token] : withRelay([token], token.name),
   });
 
   return {

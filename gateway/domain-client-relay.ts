@@ -1,0 +1,225 @@
+import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { status } from '@grpc/grpc-js';
+import { context, propagation } from '@opentelemetry/api';
+import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../gen/authmesh/relay/v1/relay.js';
+import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
+import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
+import { Connection, frame, Http2TokenBackend, type Http2BackendOptions } from './domain-client-http2.js';
+import type { TokenMethod } from './pass-through.js';
+
+const RELAY_PATH = TokenRelayServiceService.relay.path;
+const METHOD_NAMES: Readonly<Record<TokenMethod, string>> = { acquireToken: 'AcquireToken', getJwks: 'GetJwks' };
+
+/**
+ * Requests larger than this go as calls of their own: one relay stream carries many calls, and a
+ * message the domain refuses for its size would end the stream for all of them.
+ */
+export const MAX_RELAYED_BYTES = 32 * 1024;
+
+/** One call waiting for its answer on a relay stream. */
+interface Pending {
+  resolve(reply: BackendReply): void;
+  reject(error: BackendError): void;
+  /** Sends the call again as a call of its own (the domain has no relay service). */
+  resend(): void;
+  timer: NodeJS.Timeout;
+  options: BackendCallOptions;
+  onAbort: () => void;
+}
+
+/** Takes gRPC length-prefixed messages off a byte stream, however the chunks split them. */
+class MessageReader {
+  private held: Buffer | undefined;
+
+  /** The whole messages completed by `chunk`. */
+  push(chunk: Buffer, each: (message: Buffer) => void): void {
+    let buf = this.held === undefined ? chunk : Buffer.concat([this.held, chunk]);
+    this.held = undefined;
+    while (buf.length >= 5) {
+      const length = buf.readUInt32BE(1);
+      if (buf.length < 5 + length) break;
+      each(buf.subarray(5, 5 + length));
+      buf = buf.subarray(5 + length);
+    }
+    if (buf.length > 0) this.held = buf;
+  }
+}
+
+/**
+ * One TokenRelayService stream on one connection: calls go out as messages on it and come back
+ * in any order, matched by id. When the stream ends, every call still waiting fails as
+ * UNAVAILABLE (so the gateway moves on to the next domain at once), or, when the domain answered
+ * UNIMPLEMENTED (it has no relay), is sent again as a call of its own.
+ */
+class RelayStream {
+  private stream: ClientHttp2Stream | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(
+    private readonly name: string,
+    private readonly connection: Connection,
+    private readonly bearerToken: string | undefined,
+    private readonly onUnimplemented: () => void,
+  ) {}
+
+  call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions, resend: () => Promise<BackendReply>): Promise<BackendReply> {
+    return new Promise<BackendReply>((resolve, reject) => {
+      const stream = this.open();
+      if (stream === undefined) {
+        reject(backendError(status.UNAVAILABLE, `${this.name}: no connection (reconnecting after a failed connect)`));
+        return;
+      }
+      const id = this.nextId;
+      this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
+      const timeoutMs = Math.max(1, Math.ceil(options.deadline - Date.now()));
+      const callContext = context.active();
+      const metadata = metadataToMap(options.metadata);
+      propagation.inject(callContext, metadata);
+      const done = (): void => {
+        this.pending.delete(id);
+        clearTimeout(pending.timer);
+        options.signal?.removeEventListener('abort', pending.onAbort);
+      };
+      const pending: Pending = {
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+        resend: () => {
+          done();
+          // In the call's own trace context, not the one the stream's close event runs in.
+          context.with(callContext, resend).then(resolve, reject);
+        },
+        timer: setTimeout(() => pending.reject(backendError(status.DEADLINE_EXCEEDED, `${this.name}: no answer within ${timeoutMs} ms`)), timeoutMs),
+        options,
+        onAbort: () => pending.reject(cancelledByCaller()),
+      };
+      options.signal?.addEventListener('abort', pending.onAbort, { once: true });
+      this.pending.set(id, pending);
+      const message = RelayRequest.encode({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata }).finish();
+      stream.write(frame(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
+    });
+  }
+
+  /** The open stream, a new one, or undefined while the connection backs off. */
+  private open(): ClientHttp2Stream | undefined {
+    if (this.stream !== undefined && !this.stream.closed && !this.stream.destroyed) return this.stream;
+    const session = this.connection.get();
+    if (session === undefined) return undefined;
+    const headers: OutgoingHttpHeaders = { ':method': 'POST', ':path': RELAY_PATH, 'content-type': 'application/grpc', te: 'trailers' };
+    if (this.bearerToken !== undefined) headers.authorization = `Bearer ${this.bearerToken}`;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers);
+    } catch {
+      return undefined;
+    }
+    const reader = new MessageReader();
+    let statusHeaders: IncomingHttpHeaders | undefined;
+    stream.on('response', (h) => {
+      if (h['grpc-status'] !== undefined) statusHeaders = h;
+    });
+    stream.on('trailers', (t) => {
+      statusHeaders = t;
+    });
+    stream.on('data', (chunk: Buffer) => reader.push(chunk, (m) => this.deliver(m)));
+    stream.on('error', () => undefined);
+    stream.on('close', () => this.ended(stream, statusHeaders));
+    // A domain shutting down sends GOAWAY: new calls go to a new stream (a new connection), and
+    // this one is half-closed so the domain answers what it owes and ends it.
+    session.once('goaway', () => {
+      if (this.stream === stream) this.stream = undefined;
+      if (!stream.closed) stream.end();
+    });
+    this.stream = stream;
+    return stream;
+  }
+
+  private deliver(bytes: Buffer): void {
+    let res: RelayResponse;
+    try {
+      res = RelayResponse.decode(bytes);
+    } catch {
+      return;
+    }
+    const p = this.pending.get(res.id);
+    if (p === undefined) return; // timed out or cancelled meanwhile
+    const trailers = mapToMetadata(res.trailers);
+    if (res.code === status.OK) p.resolve({ bytes: Buffer.from(res.message.buffer, res.message.byteOffset, res.message.byteLength), trailers });
+    else p.reject(backendError(res.code, res.details, trailers));
+  }
+
+  private ended(stream: ClientHttp2Stream, statusHeaders: IncomingHttpHeaders | undefined): void {
+    if (this.stream === stream) this.stream = undefined;
+    const code = Number(statusHeaders?.['grpc-status']);
+    const calls = [...this.pending.values()];
+    if (code === status.UNIMPLEMENTED) {
+      this.onUnimplemented();
+      for (const p of calls) p.resend();
+      return;
+    }
+    const why = Number.isInteger(code) ? `status ${status[code] ?? code}` : `rst ${stream.rstCode ?? 'none'}`;
+    for (const p of calls) p.reject(backendError(status.UNAVAILABLE, `${this.name}: relay stream ended (${why})`));
+  }
+
+  close(): void {
+    this.stream?.close(http2.constants.NGHTTP2_CANCEL);
+    this.connection.close();
+  }
+}
+
+/**
+ * {@link TokenBackend} over TokenRelayService: the calls to a domain share a few long-lived
+ * streams (one per connection), so a call costs the gateway and the domain one message each way
+ * rather than an HTTP/2 stream and a server call. Faults look the same to the failover loop as
+ * with calls of their own: a dead connection fails every waiting call as UNAVAILABLE at once, a
+ * hung domain lets each call run into its own deadline. A domain without the relay (it answers
+ * UNIMPLEMENTED) and requests over {@link MAX_RELAYED_BYTES} get calls of their own through
+ * {@link Http2TokenBackend}.
+ */
+export class RelayTokenBackend implements TokenBackend {
+  private readonly streams: RelayStream[];
+  private readonly direct: Http2TokenBackend;
+  private next = 0;
+  private relayed = true;
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    options: Http2BackendOptions = {},
+  ) {
+    this.direct = new Http2TokenBackend(name, address, options);
+    const authority = `${options.tls === undefined ? 'http' : 'https'}://${address}`;
+    const n = Math.max(1, options.channels ?? 1);
+    this.streams = Array.from(
+      { length: n },
+      () =>
+        new RelayStream(name, new Connection(authority, options.tls, options.initialBackoffMs ?? 100, options.maxBackoffMs ?? 2000), options.bearerToken, () => {
+          this.relayed = false;
+        }),
+    );
+  }
+
+  /** False once the domain answered that it has no relay: calls then go one by one. */
+  get relaying(): boolean {
+    return this.relayed;
+  }
+
+  call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions): Promise<BackendReply> {
+    if (!this.relayed || requestBytes.length > MAX_RELAYED_BYTES) return this.direct.call(method, requestBytes, options);
+    if (options.signal?.aborted === true) return Promise.reject(cancelledByCaller());
+    const stream = this.streams[this.next]!;
+    this.next = (this.next + 1) % this.streams.length;
+    return stream.call(method, requestBytes, options, () => this.direct.call(method, requestBytes, options));
+  }
+
+  close(): void {
+    for (const s of this.streams) s.close();
+    this.direct.close();
+  }
+}

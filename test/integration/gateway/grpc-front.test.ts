@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { AcquireTokenRequest, AcquireTokenResponse, TokenServiceClient, type AcquireTokenResponse as Response } from '../../../gen/authmesh/token/v1/token.js';
+import { serve, type RunningServer } from '../../../lib/grpc/index.js';
+import { silentLogger } from '../../../lib/log/index.js';
+import type { ForwardRequest, ForwardResult } from '../../../gateway/failover.js';
+import { parseGrpcTimeout, readMessage, startGrpcFront, type RunningGrpcFront } from '../../../gateway/grpc-front.js';
+import { TOKEN_SERVICE_NAME } from '../../../gateway/pass-through.js';
+
+const REQUEST = { tenantId: 't1', clientId: 'app1', scope: 'https://storage.authmesh.local/.default', clientAssertion: 'a.b.c', clientAssertionType: '', clientSecret: '' };
+
+interface HealthClient extends Client {
+  check(req: { service: string }, cb: (err: ServiceError | null, res?: { status?: string | number }) => void): void;
+  watch(req: { service: string }): ClientReadableStream<{ status?: string | number }>;
+}
+const Health = makeGenericClientConstructor(healthService, 'Health') as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => HealthClient;
+
+interface Outcome {
+  res?: Response;
+  err?: ServiceError;
+  trailers: Metadata;
+}
+
+function acquire(client: TokenServiceClient, md = new Metadata(), deadlineMs = 5000, request = REQUEST): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let res: Response | undefined;
+    let err: ServiceError | undefined;
+    const call = client.acquireToken(request, md, { deadline: Date.now() + deadlineMs }, (e, r) => {
+      err = e ?? undefined;
+      res = r;
+    });
+    call.on('status', (s) => resolve({ ...(res ? { res } : {}), ...(err ? { err } : {}), trailers: s.metadata }));
+  });
+}
+
+/** A forwarder the test steers: records every request and answers with `answer`. */
+class TestForwarder {
+  seen: ForwardRequest[] = [];
+  answer: (req: ForwardRequest) => Promise<ForwardResult> = () => Promise.resolve(ok('token-1'));
+
+  forward(req: ForwardRequest): Promise<ForwardResult> {
+    this.seen.push(req);
+    return this.answer(req);
+  }
+}
+
+function ok(accessToken: string): ForwardResult {
+  const trailers = new Metadata();
+  trailers.set('authmesh-fault-domain', 'regional/eastus');
+  trailers.set('authmesh-attempts', '1');
+  const bytes = Buffer.from(AcquireTokenResponse.encode({ accessToken, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'regional/eastus' }).finish());
+  return { ok: true, bytes, trailers, domain: 'regional/eastus', attempts: 1 };
+}
+
+describe('gateway gRPC front (node:http2)', function () {
+  this.timeout(10_000);
+  let inner: RunningServer;
+  let front: RunningGrpcFront;
+  let forwarder: TestForwarder;
+  let client: TokenServiceClient;
+  let socket: string;
+
+  before(async () => {
+    socket = `/tmp/authmesh-front-test-${process.pid}.sock`;
+    inner = await serve({ listen: `unix:${socket}`, services: [], healthServices: [TOKEN_SERVICE_NAME] });
+  });
+
+  beforeEach(async () => {
+    forwarder = new TestForwarder();
+    front = await startGrpcFront({
+      listen: '127.0.0.1:0',
+      forwarder,
+      inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(socket) }) },
+      log: silentLogger(),
+      maxInFlight: 2,
+      maxRequestBytes: 4096,
+    });
+    client = new TokenServiceClient(front.address, credentials.createInsecure());
+  });
+
+  afterEach(async () => {
+    client.close();
+    await front.close(100);
+  });
+
+  after(() => inner.shutdown(100));
+
+  it('hands the request bytes, deadline and caller metadata (without transport headers) to the failover loop', async () => {
+    const md = new Metadata();
+    md.set('x-request-tag', 'tag-7');
+    md.set('x-blob-bin', Buffer.from([9, 8, 7]));
+    const before = Date.now();
+    const o = await acquire(client, md, 3000);
+    assert.equal(o.err, undefined);
+    assert.equal(o.res?.accessToken, 'token-1');
+    assert.equal(o.trailers.get('authmesh-fault-domain')[0], 'regional/eastus');
+    const req = forwarder.seen[0]!;
+    assert.equal(req.method, 'acquireToken');
+    assert.deepEqual(AcquireTokenRequest.decode(req.bytes), REQUEST);
+    assert.ok(req.deadline !== undefined && req.deadline >= before + 2900 && req.deadline <= Date.now() + 3000, `deadline ${req.deadline}`);
+    assert.equal(req.metadata?.get('x-request-tag')[0], 'tag-7');
+    assert.deepEqual(req.metadata?.get('x-blob-bin')[0], Buffer.from([9, 8, 7]));
+    for (const key of ['user-agent', 'grpc-accept-encoding', 'content-type', 'te', 'grpc-timeout']) assert.equal(req.metadata?.get(key).length, 0, key);
+  });
+
+  it('returns a status with its message and trailers as a trailers-only answer', async () => {
+    forwarder.answer = () => {
+      const trailers = new Metadata();
+      trailers.set('oauth-error', 'invalid_client');
+      return Promise.resolve({ ok: false, code: status.UNAUTHENTICATED, details: 'assertion signature does not verify: 100% sure', trailers, attempts: 1 });
+    };
+    const o = await acquire(client);
+    assert.equal(o.err?.code, status.UNAUTHENTICATED);
+    assert.equal(o.err?.details, 'assertion signature does not verify: 100% sure');
+    assert.equal(o.trailers.get('oauth-error')[0], 'invalid_client');
+  });
+
+  it('sheds calls past max in flight with RESOURCE_EXHAUSTED and tells the loop when a caller goes away', async () => {
+    const held: (() => void)[] = [];
+    forwarder.answer = (req) =>
+      new Promise((resolve) => {
+        held.push(() => resolve(ok('late')));
+        req.signal?.addEventListener('abort', () => resolve(ok('aborted')));
+      });
+    const first = acquire(client, new Metadata(), 300);
+    const second = acquire(client);
+    while (forwarder.seen.length < 2) await new Promise((r) => setTimeout(r, 5));
+    const shed = await acquire(client);
+    assert.equal(shed.err?.code, status.RESOURCE_EXHAUSTED);
+    assert.match(shed.err?.details ?? '', /saturated/);
+    assert.equal((await first).err?.code, status.DEADLINE_EXCEEDED);
+    while (forwarder.seen[0]!.signal?.aborted !== true) await new Promise((r) => setTimeout(r, 5));
+    for (const release of held) release();
+    assert.equal((await second).res?.accessToken, 'late');
+    assert.equal(front.inFlight, 0);
+  });
+
+  it('refuses a request over the size limit without forwarding it, and inflates a gzip request', async () => {
+    const big = await acquire(client, new Metadata(), 5000, { ...REQUEST, clientAssertion: 'x'.repeat(5000) });
+    assert.equal(big.err?.code, status.RESOURCE_EXHAUSTED);
+    assert.equal(forwarder.seen.length, 0);
+    const gzipClient = new TokenServiceClient(front.address, credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+    try {
+      const o = await acquire(gzipClient, new Metadata(), 5000, { ...REQUEST, clientAssertion: 'y'.repeat(2000) });
+      assert.equal(o.res?.accessToken, 'token-1');
+      assert.equal(AcquireTokenRequest.decode(forwarder.seen[0]!.bytes).clientAssertion, 'y'.repeat(2000));
+    } finally {
+      gzipClient.close();
+    }
+  });
+
+  it('relays every other service to the inner server: health check, watch stream and unknown methods', async () => {
+    const health = new Health(front.address, credentials.createInsecure());
+    try {
+      const check = await new Promise<{ status?: string | number }>((resolve, reject) =>
+        health.check({ service: TOKEN_SERVICE_NAME }, (e, r) => (e ? reject(e) : resolve(r!))),
+      );
+      assert.equal(check.status, 'SERVING');
+      const watched = await new Promise<string | number | undefined>((resolve, reject) => {
+        const w = health.watch({ service: TOKEN_SERVICE_NAME });
+        w.on('data', (r: { status?: string | number }) => {
+          resolve(r.status);
+          w.cancel();
+        });
+        w.on('error', (e: ServiceError) => (e.code === status.CANCELLED ? undefined : reject(e)));
+      });
+      assert.equal(watched, 'SERVING');
+      const unknown = await new Promise<ServiceError>((resolve) => health.check({ service: 'no.such.Service' }, (e) => resolve(e!)));
+      assert.equal(unknown.code, status.NOT_FOUND);
+    } finally {
+      health.close();
+    }
+  });
+
+  it('answers malformed calls precisely and keeps serving', async () => {
+    const session = http2.connect(`http://${front.address}`);
+    const call = (headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<http2.IncomingHttpHeaders> =>
+      new Promise((resolve) => {
+        const s = session.request({ ':method': 'POST', ':path': '/authmesh.token.v1.TokenService/AcquireToken', ...headers });
+        let last: http2.IncomingHttpHeaders = {};
+        s.on('response', (h) => (last = h));
+        s.on('trailers', (t) => (last = { ...last, ...t }));
+        s.on('data', () => undefined);
+        s.on('close', () => resolve(last));
+        s.end(body);
+      });
+    try {
+      assert.equal((await call({ 'content-type': 'text/plain' }, Buffer.from('hi')))[':status'], 415);
+      const two = Buffer.concat([Buffer.from([0, 0, 0, 0, 1, 7]), Buffer.from([0, 0, 0, 0, 1, 7])]);
+      assert.equal((await call({ 'content-type': 'application/grpc' }, two))['grpc-status'], String(status.INTERNAL));
+      assert.equal((await call({ 'content-type': 'application/grpc' }, Buffer.from([0, 0])))['grpc-status'], String(status.INTERNAL));
+      assert.equal(forwarder.seen.length, 0);
+      assert.equal((await acquire(client)).res?.accessToken, 'token-1');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('reads grpc-timeout in every unit and the message framing rules', () => {
+    assert.equal(parseGrpcTimeout('2S', 1000), 3000);
+    assert.equal(parseGrpcTimeout('1500m', 0), 1500);
+    assert.equal(parseGrpcTimeout('1M', 0), 60_000);
+    assert.equal(parseGrpcTimeout('1H', 0), 3_600_000);
+    assert.equal(parseGrpcTimeout('2000u', 0), 2);
+    assert.equal(parseGrpcTimeout('123456789S', 0), undefined, 'at most 8 digits');
+    assert.equal(parseGrpcTimeout('5x', 0), undefined);
+    assert.equal(parseGrpcTimeout(undefined, 0), undefined);
+    assert.deepEqual(readMessage(Buffer.from([0, 0, 0, 0, 2, 8, 1]), undefined, 100), Buffer.from([8, 1]));
+    assert.equal((readMessage(Buffer.from([2, 0, 0, 0, 0]), undefined, 100) as { code: number }).code, status.INTERNAL);
+    assert.equal((readMessage(Buffer.from([1, 0, 0, 0, 1, 0]), 'snappy', 100) as { code: number }).code, status.UNIMPLEMENTED);
+  });
+});

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { Metadata, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  AcquireTokenRequest,
+  AcquireTokenResponse,
+  TokenServiceService,
+  type GetJwksRequest,
+  type GetJwksResponse,
+} from '../../../gen/authmesh/token/v1/token.js';
+import { BearerCheck, mapToMetadata, metadataToMap, requireBearer, serve, withRelay, type RunningServer, type ServiceBinding } from '../../../lib/grpc/index.js';
+import type { BackendError } from '../../../gateway/domain-client.js';
+import { MAX_RELAYED_BYTES, RelayTokenBackend } from '../../../gateway/domain-client-relay.js';
+import { startFakeTokenServer, type FakeTokenServer } from '../../support/fake-token-server.js';
+import { startTcpProxy } from '../regional/tcp-proxy.js';
+
+const encode = (clientId: string, assertion = 'a.b.c'): Buffer =>
+  Buffer.from(AcquireTokenRequest.encode({ tenantId: 't1', clientId, scope: 'https://storage.authmesh.local/.default', clientAssertion: assertion, clientAssertionType: '', clientSecret: '' }).finish());
+const decode = (bytes: Buffer): AcquireTokenResponse => AcquireTokenResponse.decode(bytes);
+const soon = (ms = 5000): number => Date.now() + ms;
+
+async function failure(p: Promise<unknown>): Promise<BackendError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as BackendError;
+  }
+  throw new Error('the call succeeded');
+}
+
+describe('TokenRelayService between the gateway and a domain', function () {
+  this.timeout(15_000);
+  let domain: FakeTokenServer | undefined;
+  let backend: RelayTokenBackend | undefined;
+
+  afterEach(async () => {
+    backend?.close();
+    await domain?.stop();
+    backend = undefined;
+    domain = undefined;
+  });
+
+  it('answers relayed calls with the domain bytes and trailers, each matched to its own call', async () => {
+    domain = await startFakeTokenServer('regional/eastus');
+    backend = new RelayTokenBackend('regional/eastus', domain.address, { channels: 2 });
+    const ids = Array.from({ length: 200 }, (_, i) => `app-${i}`);
+    const replies = await Promise.all(ids.map((id) => backend!.call('acquireToken', encode(id), { deadline: soon() })));
+    replies.forEach((r, i) => {
+      assert.equal(decode(r.bytes).accessToken, `token-app-${i}-from-regional/eastus`);
+      assert.equal(r.trailers.get('authmesh-data-age-ms')[0], '12');
+    });
+    assert.equal(domain.calls.acquireToken, 200);
+    assert.equal(backend.relaying, true, 'the domain serves the relay, so calls stay on it');
+  });
+
+  it('returns a caller error with its status, message and oauth-error trailer', async () => {
+    domain = await startFakeTokenServer('regional/eastus', { kind: 'fail', code: status.UNAUTHENTICATED, details: 'bad assertion', oauthError: 'invalid_client' });
+    backend = new RelayTokenBackend('regional/eastus', domain.address);
+    const e = await failure(backend.call('acquireToken', encode('app'), { deadline: soon() }));
+    assert.equal(e.code, status.UNAUTHENTICATED);
+    assert.equal(e.details, 'bad assertion');
+    assert.equal(e.metadata.get('oauth-error')[0], 'invalid_client');
+  });
+
+  it('ends a call at its own deadline when the domain hangs, and the stream keeps serving the next calls', async () => {
+    domain = await startFakeTokenServer('regional/eastus', { kind: 'hang' });
+    backend = new RelayTokenBackend('regional/eastus', domain.address);
+    const started = Date.now();
+    const e = await failure(backend.call('acquireToken', encode('app'), { deadline: soon(150) }));
+    const ms = Date.now() - started;
+    assert.equal(e.code, status.DEADLINE_EXCEEDED);
+    assert.ok(ms >= 140 && ms < 2000, `ended after ${ms} ms`);
+    domain.set({ kind: 'answer' });
+    const r = await backend.call('acquireToken', encode('next'), { deadline: soon() });
+    assert.equal(decode(r.bytes).accessToken, 'token-next-from-regional/eastus');
+  });
+
+  it('fails every waiting call as UNAVAILABLE at once when the domain goes away', async () => {
+    // A domain that never answers, then drops its connections: no answer ever comes for the calls.
+    const silent: ServiceBinding = {
+      name: 'authmesh.token.v1.TokenService',
+      definition: TokenServiceService,
+      implementation: { acquireToken: () => undefined, getJwks: () => undefined },
+    };
+    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([silent], silent.name) });
+    const link = await startTcpProxy(server.address);
+    backend = new RelayTokenBackend('regional/eastus', link.address);
+    const calls = Array.from({ length: 5 }, (_, i) => failure(backend!.call('acquireToken', encode(`app-${i}`), { deadline: soon(10_000) })));
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    link.cut();
+    const errors = await Promise.all(calls);
+    await Promise.all([link.close(), server.shutdown(0)]);
+    for (const e of errors) {
+      assert.equal(e.code, status.UNAVAILABLE);
+      assert.match(e.details, /relay stream ended/);
+    }
+    assert.ok(Date.now() - started < 2000, 'not left to run into their deadlines');
+  });
+
+  it('lets a domain shut down gracefully: calls in flight are answered and the relay stream ends', async () => {
+    const slow: ServiceBinding = {
+      name: 'authmesh.token.v1.TokenService',
+      definition: TokenServiceService,
+      implementation: {
+        acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) =>
+          setTimeout(() => callback(null, { accessToken: `late-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'regional/eastus' }), 200),
+        getJwks: () => undefined,
+      },
+    };
+    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([slow], slow.name) });
+    backend = new RelayTokenBackend('regional/eastus', server.address);
+    const calls = ['a', 'b', 'c'].map((id) => backend!.call('acquireToken', encode(id), { deadline: soon() }));
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await server.shutdown(5000);
+    const ms = Date.now() - started;
+    const replies = await Promise.all(calls);
+    assert.deepEqual(
+      replies.map((r) => decode(r.bytes).accessToken),
+      ['late-a', 'late-b', 'late-c'],
+    );
+    assert.ok(ms < 2500, `shutdown took ${ms} ms: the relay stream held it to the grace period`);
+  });
+
+  it('stops waiting on a call the caller gave up on', async () => {
+    domain = await startFakeTokenServer('regional/eastus', { kind: 'hang' });
+    backend = new RelayTokenBackend('regional/eastus', domain.address);
+    const controller = new AbortController();
+    const pending = failure(backend.call('acquireToken', encode('app'), { deadline: soon(), signal: controller.signal }));
+    setTimeout(() => controller.abort(), 50);
+    const e = await pending;
+    assert.equal(e.code, status.CANCELLED);
+    assert.equal(e.callerCancelled, true);
+  });
+
+  it('makes calls of their own to a domain without the relay, the calls in flight included', async () => {
+    domain = await startFakeTokenServer('global', { kind: 'answer' }, { relay: false });
+    backend = new RelayTokenBackend('global', domain.address);
+    const replies = await Promise.all(['a', 'b', 'c'].map((id) => backend!.call('acquireToken', encode(id), { deadline: soon() })));
+    assert.deepEqual(
+      replies.map((r) => decode(r.bytes).accessToken),
+      ['token-a-from-global', 'token-b-from-global', 'token-c-from-global'],
+    );
+    assert.equal(backend.relaying, false);
+    const jwks = await backend.call('getJwks', Buffer.alloc(0), { deadline: soon() });
+    assert.match(jwks.bytes.toString(), /from.*global/);
+  });
+
+  it(`sends a request over ${MAX_RELAYED_BYTES} bytes as a call of its own`, async () => {
+    domain = await startFakeTokenServer('regional/eastus');
+    backend = new RelayTokenBackend('regional/eastus', domain.address);
+    const big = encode('big', 'x'.repeat(MAX_RELAYED_BYTES + 100));
+    const r = await backend.call('acquireToken', big, { deadline: soon() });
+    assert.equal(decode(r.bytes).accessToken, 'token-big-from-regional/eastus');
+    assert.equal(domain.lastRequest?.clientAssertion.length, MAX_RELAYED_BYTES + 100);
+  });
+
+  describe('guards of the relayed service', () => {
+    let server: RunningServer;
+    let seen: Metadata | undefined;
+
+    before(async () => {
+      const token: ServiceBinding = {
+        name: 'authmesh.token.v1.TokenService',
+        definition: TokenServiceService,
+        implementation: requireBearer(
+          TokenServiceService,
+          {
+            acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => {
+              seen = call.metadata;
+              callback(null, { accessToken: `ok-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'backup' });
+            },
+            getJwks: (_call: ServerUnaryCall<GetJwksRequest, GetJwksResponse>, callback: sendUnaryData<GetJwksResponse>) => callback(null, { jwksJson: '{}' }),
+          },
+          new BearerCheck(['mesh-secret']),
+          'mesh token',
+        ),
+      };
+      server = await serve({ listen: '127.0.0.1:0', services: withRelay([token], token.name) });
+    });
+
+    after(() => server.shutdown(100));
+
+    it('checks every relayed call with the bearer the stream was opened with', async () => {
+      const good = new RelayTokenBackend('backup', server.address, { bearerToken: 'mesh-secret' });
+      const bad = new RelayTokenBackend('backup', server.address, { bearerToken: 'guess' });
+      try {
+        const md = new Metadata();
+        md.set('x-request-tag', 'tag-1');
+        md.set('x-trace-bin', Buffer.from([1, 2, 3]));
+        const r = await good.call('acquireToken', encode('app'), { deadline: soon(), metadata: md });
+        assert.equal(decode(r.bytes).accessToken, 'ok-app');
+        assert.equal(seen?.get('x-request-tag')[0], 'tag-1', 'call metadata reaches the handler');
+        assert.deepEqual(seen?.get('x-trace-bin')[0], Buffer.from([1, 2, 3]));
+        const e = await failure(bad.call('acquireToken', encode('app'), { deadline: soon() }));
+        assert.equal(e.code, status.UNAUTHENTICATED);
+        assert.equal(good.relaying && bad.relaying, true);
+      } finally {
+        good.close();
+        bad.close();
+      }
+    });
+  });
+
+  it('round-trips metadata through the relay map, binary values and repeated keys included', () => {
+    const md = new Metadata();
+    md.add('x-a', 'one');
+    md.add('x-a', 'two');
+    md.add('x-b-bin', Buffer.from('hello'));
+    md.add('x-b-bin', Buffer.from([0, 255]));
+    const back = mapToMetadata(metadataToMap(md));
+    assert.deepEqual(back.get('x-a'), ['one, two']);
+    assert.deepEqual(back.get('x-b-bin'), [Buffer.from('hello'), Buffer.from([0, 255])]);
+  });
+});
