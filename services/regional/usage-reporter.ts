@@ -1,5 +1,6 @@
-import type { UsageEntry } from '../../gen/authmesh/directory/v1/directory.js';
+import { UsageEntry } from '../../gen/authmesh/directory/v1/directory.js';
 import type { Clock } from '../../lib/clock/index.js';
+import { MAX_REQUEST_BYTES } from '../../lib/grpc/index.js';
 import { describeFailure, type DirectorySource } from './directory-client.js';
 import { cacheKey } from './identity-cache.js';
 
@@ -11,6 +12,12 @@ export interface UsageReporterOptions {
   maxPending?: number;
   /** Most entries sent in one ReportUsage call. Default 1000. */
   batchSize?: number;
+  /**
+   * Most encoded bytes of entries in one ReportUsage call. Default half of the largest request
+   * global accepts ({@link MAX_REQUEST_BYTES}): a call past that limit is refused whole, and
+   * 1000 entries of typical ids already take about 85 KB.
+   */
+  batchBytes?: number;
   /** Deadline of each ReportUsage call, in ms. Default 5000. */
   timeoutMs?: number;
   onEvent?: (event: UsageFlush) => void;
@@ -90,11 +97,9 @@ export class UsageReporter {
     const batch = this.pending;
     this.pending = new Map();
     const entries = [...batch.values()];
-    const size = this.options.batchSize ?? 1000;
     let sent = 0;
     try {
-      for (let i = 0; i < entries.length; i += size) {
-        const chunk = entries.slice(i, i + size);
+      for (const chunk of batches(entries, this.options.batchSize ?? 1000, this.options.batchBytes ?? MAX_REQUEST_BYTES / 2)) {
         await this.options.source.reportUsage(
           { region: this.options.region, entries: chunk },
           { deadline: Date.now() + (this.options.timeoutMs ?? 5000) },
@@ -117,4 +122,24 @@ export class UsageReporter {
       return result;
     }
   }
+}
+
+/**
+ * Consecutive runs of `entries`, each at most `maxCount` entries and `maxBytes` encoded bytes
+ * (an entry larger than `maxBytes` on its own still goes, alone).
+ */
+export function* batches(entries: readonly UsageEntry[], maxCount: number, maxBytes: number): Generator<UsageEntry[]> {
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < entries.length; i += 1) {
+    // The entry's own bytes plus its field tag and length prefix inside ReportUsageRequest.
+    const size = UsageEntry.encode(entries[i]!).finish().length + 3;
+    if (i > start && (i - start >= maxCount || bytes + size > maxBytes)) {
+      yield entries.slice(start, i);
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (start < entries.length) yield entries.slice(start);
 }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { ReportUsageRequest } from '../../../gen/authmesh/directory/v1/directory.js';
 import { ManualClock } from '../../../lib/clock/index.js';
+import { MAX_REQUEST_BYTES } from '../../../lib/grpc/index.js';
 import { UsageReporter } from '../../../services/regional/usage-reporter.js';
 import { FakeDirectory } from '../../support/fake-directory.js';
 
@@ -41,6 +44,27 @@ describe('UsageReporter', () => {
     for (let i = 0; i < 25; i += 1) usage.record('t1', `c${i}`);
     await usage.flush();
     assert.deepEqual(global.calls.reportUsage.map((r) => r.entries.length), [10, 10, 5]);
+  });
+
+  it('keeps every report within the request size global accepts', async () => {
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock: new ManualClock(1_800_000_000_000) });
+    const tenantId = randomUUID();
+    for (let i = 0; i < 3000; i += 1) usage.record(tenantId, randomUUID());
+    const flush = await usage.flush();
+    assert.equal(flush.sent, 3000);
+    assert.ok(global.calls.reportUsage.length > 3, `${global.calls.reportUsage.length} calls`);
+    for (const request of global.calls.reportUsage) assert.ok(ReportUsageRequest.encode(request).finish().length <= MAX_REQUEST_BYTES);
+    assert.equal(new Set(global.calls.reportUsage.flatMap((r) => r.entries.map((e) => e.clientId))).size, 3000);
+  });
+
+  it('splits by encoded size as well as by count', async () => {
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock: new ManualClock(), batchBytes: 100 });
+    for (let i = 0; i < 10; i += 1) usage.record('t1', `client-${i}`.padEnd(40, 'x'));
+    await usage.flush();
+    assert.ok(global.calls.reportUsage.every((r) => r.entries.length === 1 || r.entries.length === 2));
+    assert.equal(global.calls.reportUsage.reduce((n, r) => n + r.entries.length, 0), 10);
   });
 
   it('drops new identities once the pending set is full rather than growing without bound', () => {
