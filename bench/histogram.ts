@@ -16,7 +16,7 @@ export interface LatencySummary {
  * exact to 0.1 % whatever the number of samples, with constant memory.
  */
 export class LatencyHistogram {
-  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, bitBucketSize: 'packed' });
+  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3, bitBucketSize: 32 });
 
   recordMs(ms: number): void {
     this.h.recordValue(Math.max(1, Math.min(60_000_000, Math.round(ms * 1000))));
