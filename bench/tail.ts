@@ -1,0 +1,208 @@
+import fs from 'node:fs';
+import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { closedLoop, openLoop, RawUnaryClient } from './load-generator.js';
+import { LatencyHistogram } from './histogram.js';
+import { ACQUIRE_PATH, BenchMesh } from './mesh.js';
+
+/**
+ * Where the open-loop tail comes from: starts the bench mesh, runs the open loop at each rate
+ * against the gateway and directly against regional, and prints the percentiles plus every slow
+ * call with the time it was due, grouped into bursts, beside the service output lines (e.g. GC
+ * traces) that arrived around each burst, the load generator's own GC pauses and late timer ticks,
+ * how late calls left against their due time, and the CPU each process and the whole machine used
+ * (a machine much busier than the mesh means other work shared the cores).
+ *
+ *   node dist/bench/tail.js [--rates 250,500,1000] [--targets gateway,regional] [--duration-ms 6000]
+ *     [--prime-ms 3000] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
+ *     [--lines-out file]
+ *
+ * 127.0.0.1 only; every run is bounded in time (the open loop's window) and in count (rate × time).
+ */
+interface Args {
+  rates: number[];
+  targets: string[];
+  durationMs: number;
+  warmupMs: number;
+  primeMs: number;
+  slowMs: number;
+  workloads: number;
+  backup: boolean;
+  nodeFlags: string;
+  quiet: boolean;
+  linesOut: string | undefined;
+}
+
+function parse(argv: string[]): Args {
+  const arg = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    rates: (arg('rates') ?? '250,500,1000').split(',').map(Number),
+    targets: (arg('targets') ?? 'gateway,regional').split(','),
+    durationMs: Math.min(10_000, Number(arg('duration-ms') ?? 6000)),
+    warmupMs: Number(arg('warmup-ms') ?? 1500),
+    primeMs: Math.min(10_000, Number(arg('prime-ms') ?? 3000)),
+    slowMs: Number(arg('slow-ms') ?? 5),
+    workloads: Number(arg('workloads') ?? 1000),
+    backup: !argv.includes('--no-backup'),
+    nodeFlags: arg('node-flags') ?? '',
+    quiet: argv.includes('--quiet'),
+    linesOut: arg('lines-out'),
+  };
+}
+
+interface Line {
+  at: number;
+  proc: string;
+  text: string;
+}
+
+const r1 = (v: number): string => v.toFixed(1);
+
+/** Busy and total jiffies of the whole machine, from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((x, y) => x + y, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+/** CPU jiffies (user + system) a process used so far, 0 once it is gone. */
+function processTicks(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+async function main(): Promise<void> {
+  const a = parse(process.argv.slice(2));
+  const bm = new BenchMesh({ workloads: a.workloads, backup: a.backup, gatewayChannels: 2, log: (l) => console.log(`tail: ${l}`) });
+  if (a.nodeFlags !== '') bm.mesh.env = { AUTHMESH_NODE_FLAGS: a.nodeFlags };
+  const lines: Line[] = [];
+  try {
+    await bm.start();
+    // Time-stamp every line the services print from now on (GC traces, logs).
+    for (const [name, proc] of bm.mesh.procs) {
+      const onData = (chunk: Buffer): void => {
+        const at = performance.now();
+        for (const text of chunk.toString('utf8').split('\n')) if (text.length > 0 && lines.length < 200_000) lines.push({ at, proc: name, text });
+      };
+      proc.child.stdout!.on('data', onData);
+      proc.child.stderr!.on('data', onData);
+    }
+    const target = { gateway: 'gateway-eastus', regional: 'regional-eastus' } as Record<string, string>;
+    for (const t of a.targets) {
+      const client = new RawUnaryClient(bm.mesh.address(target[t] ?? t), ACQUIRE_PATH, 2);
+      await client.ready();
+      // Warm the code paths first (as the full bench's closed-loop scenarios do before its open loop).
+      if (a.primeMs > 0) {
+        const errors: string[] = [];
+        const p = await closedLoop((i) => client.send(bm.warmRequests[i % bm.warmRequests.length]!, 5000, errors), { concurrency: 16, durationMs: a.primeMs }, errors);
+        console.log(`tail: ${t} primed with ${p.ok} calls (${Math.round(p.throughput)}/s closed loop, ${p.failed} failed)`);
+      }
+      for (const rate of a.rates) {
+        const errors: string[] = [];
+        const slow: { at: number; ms: number }[] = [];
+        const late: { at: number; ms: number }[] = [];
+        let windowStart = 0;
+        // The load generator's own event loop: a 5 ms ticker that notes when it ran late.
+        let expected = 0;
+        const ticker = setInterval(() => {
+          const now = performance.now();
+          if (expected > 0 && now - expected > 3 && late.length < 10_000) late.push({ at: expected - windowStart, ms: now - expected });
+          expected = now + 5;
+        }, 5);
+        // The load generator's own GC pauses, and how late each call left against its due time.
+        const gcs: { at: number; ms: number; kind: number }[] = [];
+        const obs = new PerformanceObserver((list) => {
+          for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) gcs.push({ at: e.startTime - windowStart, ms: e.duration, kind: e.detail?.kind ?? 0 });
+        });
+        obs.observe({ entryTypes: ['gc'] });
+        const leftLate = new LatencyHistogram();
+        let firstSend = -1;
+        const delay = monitorEventLoopDelay({ resolution: 1 });
+        delay.enable();
+        const from = lines.length;
+        const pids: [string, number][] = [['load', process.pid], ...[...bm.mesh.procs].map(([n, p]): [string, number] => [n, p.pid])];
+        let m0 = machineTicks();
+        let p0 = pids.map(([, pid]) => processTicks(pid));
+        const requests = bm.warmRequests;
+        const res = await openLoop((i) => {
+          const now = performance.now();
+          if (firstSend < 0) firstSend = now;
+          leftLate.recordMs(now - (firstSend + (i * 1000) / rate));
+          return client.send(requests[i % requests.length]!, 5000, errors);
+        }, {
+          rate, durationMs: a.durationMs, warmupMs: a.warmupMs,
+          onStart: () => {
+            windowStart = performance.now();
+            m0 = machineTicks();
+            p0 = pids.map(([, pid]) => processTicks(pid));
+          },
+          onSample: (at, ms) => {
+            if (ms >= a.slowMs && slow.length < 100_000) slow.push({ at, ms });
+          },
+        }, errors);
+        clearInterval(ticker);
+        delay.disable();
+        obs.disconnect();
+        const lateSummary = leftLate.summary();
+        const gcIn = gcs.filter((g) => g.at >= 0 && g.at <= a.durationMs);
+        const m1 = machineTicks();
+        const cores = (ticks: number): string => `${Math.round((100 * ticks) / (m1.total - m0.total))}%`;
+        const ours = pids.map(([name, pid], k) => `${name} ${cores(processTicks(pid) - p0[k]!)}`).join(', ');
+        const l = res.latency;
+        console.log(`\n== ${t} ${rate}/s: ok ${res.ok} failed ${res.failed} p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms; `
+          + `load generator loop delay p99 ${r1(delay.percentile(99) / 1e6)} max ${r1(delay.max / 1e6)} ms${errors.length ? ` errors ${errors.slice(0, 2).join('; ')}` : ''}`);
+        console.log(`calls left after their due time by p50 ${lateSummary.p50} p99 ${lateSummary.p99} max ${lateSummary.max} ms; `
+          + `load generator GC: ${gcIn.length} pauses, ${r1(gcIn.reduce((x, g) => x + g.ms, 0))} ms in all, longest ${r1(Math.max(0, ...gcIn.map((g) => g.ms)))} ms`);
+        console.log(`CPU of both cores: machine ${cores(m1.busy - m0.busy)}; ${ours}`);
+        if (a.quiet) continue;
+        // Bursts: slow calls due within 20 ms of each other.
+        slow.sort((x, y) => x.at - y.at);
+        const bursts: { from: number; to: number; n: number; max: number }[] = [];
+        for (const s of slow) {
+          const b = bursts[bursts.length - 1];
+          if (b !== undefined && s.at - b.to <= 20) {
+            b.to = s.at;
+            b.n += 1;
+            b.max = Math.max(b.max, s.ms);
+          } else bursts.push({ from: s.at, to: s.at, n: 1, max: s.ms });
+        }
+        const windowLines = lines.slice(from).map((x) => ({ ...x, at: x.at - windowStart })).filter((x) => x.at >= -50 && x.at <= a.durationMs + 200);
+        console.log(`${slow.length} calls ≥ ${a.slowMs} ms in ${bursts.length} bursts; ${late.length} late ticks of the load generator; ${windowLines.length} service lines in the window`);
+        for (const b of bursts.slice(0, 60)) {
+          const near = windowLines.filter((x) => x.at >= b.from - 30 && x.at <= b.to + b.max + 30);
+          const lag = late.filter((x) => x.at >= b.from - 30 && x.at <= b.to + 30);
+          const ownGc = gcIn.filter((g) => g.at >= b.from - 30 && g.at <= b.to + 30);
+          for (const g of ownGc) near.push({ at: g.at, proc: 'load generator', text: `GC kind ${g.kind} ${r1(g.ms)} ms` });
+          near.sort((x, y) => x.at - y.at);
+          console.log(`  at ${r1(b.from)}..${r1(b.to)} ms: ${b.n} slow, max ${r1(b.max)} ms${lag.length ? `; generator late ${lag.map((x) => r1(x.ms)).join(',')} ms` : ''}`);
+          for (const x of near.slice(0, 8)) console.log(`      ${r1(x.at)} ${x.proc}: ${x.text.slice(0, 160)}`);
+        }
+      }
+      client.close();
+    }
+    // Each kind of warning or error the services logged, once, in full.
+    const seen = new Set<string>();
+    for (const x of lines) {
+      const m = /"level":(\d+).*"msg":"([^"]*)"/.exec(x.text);
+      if (m === null || Number(m[1]) < 40 || seen.has(`${x.proc} ${m[2]}`)) continue;
+      seen.add(`${x.proc} ${m[2]}`);
+      console.log(`${x.proc}: ${x.text.slice(0, 600)}`);
+    }
+    if (a.linesOut !== undefined) fs.writeFileSync(a.linesOut, lines.map((x) => `${r1(x.at)} ${x.proc}: ${x.text}\n`).join(''));
+    const gc = lines.filter((x) => /Mark-Compact|Scavenge|Mark-sweep|Minor/.test(x.text));
+    if (gc.length > 0) console.log(`\n${gc.length} GC trace lines in all`);
+  } finally {
+    await bm.stop().catch(() => undefined);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
