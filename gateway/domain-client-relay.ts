@@ -27,6 +27,14 @@ interface Pending {
   onAbort: () => void;
 }
 
+/** One HTTP/2 stream of the relay and the calls waiting on it. */
+interface Open {
+  stream: ClientHttp2Stream;
+  pending: Map<number, Pending>;
+  /** When the last answer arrived on it. */
+  answeredAt: number;
+}
+
 /** Takes gRPC length-prefixed messages off a byte stream, however the chunks split them. */
 class MessageReader {
   private held: Buffer | undefined;
@@ -52,8 +60,7 @@ class MessageReader {
  * UNIMPLEMENTED (it has no relay), is sent again as a call of its own.
  */
 class RelayStream {
-  private stream: ClientHttp2Stream | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private current: Open | undefined;
   private nextId = 1;
 
   constructor(
@@ -65,19 +72,20 @@ class RelayStream {
 
   call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions, resend: () => Promise<BackendReply>): Promise<BackendReply> {
     return new Promise<BackendReply>((resolve, reject) => {
-      const stream = this.open();
-      if (stream === undefined) {
+      const open = this.open();
+      if (open === undefined) {
         reject(backendError(status.UNAVAILABLE, `${this.name}: no connection (reconnecting after a failed connect)`));
         return;
       }
       const id = this.nextId;
       this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
       const timeoutMs = Math.max(1, Math.ceil(options.deadline - Date.now()));
+      const sentAt = Date.now();
       const callContext = context.active();
       const metadata = metadataToMap(options.metadata);
       propagation.inject(callContext, metadata);
       const done = (): void => {
-        this.pending.delete(id);
+        open.pending.delete(id);
         clearTimeout(pending.timer);
         options.signal?.removeEventListener('abort', pending.onAbort);
       };
@@ -95,20 +103,24 @@ class RelayStream {
           // In the call's own trace context, not the one the stream's close event runs in.
           context.with(callContext, resend).then(resolve, reject);
         },
-        timer: setTimeout(() => pending.reject(backendError(status.DEADLINE_EXCEEDED, `${this.name}: no answer within ${timeoutMs} ms`)), timeoutMs),
+        timer: setTimeout(() => {
+          pending.reject(backendError(status.DEADLINE_EXCEEDED, `${this.name}: no answer within ${timeoutMs} ms`));
+          this.stalled(open, sentAt);
+        }, timeoutMs),
         options,
         onAbort: () => pending.reject(cancelledByCaller()),
       };
       options.signal?.addEventListener('abort', pending.onAbort, { once: true });
-      this.pending.set(id, pending);
+      open.pending.set(id, pending);
       const message = RelayRequest.encode({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata }).finish();
-      stream.write(frame(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
+      open.stream.write(frame(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
     });
   }
 
   /** The open stream, a new one, or undefined while the connection backs off. */
-  private open(): ClientHttp2Stream | undefined {
-    if (this.stream !== undefined && !this.stream.closed && !this.stream.destroyed) return this.stream;
+  private open(): Open | undefined {
+    const current = this.current;
+    if (current !== undefined && !current.stream.closed && !current.stream.destroyed) return current;
     const session = this.connection.get();
     if (session === undefined) return undefined;
     const headers: OutgoingHttpHeaders = { ':method': 'POST', ':path': RELAY_PATH, 'content-type': 'application/grpc', te: 'trailers' };
@@ -119,6 +131,7 @@ class RelayStream {
     } catch {
       return undefined;
     }
+    const open: Open = { stream, pending: new Map(), answeredAt: 0 };
     const reader = new MessageReader();
     let statusHeaders: IncomingHttpHeaders | undefined;
     stream.on('response', (h) => {
@@ -127,48 +140,61 @@ class RelayStream {
     stream.on('trailers', (t) => {
       statusHeaders = t;
     });
-    stream.on('data', (chunk: Buffer) => reader.push(chunk, (m) => this.deliver(m)));
+    stream.on('data', (chunk: Buffer) => reader.push(chunk, (m) => this.deliver(open, m)));
     stream.on('error', () => undefined);
-    stream.on('close', () => this.ended(stream, statusHeaders));
+    stream.on('close', () => this.ended(open, statusHeaders));
     // A domain shutting down sends GOAWAY: new calls go to a new stream (a new connection), and
     // this one is half-closed so the domain answers what it owes and ends it.
     session.once('goaway', () => {
-      if (this.stream === stream) this.stream = undefined;
+      if (this.current === open) this.current = undefined;
       if (!stream.closed) stream.end();
     });
-    this.stream = stream;
-    return stream;
+    this.current = open;
+    return open;
   }
 
-  private deliver(bytes: Buffer): void {
+  /**
+   * A call ran out of time and nothing came back on its stream since it was sent: the domain is
+   * not reading (hung, SIGSTOPped). The stream is reset, failing the calls still on it, so the
+   * domain drops what is queued for it when it wakes (as it drops calls reset one by one) instead
+   * of working through a backlog nobody waits for; the next call opens a new stream.
+   */
+  private stalled(open: Open, sentAt: number): void {
+    if (open.answeredAt >= sentAt || open.stream.closed) return;
+    if (this.current === open) this.current = undefined;
+    open.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  private deliver(open: Open, bytes: Buffer): void {
+    open.answeredAt = Date.now();
     let res: RelayResponse;
     try {
       res = RelayResponse.decode(bytes);
     } catch {
       return;
     }
-    const p = this.pending.get(res.id);
+    const p = open.pending.get(res.id);
     if (p === undefined) return; // timed out or cancelled meanwhile
     const trailers = mapToMetadata(res.trailers);
     if (res.code === status.OK) p.resolve({ bytes: Buffer.from(res.message.buffer, res.message.byteOffset, res.message.byteLength), trailers });
     else p.reject(backendError(res.code, res.details, trailers));
   }
 
-  private ended(stream: ClientHttp2Stream, statusHeaders: IncomingHttpHeaders | undefined): void {
-    if (this.stream === stream) this.stream = undefined;
+  private ended(open: Open, statusHeaders: IncomingHttpHeaders | undefined): void {
+    if (this.current === open) this.current = undefined;
     const code = Number(statusHeaders?.['grpc-status']);
-    const calls = [...this.pending.values()];
+    const calls = [...open.pending.values()];
     if (code === status.UNIMPLEMENTED) {
       this.onUnimplemented();
       for (const p of calls) p.resend();
       return;
     }
-    const why = Number.isInteger(code) ? `status ${status[code] ?? code}` : `rst ${stream.rstCode ?? 'none'}`;
+    const why = Number.isInteger(code) ? `status ${status[code] ?? code}` : `rst ${open.stream.rstCode ?? 'none'}`;
     for (const p of calls) p.reject(backendError(status.UNAVAILABLE, `${this.name}: relay stream ended (${why})`));
   }
 
   close(): void {
-    this.stream?.close(http2.constants.NGHTTP2_CANCEL);
+    this.current?.stream.close(http2.constants.NGHTTP2_CANCEL);
     this.connection.close();
   }
 }

@@ -108,7 +108,6 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
     let open = true;
     const streamMetadata = stream.metadata;
     const end = (): void => {
-      if (!open) return;
       open = false;
       for (const call of pending) {
         call.cancelled = true;
@@ -130,6 +129,8 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       if (!open && pending.size === 0) stream.end();
     };
     stream.on('data', (req: RelayRequest) => {
+      // Calls still queued on a stream the gateway reset or closed: nobody waits for them.
+      if (!open) return;
       const m = methods.get(req.method);
       if (m === undefined) {
         answer({ id: req.id, code: status.UNIMPLEMENTED, details: `no method ${req.method} in ${target.name}`, message: Buffer.alloc(0), trailers: {} });

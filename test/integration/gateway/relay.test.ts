@@ -61,7 +61,7 @@ describe('TokenRelayService between the gateway and a domain', function () {
     assert.equal(e.metadata.get('oauth-error')[0], 'invalid_client');
   });
 
-  it('ends a call at its own deadline when the domain hangs, and the stream keeps serving the next calls', async () => {
+  it('ends a call at its own deadline when the domain hangs, and serves the next calls once it answers again', async () => {
     domain = await startFakeTokenServer('regional/eastus', { kind: 'hang' });
     backend = new RelayTokenBackend('regional/eastus', domain.address);
     const started = Date.now();
@@ -95,6 +95,33 @@ describe('TokenRelayService between the gateway and a domain', function () {
       assert.match(e.details, /relay stream ended/);
     }
     assert.ok(Date.now() - started < 2000, 'not left to run into their deadlines');
+  });
+
+  it('resets a stream that answers nothing past a deadline, so the domain drops the calls queued on it', async () => {
+    const cancelled: string[] = [];
+    const silent: ServiceBinding = {
+      name: 'authmesh.token.v1.TokenService',
+      definition: TokenServiceService,
+      implementation: {
+        acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>) => call.once('cancelled', () => cancelled.push(call.request.clientId)),
+        getJwks: () => undefined,
+      },
+    };
+    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([silent], silent.name) });
+    backend = new RelayTokenBackend('regional/eastus', server.address);
+    try {
+      const short = failure(backend.call('acquireToken', encode('short'), { deadline: soon(200) }));
+      const long = failure(backend.call('acquireToken', encode('long'), { deadline: soon(10_000) }));
+      assert.equal((await short).code, status.DEADLINE_EXCEEDED);
+      const e = await long;
+      assert.equal(e.code, status.UNAVAILABLE);
+      assert.match(e.details, /relay stream ended/);
+      const until = Date.now() + 2000;
+      while (cancelled.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(cancelled.sort(), ['long', 'short'], `the domain saw both calls cancelled with the stream, saw ${cancelled.join()}`);
+    } finally {
+      await server.shutdown(0);
+    }
   });
 
   it('lets a domain shut down gracefully: calls in flight are answered and the relay stream ends', async () => {
