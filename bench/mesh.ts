@@ -1,37 +1,34 @@
-import { randomUUID, sign } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
-import { AcquireTokenRequest } from '../gen/authmesh/token/v1/token.js';
 import { acquire, RESOURCE, TestMesh, type TestWorkload } from '../test/support/mesh-harness.js';
-import { ASSERTION_TYPE, DEFAULT_ISSUER, assertionAudience } from '../lib/token/index.js';
+import { DEFAULT_ISSUER, assertionAudience } from '../lib/token/index.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
+import { encodeAcquire, signFreshAssertion, type AssertionSigner } from './requests.js';
 
 const ACQUIRE_PATH = '/authmesh.token.v1.TokenService/AcquireToken';
 export { ACQUIRE_PATH };
 
 /** The request bytes of one AcquireToken call with a given assertion. */
 export function requestBytes(w: Pick<TestWorkload, 'tenantId' | 'clientId'>, assertion: string): Buffer {
-  const u8 = AcquireTokenRequest.encode({
+  return encodeAcquire({ tenantId: w.tenantId, clientId: w.clientId, scope: `${RESOURCE}/.default` }, assertion);
+}
+
+/** What signs fresh assertions for a workload (its header, audience and key). */
+export function assertionSigner(w: TestWorkload): AssertionSigner {
+  return {
     tenantId: w.tenantId,
     clientId: w.clientId,
     scope: `${RESOURCE}/.default`,
-    clientAssertion: assertion,
-    clientAssertionType: ASSERTION_TYPE,
-    clientSecret: '',
-  }).finish();
-  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    header: w.assertion.slice(0, w.assertion.indexOf('.')),
+    aud: assertionAudience(DEFAULT_ISSUER, w.tenantId),
+    key: w.privateKey,
+  };
 }
 
 /** A fresh assertion (new `jti`) for a workload, signed with raw node:crypto: the cold path. */
 export function freshAssertion(w: TestWorkload): string {
-  const header = w.assertion.slice(0, w.assertion.indexOf('.'));
-  const now = Math.floor(Date.now() / 1000);
-  const payload = Buffer.from(
-    JSON.stringify({ iss: w.clientId, sub: w.clientId, aud: assertionAudience(DEFAULT_ISSUER, w.tenantId), iat: now, nbf: now, exp: now + 600, jti: randomUUID() }),
-  ).toString('base64url');
-  const input = `${header}.${payload}`;
-  return `${input}.${sign('sha256', Buffer.from(input), { key: w.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  return signFreshAssertion(assertionSigner(w));
 }
 
 export interface BenchMeshOptions {
