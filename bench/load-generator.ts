@@ -1,6 +1,11 @@
-import http2, { type ClientHttp2Session } from 'node:http2';
-import { status, type Metadata } from '@grpc/grpc-js';
+import http2, { type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import path from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import { Worker } from 'node:worker_threads';
+import { Metadata, status } from '@grpc/grpc-js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
+import { toPortable, type AssertionSigner, type PortableSigner } from './requests.js';
 
 /** One request: resolves true on success, false on a failed call; never rejects. */
 export type SendOnce = (i: number) => Promise<boolean>;
@@ -19,6 +24,8 @@ export interface LoadResult {
   latency: LatencySummary;
   /** First few failure descriptions. */
   errors: string[];
+  /** Open loop: how late calls left against their due time (the sender's own lateness). */
+  sendLateness?: LatencySummary;
 }
 
 export interface ClosedLoopOptions {
@@ -37,10 +44,13 @@ export interface OpenLoopOptions {
   warmupMs?: number;
   /** Most calls in flight; calls that would exceed it count as failed. Default 2,000. */
   maxInFlight?: number;
-  /** Called with the ms since the measured window started and each latency (for windowed percentiles). */
-  onSample?: (atMs: number, latencyMs: number, ok: boolean) => void;
-  /** Called once when the measured window starts. */
-  onStart?: () => void;
+  /**
+   * Called with the ms since the measured window started that each call was due, its latency (for
+   * windowed percentiles), and how late it left against its due time.
+   */
+  onSample?: (atMs: number, latencyMs: number, ok: boolean, sentLateMs: number) => void;
+  /** Called once when the measured window starts, with its scheduled start (performance.now()). */
+  onStart?: (windowStartMs: number) => void;
 }
 
 const nowMs = (): number => performance.now();
@@ -91,6 +101,7 @@ export async function closedLoop(send: SendOnce, opts: ClosedLoopOptions, errors
 export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: string[] = []): Promise<LoadResult> {
   const maxInFlight = opts.maxInFlight ?? 2000;
   const hist = new LatencyHistogram();
+  const lateness = new LatencyHistogram();
   const interval = 1000 / opts.rate;
   const warmup = opts.warmupMs ?? 0;
   let inFlight = 0;
@@ -116,7 +127,7 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
       const t = nowMs();
       if (!started && t >= windowStart) {
         started = true;
-        opts.onStart?.();
+        opts.onStart?.(windowStart);
       }
       while (next <= t && next < end) {
         const due = next;
@@ -128,7 +139,11 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
           continue;
         }
         inFlight += 1;
-        if (measured) sent += 1;
+        const late = nowMs() - due;
+        if (measured) {
+          sent += 1;
+          lateness.recordMs(late);
+        }
         void send(i++).then((good) => {
           const done = nowMs();
           settled();
@@ -137,7 +152,7 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
             ok += 1;
             hist.recordMs(done - due);
           } else failed += 1;
-          opts.onSample?.(due - windowStart, done - due, good);
+          opts.onSample?.(due - windowStart, done - due, good, late);
         });
       }
       if (next >= end) resolve();
@@ -147,7 +162,10 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
   });
   if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
   const durationMs = opts.durationMs;
-  return { mode: 'open', load: opts.rate, durationMs, sent, ok, failed, throughput: (ok / durationMs) * 1000, latency: hist.summary(), errors: errors.slice(0, 5) };
+  return {
+    mode: 'open', load: opts.rate, durationMs, sent, ok, failed, throughput: (ok / durationMs) * 1000, latency: hist.summary(), errors: errors.slice(0, 5),
+    sendLateness: lateness.summary(),
+  };
 }
 
 /**
@@ -174,7 +192,7 @@ export class RawUnaryClient {
   }
 
   /** Sends one call; resolves true on OK, records the first failures in `errors`. */
-  send(bytes: Buffer, timeoutMs: number, errors: string[], metadata?: Metadata): Promise<boolean> {
+  send(bytes: Buffer, timeoutMs: number, errors: string[], metadata?: Metadata | OutgoingHttpHeaders): Promise<boolean> {
     const session = this.sessions[this.next]!;
     this.next = (this.next + 1) % this.sessions.length;
     return new Promise((resolve) => {
@@ -186,7 +204,7 @@ export class RawUnaryClient {
       try {
         stream = session.request({
           ':method': 'POST', ':path': this.path, 'content-type': 'application/grpc', te: 'trailers',
-          'grpc-timeout': `${timeoutMs}m`, ...(metadata === undefined ? {} : metadata.toHttp2Headers()),
+          'grpc-timeout': `${timeoutMs}m`, ...(metadata instanceof Metadata ? metadata.toHttp2Headers() : metadata),
         });
       } catch (err) {
         fail(`UNAVAILABLE ${(err as Error).message}`);
@@ -234,4 +252,128 @@ export class RawUnaryClient {
   close(): void {
     for (const s of this.sessions) s.close();
   }
+}
+
+/** Where a load worker sends its calls. */
+export interface WorkerTarget {
+  /** 127.0.0.1:port */
+  address: string;
+  /** The gRPC method path. */
+  path: string;
+  /** HTTP/2 connections, round robin. Default 2. */
+  channels?: number;
+  /** Extra request headers (e.g. `Metadata.toHttp2Headers()`). */
+  headers?: OutgoingHttpHeaders;
+  /** grpc-timeout of each call. Default 5,000 ms. */
+  timeoutMs?: number;
+}
+
+/** What a load worker sends: pre-encoded requests round robin, or a fresh assertion per call signed for each workload in turn. */
+export type WorkerRequests = Buffer[] | { fresh: AssertionSigner[] };
+
+/** The sending thread's own state during the measured window: what could make calls leave late. */
+export interface SenderStats {
+  /** Event-loop delay of the sending thread, ms (when watched). */
+  loopDelay?: { p50: number; p99: number; max: number };
+  /** Its GC pauses from the start of the measured window (ms since it started), the first 1,000. */
+  gc: { at: number; ms: number; kind: number }[];
+  /** Its used heap at the end, MiB. */
+  heapUsedMiB: number;
+}
+
+export type WorkerLoadResult = LoadResult & { sender: SenderStats };
+
+/**
+ * Watches the calling thread's GC pauses, and its event-loop delay unless told not to (a 1 ms timer
+ * of its own), while it sends: `window` marks the measured window's start (performance.now()),
+ * `stop` ends the watch and sums up the window.
+ */
+export function watchSender(loopDelay = true): { window: (startMs: number) => void; stop: () => SenderStats } {
+  let windowStart = performance.now();
+  const gcs: (PerformanceEntry & { detail?: { kind?: number } })[] = [];
+  const observer = new PerformanceObserver((list) => {
+    if (gcs.length < 10_000) gcs.push(...list.getEntries());
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  if (loopDelay) delay.enable();
+  return {
+    window: (startMs) => {
+      windowStart = startMs;
+      delay.reset();
+    },
+    stop: () => {
+      delay.disable();
+      observer.disconnect();
+      const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+      return {
+        loopDelay: loopDelay ? { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) } : undefined,
+        gc: gcs.filter((e) => e.startTime >= windowStart).slice(0, 1000).map((e) => ({ at: e.startTime - windowStart, ms: e.duration, kind: e.detail?.kind ?? 0 })),
+        heapUsedMiB: Math.round((getHeapStatistics().used_heap_size / 2 ** 20) * 10) / 10,
+      };
+    },
+  };
+}
+
+/** What the worker thread is given (structured-clone safe). */
+export interface LoadJob {
+  target: WorkerTarget;
+  requests: { bytes: Uint8Array; ends: number[] } | { fresh: PortableSigner[] };
+  closed?: ClosedLoopOptions;
+  open?: Omit<OpenLoopOptions, 'onSample' | 'onStart'>;
+  /** Whether to post back each sample (in batches). */
+  samples: boolean;
+}
+
+/** What the worker posts back. Samples come as (atMs, latencyMs, ok 1/0, sentLateMs) quadruples. */
+export type LoadMessage =
+  | { type: 'start'; at: number }
+  | { type: 'samples'; data: Float64Array }
+  | { type: 'done'; result: WorkerLoadResult };
+
+function portableRequests(requests: WorkerRequests): LoadJob['requests'] {
+  if (!Array.isArray(requests)) return { fresh: requests.fresh.map(toPortable) };
+  const ends: number[] = [];
+  let end = 0;
+  for (const r of requests) ends.push((end += r.length));
+  return { bytes: Buffer.concat(requests, end), ends };
+}
+
+function runInWorker(job: LoadJob, opts: Pick<OpenLoopOptions, 'onSample' | 'onStart'>): Promise<WorkerLoadResult> {
+  return new Promise((resolve, reject) => {
+    // Most of what a call allocates still survives the next scavenge, so a scavenge's pause grows
+    // with the young generation: an open loop's worker keeps it small (1 MiB semi-spaces), trading
+    // a few long pauses for many of about a millisecond. A closed loop keeps the default.
+    const resourceLimits = job.open === undefined ? undefined : { maxYoungGenerationSizeMb: 3 };
+    const worker = new Worker(path.join(__dirname, 'load-worker.js'), { workerData: job, resourceLimits });
+    let result: WorkerLoadResult | undefined;
+    let failure: Error | undefined;
+    worker.on('message', (m: LoadMessage) => {
+      if (m.type === 'start') opts.onStart?.(m.at - performance.timeOrigin);
+      else if (m.type === 'samples') {
+        const d = m.data;
+        for (let k = 0; k + 3 < d.length; k += 4) opts.onSample?.(d[k]!, d[k + 1]!, d[k + 2] === 1, d[k + 3]!);
+      } else {
+        result = m.result;
+        void worker.terminate();
+      }
+    });
+    worker.on('error', (err) => (failure = err));
+    worker.on('exit', (code) => (result !== undefined ? resolve(result) : reject(failure ?? new Error(`load worker exited with code ${code}`))));
+  });
+}
+
+/**
+ * `openLoop` run by a worker thread that owns the connections, the schedule and the histogram, so
+ * the calling thread's heap and GC pauses do not count as latency. `onStart` gets the window's
+ * start in this thread's performance.now() clock; `onSample` gets every sample, in batches.
+ */
+export function openLoopInWorker(target: WorkerTarget, requests: WorkerRequests, opts: OpenLoopOptions): Promise<WorkerLoadResult> {
+  const { onSample, onStart, ...open } = opts;
+  return runInWorker({ target, requests: portableRequests(requests), open, samples: onSample !== undefined }, { onSample, onStart });
+}
+
+/** `closedLoop` run by a worker thread (see `openLoopInWorker`). */
+export function closedLoopInWorker(target: WorkerTarget, requests: WorkerRequests, opts: ClosedLoopOptions): Promise<WorkerLoadResult> {
+  return runInWorker({ target, requests: portableRequests(requests), closed: opts, samples: false }, {});
 }
