@@ -4,7 +4,6 @@
  * docs/benchmarks.md and two SVG plots. `--smoke` runs a seconds-long version for tests.
  */
 import { execFileSync } from 'node:child_process';
-import type { Metadata } from '@grpc/grpc-js';
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { spawnService, DIST, type SpawnedService } from '../test/support/spawn-service.js';
@@ -12,8 +11,8 @@ import { measureCryptoFloor } from './anchors/crypto-floor.js';
 import { ECHO_PATH } from './anchors/echo-server.js';
 import { OidcPeerClient } from './anchors/oidc-load.js';
 import { LatencyHistogram } from './histogram.js';
-import { closedLoop, openLoop, RawUnaryClient, type LoadResult, type SendOnce } from './load-generator.js';
-import { ACQUIRE_PATH, BenchMesh, freshAssertion, requestBytes } from './mesh.js';
+import { closedLoop, closedLoopInWorker, openLoopInWorker, type ClosedLoopOptions, type LoadResult, type WorkerTarget } from './load-generator.js';
+import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
 import { machineInfo, scenario, writeReport, type BenchReport, type ScenarioResult } from './report.js';
 
 interface Settings {
@@ -64,12 +63,10 @@ async function listening(proc: SpawnedService): Promise<string> {
   }
 }
 
-async function runs(s: Settings, make: () => { send: SendOnce; errors: string[] }): Promise<LoadResult[]> {
+/** `s.runs` closed-loop runs, one after the other. */
+async function runs(s: Settings, run: (opts: ClosedLoopOptions) => Promise<LoadResult>): Promise<LoadResult[]> {
   const out: LoadResult[] = [];
-  for (let i = 0; i < s.runs; i += 1) {
-    const { send, errors } = make();
-    out.push(await closedLoop(send, { concurrency: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs }, errors));
-  }
+  for (let i = 0; i < s.runs; i += 1) out.push(await run({ concurrency: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs }));
   return out;
 }
 
@@ -81,18 +78,7 @@ async function anchors(s: Settings, procs: SpawnedService[]): Promise<ScenarioRe
   procs.push(proxy);
   const proxyAddr = await listening(proxy);
   const payload = Buffer.alloc(600, 1);
-  const echoResult = async (addr: string): Promise<LoadResult[]> => {
-    const client = new RawUnaryClient(addr, ECHO_PATH, s.channels);
-    await client.ready();
-    try {
-      return await runs(s, () => {
-        const errors: string[] = [];
-        return { errors, send: () => client.send(payload, 5000, errors) };
-      });
-    } finally {
-      client.close();
-    }
-  };
+  const echoResult = (address: string): Promise<LoadResult[]> => runs(s, (opts) => closedLoopInWorker({ address, path: ECHO_PATH, channels: s.channels }, [payload], opts));
   const out = [scenario('echo-1hop', 'anchor: grpc-js echo, one hop', await echoResult(echoAddr)), scenario('echo-2hop', 'anchor: grpc-js echo, two hops (proxy)', await echoResult(proxyAddr))];
   echo.kill('SIGKILL');
   proxy.kill('SIGKILL');
@@ -102,9 +88,9 @@ async function anchors(s: Settings, procs: SpawnedService[]): Promise<ScenarioRe
   const peerAddr = await listening(peer);
   const client = new OidcPeerClient(peerAddr, `http://${peerAddr}`, privateKey, s.concurrency);
   for (const method of ['private_key_jwt', 'client_secret_post'] as const) {
-    const results = await runs(s, () => {
+    const results = await runs(s, (opts) => {
       const errors: string[] = [];
-      return { errors, send: () => client.send(method, errors) };
+      return closedLoop(() => client.send(method, errors), opts, errors);
     });
     out.push(scenario(`oidc-${method}`, `anchor: node-oidc-provider 9, client_credentials + ${method}`, results));
   }
@@ -127,49 +113,35 @@ async function main(argv: string[]): Promise<void> {
     log('starting the mesh');
     await bm.start();
     const { mesh, workloads, warmRequests } = bm;
-    const target = (name: string): RawUnaryClient => new RawUnaryClient(mesh.address(name), ACQUIRE_PATH, s.channels);
+    // Each run's calls go out from a worker thread with its own small heap (see openLoopInWorker).
+    const target = (name: string, headers?: WorkerTarget['headers']): WorkerTarget => ({ address: mesh.address(name), path: ACQUIRE_PATH, channels: s.channels, headers });
     const gateway = target('gateway-eastus');
-    const regional = target('regional-eastus');
-    const global = target('global');
-    const backup = target('backup');
-    await Promise.all([gateway, regional, global, backup].map((c) => c.ready()));
-    const warm = (client: RawUnaryClient, md?: () => Metadata) => () => {
-      const errors: string[] = [];
-      return { errors, send: (i: number) => client.send(warmRequests[i % warmRequests.length]!, 5000, errors, md?.()) };
-    };
+    const warm = (t: WorkerTarget) => (opts: ClosedLoopOptions) => closedLoopInWorker(t, warmRequests, opts);
     const scenarios: ScenarioResult[] = [];
     log('gateway → regional');
     scenarios.push(scenario('gateway-regional', 'gateway → regional, cache hit, reused assertions', await runs(s, warm(gateway))));
     log('direct regional');
-    scenarios.push(scenario('regional', 'direct regional, reused assertions', await runs(s, warm(regional))));
+    scenarios.push(scenario('regional', 'direct regional, reused assertions', await runs(s, warm(target('regional-eastus')))));
     log('direct global');
-    scenarios.push(scenario('global', 'direct global, reused assertions', await runs(s, warm(global))));
+    scenarios.push(scenario('global', 'direct global, reused assertions', await runs(s, warm(target('global')))));
     log('direct backup');
-    const backupMd = bm.meshTokenMetadata();
-    scenarios.push(scenario('backup', 'direct backup, reused assertions', await runs(s, warm(backup, () => backupMd))));
+    const backup = target('backup', bm.meshTokenMetadata().toHttp2Headers());
+    scenarios.push(scenario('backup', 'direct backup, reused assertions', await runs(s, warm(backup))));
     log('cold path');
+    const signers = { fresh: workloads.map(assertionSigner) };
     scenarios.push(
-      scenario(
-        'gateway-cold',
-        'gateway → regional, cold: a fresh assertion on every call',
-        await runs(s, () => {
-          const errors: string[] = [];
-          return { errors, send: (i: number) => gateway.send(requestBytes(workloads[i % workloads.length]!, freshAssertion(workloads[i % workloads.length]!)), 5000, errors) };
-        }),
-      ),
+      scenario('gateway-cold', 'gateway → regional, cold: a fresh assertion on every call', await runs(s, (opts) => closedLoopInWorker(gateway, signers, opts))),
     );
     log('throughput against load');
     const curve = [];
     for (const concurrency of s.smoke ? [1, 16] : [1, 4, 16, 64, 128]) {
-      const { send, errors } = warm(gateway)();
-      const r = await closedLoop(send, { concurrency, durationMs: s.durationMs / 2, warmupMs: s.warmupMs / 2 }, errors);
+      const r = await closedLoopInWorker(gateway, warmRequests, { concurrency, durationMs: s.durationMs / 2, warmupMs: s.warmupMs / 2 });
       curve.push({ concurrency, throughput: Math.round(r.throughput), p50: r.latency.p50, p99: r.latency.p99 });
     }
     log('open loop');
     const openLoopResults = [];
     for (const rate of s.smoke ? [200] : [250, 500, 1000, 1500]) {
-      const { send, errors } = warm(gateway)();
-      const r = await openLoop(send, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs }, errors);
+      const r = await openLoopInWorker(gateway, warmRequests, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs });
       openLoopResults.push({ rate, ok: r.ok, failed: r.failed, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max });
     }
     log('revocation propagation');
@@ -182,23 +154,24 @@ async function main(argv: string[]): Promise<void> {
       const windowMs = s.smoke ? 1000 : 5000;
       const total = faultAt + windowMs + (s.smoke ? 500 : 3000);
       const windowHist = new LatencyHistogram();
-      const { send, errors } = warm(gateway)();
       const timers: NodeJS.Timeout[] = [];
-      const r = await openLoop(
-        send,
+      const r = await openLoopInWorker(
+        gateway,
+        warmRequests,
         {
           rate,
           durationMs: total,
           warmupMs: 500,
-          onStart: () => {
-            timers.push(setTimeout(() => mesh.signal('regional-eastus', fault === 'SIGSTOP regional-eastus' ? 'SIGSTOP' : 'SIGKILL'), faultAt));
-            if (fault === 'SIGSTOP regional-eastus') timers.push(setTimeout(() => mesh.signal('regional-eastus', 'SIGCONT'), faultAt + windowMs));
+          onStart: (windowStart) => {
+            // Timed from the window's start in the worker, not from when its message arrived here.
+            const since = performance.now() - windowStart;
+            timers.push(setTimeout(() => mesh.signal('regional-eastus', fault === 'SIGSTOP regional-eastus' ? 'SIGSTOP' : 'SIGKILL'), faultAt - since));
+            if (fault === 'SIGSTOP regional-eastus') timers.push(setTimeout(() => mesh.signal('regional-eastus', 'SIGCONT'), faultAt + windowMs - since));
           },
           onSample: (at, ms, ok) => {
             if (ok && at >= faultAt && at < faultAt + windowMs) windowHist.recordMs(ms);
           },
         },
-        errors,
       );
       for (const t of timers) clearTimeout(t);
       const w = windowHist.summary();
@@ -206,7 +179,6 @@ async function main(argv: string[]): Promise<void> {
       if (r.failed > 0) notes.push(`${fault}: ${r.failed} failed calls, first: ${r.errors.join('; ')}`);
       if (fault === 'SIGSTOP regional-eastus') await new Promise((res) => setTimeout(res, 2000));
     }
-    for (const c of [gateway, regional, global, backup]) c.close();
     await bm.stop();
     log('scale');
     const scaleOut = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', path.join(DIST, 'bench', 'scale.js'), s.scaleSizes, s.smoke ? '20000' : '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });

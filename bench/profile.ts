@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { closedLoop } from './load-generator.js';
+import { closedLoopInWorker } from './load-generator.js';
 import { ACQUIRE_PATH, requestBytes } from './mesh.js';
-import { RawUnaryClient } from './load-generator.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
 
 /**
@@ -38,12 +37,8 @@ async function main(): Promise<void> {
     await mesh.seedTenant();
     const workloads = await Promise.all(Array.from({ length: 50 }, (_, i) => mesh.addWorkload(`p${i}`)));
     const requests = workloads.map((w) => requestBytes(w, w.assertion));
-    const client = new RawUnaryClient(mesh.address('gateway-eastus'), ACQUIRE_PATH, 2);
-    await client.ready();
-    const errors: string[] = [];
-    const result = await closedLoop((i) => client.send(requests[i % requests.length]!, 5000, errors), { concurrency, durationMs: seconds * 1000, warmupMs: 1000 }, errors);
-    client.close();
-    console.log(`through the gateway: ${Math.round(result.throughput)} tokens/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, failed ${result.failed} ${errors.join('; ')}`);
+    const result = await closedLoopInWorker({ address: mesh.address('gateway-eastus'), path: ACQUIRE_PATH }, requests, { concurrency, durationMs: seconds * 1000, warmupMs: 1000 });
+    console.log(`through the gateway: ${Math.round(result.throughput)} tokens/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, failed ${result.failed} ${result.errors.join('; ')}`);
     await mesh.procs.get(target)?.stop(10_000);
   } finally {
     await mesh.stop();

@@ -1,20 +1,21 @@
 import fs from 'node:fs';
-import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { closedLoop, openLoop, RawUnaryClient } from './load-generator.js';
-import { LatencyHistogram } from './histogram.js';
+import { closedLoopInWorker, openLoop, openLoopInWorker, RawUnaryClient, watchSender, type LoadResult, type OpenLoopOptions, type SenderStats } from './load-generator.js';
 import { ACQUIRE_PATH, BenchMesh } from './mesh.js';
 
 /**
  * Where the open-loop tail comes from: starts the bench mesh, runs the open loop at each rate
  * against the gateway and directly against regional, and prints the percentiles plus every slow
  * call with the time it was due, grouped into bursts, beside the service output lines (e.g. GC
- * traces) that arrived around each burst, the load generator's own GC pauses and late timer ticks,
- * how late calls left against their due time, and the CPU each process and the whole machine used
+ * traces) that arrived around each burst, the sender's own GC pauses and event-loop delay, how
+ * late calls left against their due time, and the CPU each process and the whole machine used
  * (a machine much busier than the mesh means other work shared the cores).
  *
  *   node dist/bench/tail.js [--rates 250,500,1000] [--targets gateway,regional] [--duration-ms 6000]
  *     [--prime-ms 3000] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
- *     [--lines-out file]
+ *     [--lines-out file] [--sender worker|main]
+ *
+ * The sender is a worker thread with its own small heap (as in the bench); `--sender main` sends
+ * from this process's main thread instead, whose heap holds the mesh harness and every service line.
  *
  * 127.0.0.1 only; every run is bounded in time (the open loop's window) and in count (rate × time).
  */
@@ -30,6 +31,7 @@ interface Args {
   nodeFlags: string;
   quiet: boolean;
   linesOut: string | undefined;
+  sender: 'worker' | 'main';
 }
 
 function parse(argv: string[]): Args {
@@ -49,6 +51,7 @@ function parse(argv: string[]): Args {
     nodeFlags: arg('node-flags') ?? '',
     quiet: argv.includes('--quiet'),
     linesOut: arg('lines-out'),
+    sender: arg('sender') === 'main' ? 'main' : 'worker',
   };
 }
 
@@ -95,96 +98,84 @@ async function main(): Promise<void> {
     }
     const target = { gateway: 'gateway-eastus', regional: 'regional-eastus' } as Record<string, string>;
     for (const t of a.targets) {
-      const client = new RawUnaryClient(bm.mesh.address(target[t] ?? t), ACQUIRE_PATH, 2);
-      await client.ready();
+      const address = bm.mesh.address(target[t] ?? t);
+      const requests = bm.warmRequests;
       // Warm the code paths first (as the full bench's closed-loop scenarios do before its open loop).
       if (a.primeMs > 0) {
-        const errors: string[] = [];
-        const p = await closedLoop((i) => client.send(bm.warmRequests[i % bm.warmRequests.length]!, 5000, errors), { concurrency: 16, durationMs: a.primeMs }, errors);
+        const p = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, requests, { concurrency: 16, durationMs: a.primeMs });
         console.log(`tail: ${t} primed with ${p.ok} calls (${Math.round(p.throughput)}/s closed loop, ${p.failed} failed)`);
       }
       for (const rate of a.rates) {
-        const errors: string[] = [];
-        const slow: { at: number; ms: number }[] = [];
-        const late: { at: number; ms: number }[] = [];
+        const slow: { at: number; ms: number; late: number }[] = [];
         let windowStart = 0;
-        // The load generator's own event loop: a 5 ms ticker that notes when it ran late.
-        let expected = 0;
-        const ticker = setInterval(() => {
-          const now = performance.now();
-          if (expected > 0 && now - expected > 3 && late.length < 10_000) late.push({ at: expected - windowStart, ms: now - expected });
-          expected = now + 5;
-        }, 5);
-        // The load generator's own GC pauses, and how late each call left against its due time.
-        const gcs: { at: number; ms: number; kind: number }[] = [];
-        const obs = new PerformanceObserver((list) => {
-          for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) gcs.push({ at: e.startTime - windowStart, ms: e.duration, kind: e.detail?.kind ?? 0 });
-        });
-        obs.observe({ entryTypes: ['gc'] });
-        const leftLate = new LatencyHistogram();
-        let firstSend = -1;
-        const delay = monitorEventLoopDelay({ resolution: 1 });
-        delay.enable();
         const from = lines.length;
         const pids: [string, number][] = [['load', process.pid], ...[...bm.mesh.procs].map(([n, p]): [string, number] => [n, p.pid])];
         let m0 = machineTicks();
         let p0 = pids.map(([, pid]) => processTicks(pid));
-        const requests = bm.warmRequests;
-        const res = await openLoop((i) => {
-          const now = performance.now();
-          if (firstSend < 0) firstSend = now;
-          leftLate.recordMs(now - (firstSend + (i * 1000) / rate));
-          return client.send(requests[i % requests.length]!, 5000, errors);
-        }, {
+        // This thread's own GC pauses and event-loop delay: the sender's when it sends from here.
+        const mainWatch = watchSender(a.sender === 'main');
+        const opts: OpenLoopOptions = {
           rate, durationMs: a.durationMs, warmupMs: a.warmupMs,
-          onStart: () => {
-            windowStart = performance.now();
+          onStart: (at) => {
+            windowStart = at;
+            mainWatch.window(at);
             m0 = machineTicks();
             p0 = pids.map(([, pid]) => processTicks(pid));
           },
-          onSample: (at, ms) => {
-            if (ms >= a.slowMs && slow.length < 100_000) slow.push({ at, ms });
+          onSample: (at, ms, _ok, late) => {
+            if (ms >= a.slowMs && slow.length < 100_000) slow.push({ at, ms, late });
           },
-        }, errors);
-        clearInterval(ticker);
-        delay.disable();
-        obs.disconnect();
-        const lateSummary = leftLate.summary();
-        const gcIn = gcs.filter((g) => g.at >= 0 && g.at <= a.durationMs);
+        };
+        let res: LoadResult;
+        let sender: SenderStats | undefined;
+        if (a.sender === 'worker') {
+          const r = await openLoopInWorker({ address, path: ACQUIRE_PATH }, requests, opts);
+          res = r;
+          sender = r.sender;
+        } else {
+          const client = new RawUnaryClient(address, ACQUIRE_PATH, 2);
+          await client.ready();
+          const errors: string[] = [];
+          res = await openLoop((i) => client.send(requests[i % requests.length]!, 5000, errors), opts, errors);
+          client.close();
+        }
+        const main = mainWatch.stop();
+        sender ??= main;
         const m1 = machineTicks();
         const cores = (ticks: number): string => `${Math.round((100 * ticks) / (m1.total - m0.total))}%`;
         const ours = pids.map(([name, pid], k) => `${name} ${cores(processTicks(pid) - p0[k]!)}`).join(', ');
+        const gcSum = (g: SenderStats['gc']): string => `${g.length} pauses, ${r1(g.reduce((x, y) => x + y.ms, 0))} ms in all, longest ${r1(Math.max(0, ...g.map((y) => y.ms)))} ms`;
         const l = res.latency;
-        console.log(`\n== ${t} ${rate}/s: ok ${res.ok} failed ${res.failed} p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms; `
-          + `load generator loop delay p99 ${r1(delay.percentile(99) / 1e6)} max ${r1(delay.max / 1e6)} ms${errors.length ? ` errors ${errors.slice(0, 2).join('; ')}` : ''}`);
-        console.log(`calls left after their due time by p50 ${lateSummary.p50} p99 ${lateSummary.p99} max ${lateSummary.max} ms; `
-          + `load generator GC: ${gcIn.length} pauses, ${r1(gcIn.reduce((x, g) => x + g.ms, 0))} ms in all, longest ${r1(Math.max(0, ...gcIn.map((g) => g.ms)))} ms`);
+        const late = res.sendLateness!;
+        console.log(`\n== ${t} ${rate}/s: ok ${res.ok} failed ${res.failed} p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms${res.errors.length ? `; errors ${res.errors.slice(0, 2).join('; ')}` : ''}`);
+        console.log(`sender (${a.sender === 'worker' ? 'worker thread' : 'main thread'}): calls left after their due time by p50 ${late.p50} p99 ${late.p99} p99.9 ${late.p999} max ${late.max} ms; `
+          + `loop delay p99 ${sender.loopDelay?.p99} max ${sender.loopDelay?.max} ms; GC ${gcSum(sender.gc)}; heap ${sender.heapUsedMiB} MiB`);
+        if (a.sender === 'worker') console.log(`main thread (not sending): GC ${gcSum(main.gc)}; heap ${main.heapUsedMiB} MiB`);
         console.log(`CPU of both cores: machine ${cores(m1.busy - m0.busy)}; ${ours}`);
         if (a.quiet) continue;
         // Bursts: slow calls due within 20 ms of each other.
         slow.sort((x, y) => x.at - y.at);
-        const bursts: { from: number; to: number; n: number; max: number }[] = [];
+        const bursts: { from: number; to: number; n: number; max: number; late: number }[] = [];
         for (const s of slow) {
           const b = bursts[bursts.length - 1];
           if (b !== undefined && s.at - b.to <= 20) {
             b.to = s.at;
             b.n += 1;
             b.max = Math.max(b.max, s.ms);
-          } else bursts.push({ from: s.at, to: s.at, n: 1, max: s.ms });
+            b.late = Math.max(b.late, s.late);
+          } else bursts.push({ from: s.at, to: s.at, n: 1, max: s.ms, late: s.late });
         }
         const windowLines = lines.slice(from).map((x) => ({ ...x, at: x.at - windowStart })).filter((x) => x.at >= -50 && x.at <= a.durationMs + 200);
-        console.log(`${slow.length} calls ≥ ${a.slowMs} ms in ${bursts.length} bursts; ${late.length} late ticks of the load generator; ${windowLines.length} service lines in the window`);
+        console.log(`${slow.length} calls ≥ ${a.slowMs} ms in ${bursts.length} bursts; ${windowLines.length} service lines in the window`);
         for (const b of bursts.slice(0, 60)) {
           const near = windowLines.filter((x) => x.at >= b.from - 30 && x.at <= b.to + b.max + 30);
-          const lag = late.filter((x) => x.at >= b.from - 30 && x.at <= b.to + 30);
-          const ownGc = gcIn.filter((g) => g.at >= b.from - 30 && g.at <= b.to + 30);
-          for (const g of ownGc) near.push({ at: g.at, proc: 'load generator', text: `GC kind ${g.kind} ${r1(g.ms)} ms` });
+          const ownGc = sender.gc.filter((g) => g.at >= b.from - 30 && g.at <= b.to + 30);
+          for (const g of ownGc) near.push({ at: g.at, proc: 'sender', text: `GC kind ${g.kind} ${r1(g.ms)} ms` });
           near.sort((x, y) => x.at - y.at);
-          console.log(`  at ${r1(b.from)}..${r1(b.to)} ms: ${b.n} slow, max ${r1(b.max)} ms${lag.length ? `; generator late ${lag.map((x) => r1(x.ms)).join(',')} ms` : ''}`);
+          console.log(`  at ${r1(b.from)}..${r1(b.to)} ms: ${b.n} slow, max ${r1(b.max)} ms${b.late >= 1 ? `; left up to ${r1(b.late)} ms late` : ''}`);
           for (const x of near.slice(0, 8)) console.log(`      ${r1(x.at)} ${x.proc}: ${x.text.slice(0, 160)}`);
         }
       }
-      client.close();
     }
     // Each kind of warning or error the services logged, once, in full.
     const seen = new Set<string>();
