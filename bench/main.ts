@@ -5,6 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnService, DIST, type SpawnedService } from '../test/support/spawn-service.js';
 import { measureCryptoFloor } from './anchors/crypto-floor.js';
@@ -45,7 +47,8 @@ function settings(argv: string[]): Settings {
     workloads: Number(arg('workloads') ?? (smoke ? 20 : 1000)),
     scaleSizes: smoke ? '1000' : '1000,100000,1000000',
     revocations: smoke ? 5 : 100,
-    resultsDir: arg('results') ?? path.resolve(DIST, '..', 'bench', 'results'),
+    // A smoke run never overwrites the committed results unless told where to write.
+    resultsDir: arg('results') ?? (smoke ? fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-bench-smoke-')) : path.resolve(DIST, '..', 'bench', 'results')),
     docs: arg('docs') ?? (smoke ? undefined : path.resolve(DIST, '..', 'docs', 'benchmarks.md')),
   };
 }
