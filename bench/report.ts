@@ -156,7 +156,7 @@ function markdown(r: BenchReport): string {
   lines.push('', '## Revocation propagation to regional', '', `${r.revocation.count} disables, each timed from the admin call's return until regional refuses the client: p50 ${fmt(r.revocation.p50, 1)} ms, p99 ${fmt(r.revocation.p99, 1)} ms, max ${fmt(r.revocation.max, 1)} ms, ${r.revocation.timedOut} not seen within 3 s.`, '');
   lines.push('## Scale (in process)', '', '| identities | heap per cached identity | lookup p50 | lookup p99 | backup snapshot size | snapshot load (verify + decode) |', '|---|---|---|---|---|---|');
   for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${fmt(s.lookupP50Ns / 1000, 2)} µs | ${fmt(s.lookupP99Ns / 1000, 2)} µs | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
-  lines.push('', 'Lookup latency is timed over batches of 64 random keys of the regional `DirectoryCache` (one lookup is below the timer resolution).', '');
+  lines.push('', 'Lookup latency is the time per lookup of the regional `DirectoryCache` (`read(tenantId, clientId)`), timed over batches of 64 lookups (one lookup is below the timer resolution) of random cached clients. The timed pass follows a warm-up pass over other random keys whose timings are discarded, and every key is a freshly decoded string, as a request delivers it, so no hash is cached from earlier lookups.', '');
   if (r.notes.length > 0) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return lines.join('\n');
 }
