@@ -138,7 +138,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       }
       let request: unknown;
       try {
-        request = m.definition.requestDeserialize(Buffer.from(req.message));
+        request = m.definition.requestDeserialize(Buffer.from(req.message.buffer, req.message.byteOffset, req.message.byteLength));
       } catch (err) {
         answer({ id: req.id, code: status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}`, message: Buffer.alloc(0), trailers: {} });
         return;
