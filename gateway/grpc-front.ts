@@ -153,22 +153,21 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
 
   const answerToken = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: TokenMethod): void => {
     if (draining) return respondStatus(stream, status.UNAVAILABLE, 'gateway shutting down');
-    if (inFlight >= maxInFlight) {
-      const s = toStatus(overloaded('gateway saturated; retry with backoff'));
-      return respondStatus(stream, s.code, s.details, s.metadata);
-    }
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
       if (!stream.destroyed) stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
       return;
     }
     const received = Date.now();
-    inFlight += 1;
     const gone = new CallerGone();
     let finished = false;
+    // Counted once the request is whole and handed on, as grpc-js counts a call once its message
+    // arrived: a caller that opens streams and never finishes its request holds no slot.
+    let counted = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      if (!counted) return;
       inFlight -= 1;
       if (draining && inFlight === 0) idle?.();
     };
@@ -199,6 +198,14 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
         finish();
         return;
       }
+      if (inFlight >= maxInFlight) {
+        const s = toStatus(overloaded('gateway saturated; retry with backoff'));
+        respondStatus(stream, s.code, s.details, s.metadata);
+        finish();
+        return;
+      }
+      inFlight += 1;
+      counted = true;
       const metadata = forwardableMetadata(headers);
       const deadline = parseGrpcTimeout(headers['grpc-timeout'], received);
       const request: ForwardRequest = {

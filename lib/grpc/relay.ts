@@ -143,7 +143,12 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
         answer({ id: req.id, code: status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}`, message: Buffer.alloc(0), trailers: {} });
         return;
       }
-      const metadata = mapToMetadata(req.metadata, streamMetadata.clone());
+      // The stream's own metadata (the gateway's credential) wins: a call's metadata adds keys, it
+      // never adds to or replaces one the stream carries.
+      const metadata = streamMetadata.clone();
+      const own: Record<string, string> = {};
+      for (const key in req.metadata) if (metadata.get(key).length === 0) own[key] = req.metadata[key]!;
+      mapToMetadata(own, metadata);
       const deadline = req.timeoutMs > 0 ? Date.now() + req.timeoutMs : Infinity;
       const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
       pending.add(call);

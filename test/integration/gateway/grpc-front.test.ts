@@ -138,6 +138,23 @@ describe('gateway gRPC front (node:http2)', function () {
     assert.equal(front.inFlight, 0);
   });
 
+  it('holds no slot for a caller that opens calls and never finishes its request', async () => {
+    const session = http2.connect(`http://${front.address}`);
+    try {
+      const idle = Array.from({ length: 3 }, () =>
+        session.request({ ':method': 'POST', ':path': '/authmesh.token.v1.TokenService/AcquireToken', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false }),
+      );
+      for (const s of idle) s.on('error', () => undefined);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(front.inFlight, 0);
+      const o = await acquire(client);
+      assert.equal(o.res?.accessToken, 'token-1', 'max in flight is 2 and 3 unfinished calls are open');
+      for (const s of idle) s.close();
+    } finally {
+      session.close();
+    }
+  });
+
   it('refuses a request over the size limit without forwarding it, and inflates a gzip request', async () => {
     const big = await acquire(client, new Metadata(), 5000, { ...REQUEST, clientAssertion: 'x'.repeat(5000) });
     assert.equal(big.err?.code, status.RESOURCE_EXHAUSTED);

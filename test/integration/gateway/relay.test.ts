@@ -221,6 +221,15 @@ describe('TokenRelayService between the gateway and a domain', function () {
         assert.deepEqual(seen?.get('x-trace-bin')[0], Buffer.from([1, 2, 3]));
         const e = await failure(bad.call('acquireToken', encode('app'), { deadline: soon() }));
         assert.equal(e.code, status.UNAUTHENTICATED);
+        // A call's own authorization never stands in for the stream's, in either direction.
+        const forged = new Metadata();
+        forged.set('authorization', 'Bearer mesh-secret');
+        const still = await failure(bad.call('acquireToken', encode('app'), { deadline: soon(), metadata: forged }));
+        assert.equal(still.code, status.UNAUTHENTICATED);
+        const noise = new Metadata();
+        noise.set('authorization', 'Bearer guess');
+        assert.equal(decode((await good.call('acquireToken', encode('app2'), { deadline: soon(), metadata: noise })).bytes).accessToken, 'ok-app2');
+        assert.deepEqual(seen?.get('authorization'), ['Bearer mesh-secret']);
         assert.equal(good.relaying && bad.relaying, true);
       } finally {
         good.close();
