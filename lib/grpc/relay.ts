@@ -145,10 +145,14 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       }
       // The stream's own metadata (the gateway's credential) wins: a call's metadata adds keys, it
       // never adds to or replaces one the stream carries.
-      const metadata = streamMetadata.clone();
-      const own: Record<string, string> = {};
-      for (const key in req.metadata) if (metadata.get(key).length === 0) own[key] = req.metadata[key]!;
-      mapToMetadata(own, metadata);
+      // No handler changes a call's metadata, so calls without metadata of their own share the
+      // stream's.
+      let metadata = streamMetadata;
+      for (const key in req.metadata) {
+        if (streamMetadata.get(key).length > 0) continue;
+        if (metadata === streamMetadata) metadata = streamMetadata.clone();
+        mapToMetadata({ [key]: req.metadata[key]! }, metadata);
+      }
       const deadline = req.timeoutMs > 0 ? Date.now() + req.timeoutMs : Infinity;
       const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
       pending.add(call);
