@@ -60,7 +60,10 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
     planned(order, skipped) {
       // On the gateway's server span: a domain that is down before the call starts (breaker
       // open, health watch lost) shows here as a reroute rather than as a failed attempt.
-      trace.getActiveSpan()?.setAttributes({
+      // The front always starts a server span; without an SDK it records nothing.
+      const span = trace.getActiveSpan();
+      if (span?.isRecording() !== true) return;
+      span.setAttributes({
         'authmesh.route.order': [...order],
         'authmesh.route.skipped': skipped.map((s) => `${s.name}: ${s.why}`),
         'authmesh.route.rerouted': order[0] !== home,

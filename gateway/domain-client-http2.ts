@@ -4,6 +4,7 @@ import { context, propagation } from '@opentelemetry/api';
 import type { MeshTls } from '../lib/grpc/mesh-tls.js';
 import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
+import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js';
 
 /** Options of {@link Http2TokenBackend}. */
 export interface Http2BackendOptions {
@@ -19,7 +20,6 @@ export interface Http2BackendOptions {
 }
 
 const GRPC_HEADERS_OMITTED = new Set(['grpc-status', 'grpc-message', 'content-type', 'grpc-encoding', 'grpc-accept-encoding', 'date']);
-const EMPTY = Buffer.alloc(0);
 
 /** One HTTP/2 connection to the domain, opened on demand and dropped when it fails. */
 export class Connection {
@@ -84,7 +84,8 @@ export class Connection {
  * the request headers so the domain's server span joins the caller's trace.
  */
 export class Http2TokenBackend implements TokenBackend {
-  private readonly connections: Connection[];
+  /** The connections to the domain, used round robin (the relay transport carries its streams on them too). */
+  readonly connections: readonly Connection[];
   private next = 0;
   private readonly bearerToken: string | undefined;
 
@@ -190,15 +191,15 @@ export class Http2TokenBackend implements TokenBackend {
     }
     const metadata = toMetadata(statusHeaders);
     if (code !== status.OK) {
-      reject(backendError(code, decodeMessage(statusHeaders['grpc-message']), metadata));
+      reject(backendError(code, decodeStatusMessage(statusHeaders['grpc-message']), metadata));
       return;
     }
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) {
+    const message = readMessage(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), undefined, Infinity);
+    if (!Buffer.isBuffer(message)) {
       reject(backendError(status.INTERNAL, `${this.name}: malformed response message`));
       return;
     }
-    resolve({ bytes: body.length === 5 ? EMPTY : body.subarray(5), trailers: metadata });
+    resolve({ bytes: message, trailers: metadata });
   }
 
   close(): void {
@@ -206,34 +207,9 @@ export class Http2TokenBackend implements TokenBackend {
   }
 }
 
-/** The gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length, bytes. */
-export function frame(bytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
-  bytes.copy(out, 5);
-  return out;
-}
-
 /** Custom metadata of a response (trailers), without the transport's own headers. */
 function toMetadata(headers: IncomingHttpHeaders): Metadata {
-  const md = new Metadata();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(':') || GRPC_HEADERS_OMITTED.has(key) || value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (key.endsWith('-bin')) md.add(key, Buffer.from(v, 'base64'));
-      else md.add(key, v);
-    }
-  }
+  const md = Metadata.fromHttp2Headers(headers);
+  for (const key of GRPC_HEADERS_OMITTED) md.remove(key);
   return md;
-}
-
-function decodeMessage(value: string | string[] | undefined): string {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (text === undefined) return '';
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }

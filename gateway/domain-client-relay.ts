@@ -4,11 +4,13 @@ import { context, propagation } from '@opentelemetry/api';
 import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../gen/authmesh/relay/v1/relay.js';
 import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
 import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
-import { Connection, frame, Http2TokenBackend, type Http2BackendOptions } from './domain-client-http2.js';
-import type { TokenMethod } from './pass-through.js';
+import { frame, MessageReader } from '../lib/grpc/framing.js';
+import { Http2TokenBackend, type Http2BackendOptions } from './domain-client-http2.js';
+import type { Connection } from './domain-client-http2.js';
+import { wireMethodName, type TokenMethod } from './pass-through.js';
 
 const RELAY_PATH = TokenRelayServiceService.relay.path;
-const METHOD_NAMES: Readonly<Record<TokenMethod, string>> = { acquireToken: 'AcquireToken', getJwks: 'GetJwks' };
+const METHOD_NAMES: Readonly<Record<TokenMethod, string>> = { acquireToken: wireMethodName('acquireToken'), getJwks: wireMethodName('getJwks') };
 
 /**
  * Requests larger than this go as calls of their own: one relay stream carries many calls, and a
@@ -33,24 +35,6 @@ interface Open {
   pending: Map<number, Pending>;
   /** When the last answer arrived on it. */
   answeredAt: number;
-}
-
-/** Takes gRPC length-prefixed messages off a byte stream, however the chunks split them. */
-class MessageReader {
-  private held: Buffer | undefined;
-
-  /** The whole messages completed by `chunk`. */
-  push(chunk: Buffer, each: (message: Buffer) => void): void {
-    let buf = this.held === undefined ? chunk : Buffer.concat([this.held, chunk]);
-    this.held = undefined;
-    while (buf.length >= 5) {
-      const length = buf.readUInt32BE(1);
-      if (buf.length < 5 + length) break;
-      each(buf.subarray(5, 5 + length));
-      buf = buf.subarray(5 + length);
-    }
-    if (buf.length > 0) this.held = buf;
-  }
 }
 
 /**
@@ -113,7 +97,7 @@ class RelayStream {
       options.signal?.addEventListener('abort', pending.onAbort, { once: true });
       open.pending.set(id, pending);
       const message = RelayRequest.encode({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata }).finish();
-      open.stream.write(frame(Buffer.from(message.buffer, message.byteOffset, message.byteLength)));
+      open.stream.write(frame(message));
     });
   }
 
@@ -219,13 +203,11 @@ export class RelayTokenBackend implements TokenBackend {
     readonly address: string,
     options: Http2BackendOptions = {},
   ) {
+    // One set of connections: relay streams and calls of their own share them.
     this.direct = new Http2TokenBackend(name, address, options);
-    const authority = `${options.tls === undefined ? 'http' : 'https'}://${address}`;
-    const n = Math.max(1, options.channels ?? 1);
-    this.streams = Array.from(
-      { length: n },
-      () =>
-        new RelayStream(name, new Connection(authority, options.tls, options.initialBackoffMs ?? 100, options.maxBackoffMs ?? 2000), options.bearerToken, () => {
+    this.streams = this.direct.connections.map(
+      (connection) =>
+        new RelayStream(name, connection, options.bearerToken, () => {
           this.relayed = false;
         }),
     );

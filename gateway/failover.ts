@@ -2,7 +2,7 @@ import type { CallerSignal } from './caller-signal.js';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Clock } from '../lib/clock/index.js';
 import { unavailable } from '../lib/errors/index.js';
-import { toStatus } from '../lib/grpc/index.js';
+import { readErrorTrailers, toStatus } from '../lib/grpc/index.js';
 import { NOOP_ATTEMPT_OBSERVER, type AttemptObserver } from './attempt-observer.js';
 import { breakerState, isBreakerError, isNotAFault } from './breaker-factory.js';
 import { chooseDomains, type RoutingOptions } from './choose-domain.js';
@@ -206,8 +206,9 @@ export class Failover {
       }
       domain.stats.recordFault();
       this.budget.onFailure(name);
-      scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: describe(e) });
-      return { kind: 'fault', said: describe(e) };
+      const said = describe(e);
+      scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: said });
+      return { kind: 'fault', said };
     }
   }
 
@@ -284,8 +285,8 @@ function delay(ms: number): { fired: Promise<typeof HEDGE>; cancel(): void } {
 
 /** A short word for why an attempt failed: the domain's `authmesh-reason`, else the status name. */
 function faultReason(e: BackendError): string {
-  const said = e.metadata?.get?.('authmesh-reason')[0];
-  if (typeof said === 'string' && said !== '') return said;
+  const said = readErrorTrailers(e).reason;
+  if (said !== undefined && said !== '') return said;
   const name = typeof e.code === 'number' ? status[e.code] : undefined;
   return name === undefined ? 'error' : name.toLowerCase().replace(/_/g, '-');
 }

@@ -47,7 +47,6 @@ export interface RunningGateway {
   budget: RetryBudget;
   /** The inner grpc-js server (health, reflection, admin) behind the public front. */
   server: RunningServer;
-  front: RunningGrpcFront;
   /** The HTTPS OAuth 2.0 / OpenID Connect front, when configured. */
   http?: RunningHttpFront;
   /** Stops taking calls, drains for up to graceMs, then closes every domain. */
@@ -155,7 +154,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     failover,
     budget,
     server,
-    front,
     ...(http === undefined ? {} : { http }),
     async shutdown(graceMs = 5_000) {
       server.setServing('NOT_SERVING');

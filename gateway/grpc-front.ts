@@ -7,15 +7,15 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import zlib from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { overloaded } from '../lib/errors/index.js';
 import { MAX_REQUEST_BYTES, toStatus } from '../lib/grpc/index.js';
+import { encodeStatusMessage, frame, parseGrpcTimeout, readMessage } from '../lib/grpc/framing.js';
 import type { Logger } from '../lib/log/index.js';
 import { CallerGone } from './caller-signal.js';
 import type { ForwardRequest, ForwardResult } from './failover.js';
-import { methodPath, TOKEN_SERVICE_NAME, type TokenMethod } from './pass-through.js';
+import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from './pass-through.js';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -50,10 +50,23 @@ export interface RunningGrpcFront {
   close(graceMs: number): Promise<void>;
 }
 
-const TOKEN_PATHS: ReadonlyMap<string, TokenMethod> = new Map([
-  [methodPath('acquireToken'), 'acquireToken'],
-  [methodPath('getJwks'), 'getJwks'],
-]);
+/** A token method the front answers, with its server span's name and attributes made once. */
+interface FrontMethod {
+  method: TokenMethod;
+  spanName: string;
+  attributes: Attributes;
+}
+
+const TOKEN_PATHS: ReadonlyMap<string, FrontMethod> = new Map(
+  (['acquireToken', 'getJwks'] as const).map((method) => [
+    methodPath(method),
+    {
+      method,
+      spanName: `grpc.${TOKEN_SERVICE_NAME}/${wireMethodName(method)}`,
+      attributes: { 'rpc.system': 'grpc', 'rpc.service': TOKEN_SERVICE_NAME, 'rpc.method': wireMethodName(method) },
+    },
+  ]),
+);
 
 /** Request headers that belong to the caller's connection or call framing and are not forwarded. */
 function isTransportHeader(key: string): boolean {
@@ -61,38 +74,20 @@ function isTransportHeader(key: string): boolean {
 }
 
 /** The caller's metadata minus transport headers, or undefined when nothing is left (the usual case). */
-export function forwardableMetadata(headers: IncomingHttpHeaders): Metadata | undefined {
-  let out: Metadata | undefined;
-  for (const key in headers) {
-    if (isTransportHeader(key)) continue;
-    const value = headers[key];
-    if (value === undefined) continue;
-    out ??= new Metadata();
-    for (const v of Array.isArray(value) ? value : key.endsWith('-bin') ? value.split(',') : [value]) {
-      if (key.endsWith('-bin')) out.add(key, Buffer.from(v.trim(), 'base64'));
-      else out.add(key, v);
-    }
-  }
-  return out;
+function forwardableMetadata(headers: IncomingHttpHeaders): Metadata | undefined {
+  let any = false;
+  for (const key in headers) if (!isTransportHeader(key)) any = true;
+  if (!any) return undefined;
+  const md = Metadata.fromHttp2Headers(headers);
+  for (const key of Object.keys(md.getMap())) if (isTransportHeader(key)) md.remove(key);
+  return md;
 }
-
-const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
-
-/** The absolute deadline a `grpc-timeout` header sets, undefined when absent or malformed. */
-export function parseGrpcTimeout(value: string | string[] | undefined, now: number): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
-  return m === null ? undefined : now + Number(m[1]) * TIMEOUT_UNIT_MS[m[2]!]!;
-}
-
-/** `grpc-message` as grpc-js writes and reads it. */
-const encodeMessage = (details: string): string => encodeURI(details);
 
 /** Trailers of a gRPC status: grpc-status, grpc-message and the custom metadata. */
 function statusTrailers(code: status, details: string, metadata: Metadata | undefined): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = metadata === undefined ? {} : (metadata.toHttp2Headers() as OutgoingHttpHeaders);
   out['grpc-status'] = String(code);
-  if (details !== '') out['grpc-message'] = encodeMessage(details);
+  if (details !== '') out['grpc-message'] = encodeStatusMessage(details);
   return out;
 }
 
@@ -107,11 +102,7 @@ function respondMessage(stream: ServerHttp2Stream, bytes: Buffer, trailers: Meta
   if (stream.destroyed || stream.headersSent) return;
   stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' }, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers(statusTrailers(status.OK, '', trailers)));
-  const framed = Buffer.allocUnsafe(5 + bytes.length);
-  framed[0] = 0;
-  framed.writeUInt32BE(bytes.length, 1);
-  bytes.copy(framed, 5);
-  stream.end(framed);
+  stream.end(frame(bytes));
 }
 
 /**
@@ -151,7 +142,8 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
     return inner;
   };
 
-  const answerToken = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: TokenMethod): void => {
+  const answerToken = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, target: FrontMethod): void => {
+    const method = target.method;
     if (draining) return respondStatus(stream, status.UNAVAILABLE, 'gateway shutting down');
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
@@ -216,11 +208,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
         ...(deadline === undefined ? {} : { deadline }),
       };
       const parent = propagation.extract(context.active(), headers);
-      const span = tracer.startSpan(
-        `grpc.${TOKEN_SERVICE_NAME}/${method === 'acquireToken' ? 'AcquireToken' : 'GetJwks'}`,
-        { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': TOKEN_SERVICE_NAME, 'rpc.method': method === 'acquireToken' ? 'AcquireToken' : 'GetJwks' } },
-        parent,
-      );
+      const span = tracer.startSpan(target.spanName, { kind: SpanKind.SERVER, attributes: target.attributes }, parent);
       context
         .with(trace.setSpan(parent, span), () => opts.forwarder.forward(request))
         .then(
@@ -291,8 +279,8 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
     stream.on('error', () => undefined);
     const path = headers[HTTP2_HEADER_PATH];
-    const method = typeof path === 'string' ? TOKEN_PATHS.get(path) : undefined;
-    if (method !== undefined) answerToken(stream, headers, method);
+    const target = typeof path === 'string' ? TOKEN_PATHS.get(path) : undefined;
+    if (target !== undefined) answerToken(stream, headers, target);
     else relay(stream, headers);
   };
 
@@ -344,31 +332,8 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
 
 /** The trailers to relay: what the inner server sent, or a status when it sent none. */
 function trailersOf(t: IncomingHttpHeaders | undefined): OutgoingHttpHeaders {
-  if (t === undefined) return { 'grpc-status': String(status.UNAVAILABLE), 'grpc-message': encodeMessage('gateway: inner server sent no status') };
+  if (t === undefined) return { 'grpc-status': String(status.UNAVAILABLE), 'grpc-message': encodeStatusMessage('gateway: inner server sent no status') };
   const out: OutgoingHttpHeaders = {};
   for (const key in t) if (!key.startsWith(':')) out[key] = t[key];
   return out;
-}
-
-/**
- * The one message of a unary request: its bytes, or the status to answer. Messages compressed
- * with gzip or deflate (flag 1 and `grpc-encoding`) are inflated, bounded by the size limit.
- */
-export function readMessage(body: Buffer, encoding: string | string[] | undefined, maxBytes: number): Buffer | { code: status; details: string } {
-  if (body.length < 5) return { code: status.INTERNAL, details: 'request carries no complete gRPC message' };
-  const length = body.readUInt32BE(1);
-  if (length !== body.length - 5) return { code: status.INTERNAL, details: 'a unary request must carry exactly one gRPC message' };
-  const payload = body.subarray(5);
-  if (body[0] === 0) return payload;
-  if (body[0] !== 1) return { code: status.INTERNAL, details: `invalid gRPC message flag ${body[0]}` };
-  try {
-    if (encoding === 'gzip') return zlib.gunzipSync(payload, { maxOutputLength: maxBytes });
-    if (encoding === 'deflate') return zlib.inflateSync(payload, { maxOutputLength: maxBytes });
-  } catch (err) {
-    const large = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
-    return large
-      ? { code: status.RESOURCE_EXHAUSTED, details: `request larger than ${maxBytes} bytes once decompressed` }
-      : { code: status.INTERNAL, details: `request message could not be decompressed (${String(encoding)})` };
-  }
-  return { code: status.UNIMPLEMENTED, details: `request compressed with an unsupported encoding: ${String(encoding)}` };
 }

@@ -38,3 +38,6 @@ export const PassThroughTokenService = {
 
 /** The `/package.Service/Method` path of a token method. */
 export const methodPath = (method: TokenMethod): string => PassThroughTokenService[method].path;
+
+/** The method's name on the wire (`AcquireToken`, `GetJwks`), from its path. */
+export const wireMethodName = (method: TokenMethod): string => methodPath(method).slice(methodPath(method).lastIndexOf('/') + 1);

@@ -25,22 +25,13 @@ export function metadataToMap(md: Metadata | undefined): Record<string, string> 
   return out;
 }
 
-/** The reverse of {@link metadataToMap}, added to `into` when given. */
-export function mapToMetadata(map: Readonly<Record<string, string>>, into = new Metadata()): Metadata {
-  for (const key in map) {
-    const value = map[key]!;
-    try {
-      if (key.endsWith('-bin')) for (const v of value.split(',')) into.add(key, Buffer.from(v.trim(), 'base64'));
-      else into.add(key, value);
-    } catch {
-      // A key grpc-js refuses (upper case, bad characters) is dropped as grpc-js drops it on the wire.
-    }
-  }
-  return into;
-}
+/** The reverse of {@link metadataToMap} (grpc-js reads it as it reads HTTP/2 headers). */
+export const mapToMetadata = (map: Readonly<Record<string, string>>): Metadata => Metadata.fromHttp2Headers(map);
 
 interface Target {
   name: string;
+  /** The method's own name (`AcquireToken`). */
+  method: string;
   definition: MethodDefinition<unknown, unknown>;
   handler: handleUnaryCall<unknown, unknown>;
 }
@@ -98,7 +89,8 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
   for (const [key, def] of Object.entries(target.definition)) {
     const handler = target.implementation[key];
     if (def.requestStream || def.responseStream || typeof handler !== 'function') continue;
-    methods.set(def.path.slice(def.path.lastIndexOf('/') + 1), { name: def.path.slice(1), definition: def, handler: handler as handleUnaryCall<unknown, unknown> });
+    const method = def.path.slice(def.path.lastIndexOf('/') + 1);
+    methods.set(method, { name: def.path.slice(1), method, definition: def, handler: handler as handleUnaryCall<unknown, unknown> });
   }
   const tracer = trace.getTracer('authmesh-relay');
   const [serviceName] = target.name.split('/');
@@ -148,18 +140,18 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       // No handler changes a call's metadata, so calls without metadata of their own share the
       // stream's.
       let metadata = streamMetadata;
-      for (const key in req.metadata) {
-        if (streamMetadata.get(key).length > 0) continue;
-        if (metadata === streamMetadata) metadata = streamMetadata.clone();
-        mapToMetadata({ [key]: req.metadata[key]! }, metadata);
+      let own: Record<string, string> | undefined;
+      for (const key in req.metadata) if (streamMetadata.get(key).length === 0) (own ??= {})[key] = req.metadata[key]!;
+      if (own !== undefined) {
+        metadata = streamMetadata.clone();
+        metadata.merge(mapToMetadata(own));
       }
       const deadline = req.timeoutMs > 0 ? Date.now() + req.timeoutMs : Infinity;
       const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
       pending.add(call);
       const carrier = req.metadata;
       const parent = propagation.extract(context.active(), carrier);
-      const method = m.definition.path.slice(m.definition.path.lastIndexOf('/') + 1);
-      const span = tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': method, 'authmesh.relayed': true } }, parent);
+      const span = tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': m.method, 'authmesh.relayed': true } }, parent);
       const callback = (err: Partial<ServiceError> | null, value?: unknown, trailer?: Metadata): void => {
         let res: RelayResponse;
         if (err !== null && err !== undefined) {

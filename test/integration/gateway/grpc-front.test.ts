@@ -7,7 +7,8 @@ import { AcquireTokenRequest, AcquireTokenResponse, TokenServiceClient, type Acq
 import { serve, type RunningServer } from '../../../lib/grpc/index.js';
 import { silentLogger } from '../../../lib/log/index.js';
 import type { ForwardRequest, ForwardResult } from '../../../gateway/failover.js';
-import { parseGrpcTimeout, readMessage, startGrpcFront, type RunningGrpcFront } from '../../../gateway/grpc-front.js';
+import { startGrpcFront, type RunningGrpcFront } from '../../../gateway/grpc-front.js';
+import { parseGrpcTimeout, readMessage } from '../../../lib/grpc/framing.js';
 import { TOKEN_SERVICE_NAME } from '../../../gateway/pass-through.js';
 
 const REQUEST = { tenantId: 't1', clientId: 'app1', scope: 'https://storage.authmesh.local/.default', clientAssertion: 'a.b.c', clientAssertionType: '', clientSecret: '' };
