@@ -22,14 +22,6 @@ export class LatencyHistogram {
     this.h.recordValue(Math.max(1, Math.min(60_000_000, Math.round(ms * 1000))));
   }
 
-  get count(): number {
-    return this.h.totalCount;
-  }
-
-  percentileMs(p: number): number {
-    return this.h.getValueAtPercentile(p) / 1000;
-  }
-
   summary(): LatencySummary {
     const r = (us: number): number => Math.round(us) / 1000;
     return {
@@ -41,9 +33,5 @@ export class LatencyHistogram {
       max: r(this.h.maxValue),
       mean: r(this.h.mean),
     };
-  }
-
-  reset(): void {
-    this.h.reset();
   }
 }

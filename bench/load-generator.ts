@@ -4,6 +4,7 @@ import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } fro
 import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Metadata, status } from '@grpc/grpc-js';
+import { frame } from '../lib/grpc/framing.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { toPortable, type AssertionSigner, type PortableSigner } from './requests.js';
 
@@ -169,7 +170,7 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
 }
 
 /**
- * Unary gRPC calls framed by hand over node:http2 on several connections (round robin), with raw
+ * Unary gRPC calls in gRPC's framing over node:http2 on several connections (round robin), with raw
  * request bytes: a lean load generator, so the CPU it shares with the servers on this machine goes
  * to sending calls, not to a general client's per-call layers. Counts a call as OK only when the
  * reply's grpc-status is 0.
@@ -224,11 +225,7 @@ export class RawUnaryClient {
         if (code === status.OK) resolve(true);
         else fail(`${status[code] ?? code} ${decodeURIComponent(String(statusHeaders?.['grpc-message'] ?? ''))}`);
       });
-      const framed = Buffer.allocUnsafe(5 + bytes.length);
-      framed[0] = 0;
-      framed.writeUInt32BE(bytes.length, 1);
-      bytes.copy(framed, 5);
-      stream.end(framed);
+      stream.end(frame(bytes));
     });
   }
 

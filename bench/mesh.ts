@@ -1,10 +1,11 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { Metadata, status } from '@grpc/grpc-js';
+import { status, type Metadata } from '@grpc/grpc-js';
 import { acquire, RESOURCE, TestMesh, type TestWorkload } from '../test/support/mesh-harness.js';
+import { meshBackupFiles, startBackupProcess } from '../test/support/backup-process.js';
+import { bearer } from '../lib/grpc/index.js';
 import { DEFAULT_ISSUER, assertionAudience } from '../lib/token/index.js';
-import { LatencyHistogram, type LatencySummary } from './histogram.js';
-import { encodeAcquire, signFreshAssertion, type AssertionSigner } from './requests.js';
+import { LatencyHistogram } from './histogram.js';
+import { encodeAcquire, type AssertionSigner } from './requests.js';
 
 const ACQUIRE_PATH = '/authmesh.token.v1.TokenService/AcquireToken';
 export { ACQUIRE_PATH };
@@ -24,11 +25,6 @@ export function assertionSigner(w: TestWorkload): AssertionSigner {
     aud: assertionAudience(DEFAULT_ISSUER, w.tenantId),
     key: w.privateKey,
   };
-}
-
-/** A fresh assertion (new `jti`) for a workload, signed with raw node:crypto: the cold path. */
-export function freshAssertion(w: TestWorkload): string {
-  return signFreshAssertion(assertionSigner(w));
 }
 
 export interface BenchMeshOptions {
@@ -79,23 +75,16 @@ export class BenchMesh {
       await new Promise((r) => setTimeout(r, 1500)); // one usage report from regional
       const exported = await mesh.adminCall<{ identities: number }>((c) => (m, o, cb) => c.exportBackup({}, m, o, cb));
       opts.log(`backup snapshot with ${exported.identities} identities`);
-      const globalDir = path.join(mesh.dir, 'global');
-      await mesh.start('backup', 'services/backup/main.js', (port) => [
-        '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'backup'), '--store-dir', path.join(globalDir, 'backups'),
-        '--export-public-key', path.join(globalDir, 'export-key.pub.pem'), '--mesh-token-file', path.join(globalDir, 'mesh-token'),
-      ]);
-      gatewayArgs.push('--backup', mesh.address('backup'), '--backup-token-file', path.join(globalDir, 'mesh-token'));
+      const files = meshBackupFiles(mesh);
+      await startBackupProcess(mesh, files, ['--poll-interval', '5s']);
+      gatewayArgs.push('--backup', mesh.address('backup'), '--backup-token-file', files.meshTokenFile);
     }
-    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'), ...gatewayArgs,
-    ]);
+    await mesh.startGateway('eastus', gatewayArgs);
   }
 
   /** The mesh token gateways present to the backup domain. */
   meshTokenMetadata(): Metadata {
-    const md = new Metadata();
-    md.set('authorization', `Bearer ${fs.readFileSync(path.join(this.mesh.dir, 'global', 'mesh-token'), 'utf8').trim()}`);
-    return md;
+    return bearer(fs.readFileSync(meshBackupFiles(this.mesh).meshTokenFile, 'utf8').trim());
   }
 
   /**
@@ -103,7 +92,7 @@ export class BenchMesh {
    * directly until it refuses; the time from the admin call's return to the first refusal. Each
    * workload is enabled again (and seen enabled) before the next.
    */
-  async revocation(count: number): Promise<{ p50: number; p99: number; max: number; count: number; timedOut: number; summary: LatencySummary }> {
+  async revocation(count: number): Promise<{ p50: number; p99: number; max: number; count: number; timedOut: number }> {
     const { mesh } = this;
     const regional = mesh.tokenClient('regional-eastus');
     const hist = new LatencyHistogram();
@@ -129,7 +118,7 @@ export class BenchMesh {
       await pollUntil(w, false, 3000);
     }
     const s = hist.summary();
-    return { p50: s.p50, p99: s.p99, max: s.max, count, timedOut, summary: s };
+    return { p50: s.p50, p99: s.p99, max: s.max, count, timedOut };
   }
 
   async stop(): Promise<void> {

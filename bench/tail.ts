@@ -143,7 +143,13 @@ async function main(): Promise<void> {
         sender ??= main;
         const m1 = machineTicks();
         const cores = (ticks: number): string => `${Math.round((100 * ticks) / (m1.total - m0.total))}%`;
-        const ours = pids.map(([name, pid], k) => `${name} ${cores(processTicks(pid) - p0[k]!)}`).join(', ');
+        // Clock ticks are 10 ms; per successful call they give each process's CPU time per token.
+        const ours = pids
+          .map(([name, pid], k) => {
+            const ticks = processTicks(pid) - p0[k]!;
+            return `${name} ${cores(ticks)} (${Math.round((ticks * 10_000) / Math.max(1, res.ok))} µs/token)`;
+          })
+          .join(', ');
         const gcSum = (g: SenderStats['gc']): string => `${g.length} pauses, ${r1(g.reduce((x, y) => x + y.ms, 0))} ms in all, longest ${r1(Math.max(0, ...g.map((y) => y.ms)))} ms`;
         const l = res.latency;
         const late = res.sendLateness!;
