@@ -3,10 +3,11 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { waitForServing } from '../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, waitForServing } from '../lib/grpc/index.js';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
+import { TRACES_FILE } from '../cli/traces-command.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
-import { createMeshCa, loadOrIssueMeshCert } from '../lib/tls/index.js';
+import { createMeshCa, loadOrIssueMeshCert, type MeshCertFiles } from '../lib/tls/index.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
 
 /** One process of the local mesh. */
@@ -29,7 +30,7 @@ const BACKUP_DIR = path.join(MESH_DIR, 'backup');
 const TELEMETRY = path.join(DIST, 'lib', 'telemetry', 'register.js');
 /** Where spans go: Jaeger from `make jaeger`, or else the built-in receiver started below. */
 const OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://127.0.0.1:4318';
-const TRACES_FILE = path.join(MESH_DIR, 'traces', 'recent.json');
+const TRACES = path.join(MESH_DIR, TRACES_FILE);
 
 const REGIONS = [
   { region: 'eastus', gateway: '127.0.0.1:50050', regional: '127.0.0.1:50061', https: '127.0.0.1:50443' },
@@ -75,14 +76,33 @@ const BACKUP_PROCESS: MeshProcess = {
 const CA_DIR = path.join(MESH_DIR, 'ca');
 const MESH_TLS_SERVERS = new Set(['global', 'backup', ...REGIONS.map((r) => `regional-${r.region}`)]);
 
+/** Each name's certificate files and client credentials, read or issued once per start. */
+const meshFiles = new Map<string, MeshCertFiles>();
+const meshChannels = new Map<string, ChannelCredentials>();
+let meshCa: ReturnType<typeof createMeshCa> | undefined;
+
+function meshCertFiles(name: string): MeshCertFiles {
+  let files = meshFiles.get(name);
+  if (files === undefined) {
+    meshCa ??= createMeshCa(CA_DIR);
+    files = loadOrIssueMeshCert(CA_DIR, meshCa, name);
+    meshFiles.set(name, files);
+  }
+  return files;
+}
+
 function meshTlsArgs(name: string): string[] {
-  const files = loadOrIssueMeshCert(CA_DIR, createMeshCa(CA_DIR), name);
+  const files = meshCertFiles(name);
   return ['--mesh-ca', files.ca, '--mesh-cert', files.cert, '--mesh-key', files.key];
 }
 
 function meshCredentials(name: string): ChannelCredentials {
-  const files = loadOrIssueMeshCert(CA_DIR, createMeshCa(CA_DIR), name);
-  return credentials.createSsl(readFileSync(files.ca), readFileSync(files.key), readFileSync(files.cert));
+  let creds = meshChannels.get(name);
+  if (creds === undefined) {
+    creds = meshChannelCredentials(loadMeshTls(meshCertFiles(name)));
+    meshChannels.set(name, creds);
+  }
+  return creds;
 }
 
 /** Setup of the backup: its signing key registered with global, then a first snapshot to serve. */
@@ -208,7 +228,7 @@ async function startTraceReceiver(): Promise<void> {
     return;
   }
   try {
-    await startOtlpReceiver({ listen: '127.0.0.1:4318', file: TRACES_FILE, maxTraces: 200 });
+    await startOtlpReceiver({ listen: '127.0.0.1:4318', file: TRACES, maxTraces: 200 });
     say('built-in OTLP receiver on 127.0.0.1:4318 keeps the last 200 traces: `npx authmesh traces` prints the failovers');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;

@@ -4,10 +4,11 @@
  * fault domain issued the token it holds, so a failover is visible live when a domain is killed.
  */
 import { readFileSync } from 'node:fs';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { CertificateCredential, TokenCache, type AccessToken } from '../../client/index.js';
 import { StorageServiceClient, type ReadBlobResponse } from '../../gen/authmesh/storage/v1/storage.js';
 import { ConfigError, describeOptions, hostPort, oneOf, parseConfig, positive } from '../../lib/config/index.js';
+import { bearer } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 
@@ -66,8 +67,7 @@ function main(): void {
     }
     if (current?.token !== token.token) log.info({ event: 'holding-token', faultDomain: token.faultDomain, expiresInS: Math.round((token.expiresOn - Date.now()) / 1000) }, `holding a token issued by ${token.faultDomain}`);
     current = token;
-    const md = new Metadata();
-    md.set('authorization', `Bearer ${token.token}`);
+    const md = bearer(token.token);
     await new Promise<void>((resolve) => {
       storage.readBlob({ name: 'hello.txt' }, md, { deadline: Date.now() + 3000 }, (err: ServiceError | null, res: ReadBlobResponse) => {
         if (err) log.warn({ event: 'read-failed', code: err.code }, `storage refused: ${err.details}`);

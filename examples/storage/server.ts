@@ -1,6 +1,6 @@
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { StorageServiceService, type ReadBlobRequest, type ReadBlobResponse } from '../../gen/authmesh/storage/v1/storage.js';
-import type { ServiceBinding } from '../../lib/grpc/index.js';
+import { REASON_KEY, type ServiceBinding } from '../../lib/grpc/index.js';
 import { VerifierError, type TokenVerifier } from '../../verifier/index.js';
 
 export interface StorageServiceOptions {
@@ -28,7 +28,7 @@ export function storageService(options: StorageServiceOptions): ServiceBinding {
       options.onRefused?.(reason, message);
       const trailers = new Metadata();
       trailers.set('www-authenticate', `Bearer error="${code === status.PERMISSION_DENIED ? 'insufficient_scope' : 'invalid_token'}"`);
-      trailers.set('authmesh-reason', reason);
+      trailers.set(REASON_KEY, reason);
       callback({ code, details: message, metadata: trailers });
     };
     if (m === null) return refuse(status.UNAUTHENTICATED, 'ERR_NO_TOKEN', 'a bearer token is required');

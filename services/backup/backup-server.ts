@@ -102,10 +102,13 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
     else log.warn({ reason: fresh.reason, ageMs: fresh.ageMs }, 'backup NOT_SERVING');
   };
   const poll = setInterval(() => {
-    try {
-      check = new BearerCheck([opts.meshToken()]);
-    } catch (err) {
-      log.warn({ err }, 'cannot re-read the mesh token; keeping the one in use');
+    // Under mutual TLS callers are checked by certificate and the token is not used.
+    if (opts.tls === undefined) {
+      try {
+        check = new BearerCheck([opts.meshToken()]);
+      } catch (err) {
+        log.warn({ err }, 'cannot re-read the mesh token; keeping the one in use');
+      }
     }
     loader.check().then(evaluate, (err: unknown) => log.error({ err }, 'backup store check failed'));
   }, opts.pollIntervalMs);

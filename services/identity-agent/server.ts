@@ -1,18 +1,15 @@
 import { Metadata, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { IdentityAgentServiceService, type GetTokenRequest, type GetTokenResponse } from '../../gen/authmesh/agent/v1/agent.js';
 import { AuthmeshClientError, TokenRefusedError } from '../../client/index.js';
-import { callDeadline, OAUTH_ERROR_KEY, type ServiceBinding } from '../../lib/grpc/index.js';
+import { invalidScope } from '../../lib/errors/index.js';
+import { callDeadline, OAUTH_ERROR_KEY, toStatus, type ServiceBinding } from '../../lib/grpc/index.js';
 import type { HostIdentity } from './host-identity.js';
 
 /** IdentityAgentService: a token for the host identity, no credential asked of the caller. */
 export function identityAgentService(identity: HostIdentity, onScope: (scope: string) => void, onError: (err: unknown) => void): ServiceBinding {
   const getToken = (call: ServerUnaryCall<GetTokenRequest, GetTokenResponse>, callback: sendUnaryData<GetTokenResponse>): void => {
     const scope = call.request.scope;
-    if (!scope.endsWith('/.default')) {
-      const md = new Metadata();
-      md.set(OAUTH_ERROR_KEY, 'invalid_scope');
-      return callback({ code: status.INVALID_ARGUMENT, details: 'scope must be <resource>/.default', metadata: md });
-    }
+    if (!scope.endsWith('/.default')) return callback(toStatus(invalidScope('scope must be <resource>/.default')));
     onScope(scope);
     identity.getToken(scope, { deadline: callDeadline(call) ?? Date.now() + 10_000 }).then(
       (t) => callback(null, { accessToken: t.token, expiresOnMs: t.expiresOn, refreshAfterMs: t.refreshAfter, faultDomain: t.faultDomain, tenantId: identity.tenantId, clientId: identity.clientId }),
