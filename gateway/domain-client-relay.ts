@@ -10,6 +10,7 @@ import type { Connection } from './domain-client-http2.js';
 import { wireMethodName, type TokenMethod } from './pass-through.js';
 
 const RELAY_PATH = TokenRelayServiceService.relay.path;
+const EMPTY = Buffer.alloc(0);
 const METHOD_NAMES: Readonly<Record<TokenMethod, string>> = { acquireToken: wireMethodName('acquireToken'), getJwks: wireMethodName('getJwks') };
 
 /**
@@ -89,14 +90,17 @@ class RelayStream {
         },
         timer: setTimeout(() => {
           pending.reject(backendError(status.DEADLINE_EXCEEDED, `${this.name}: no answer within ${timeoutMs} ms`));
-          this.stalled(open, sentAt);
+          if (!this.stalled(open, sentAt)) this.cancel(open, id);
         }, timeoutMs),
         options,
-        onAbort: () => pending.reject(cancelledByCaller()),
+        onAbort: () => {
+          pending.reject(cancelledByCaller());
+          this.cancel(open, id);
+        },
       };
       options.signal?.addEventListener('abort', pending.onAbort, { once: true });
       open.pending.set(id, pending);
-      const message = RelayRequest.encode({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata }).finish();
+      const message = RelayRequest.encode({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata, cancel: false }).finish();
       open.stream.write(frame(message));
     });
   }
@@ -143,10 +147,21 @@ class RelayStream {
    * domain drops what is queued for it when it wakes (as it drops calls reset one by one) instead
    * of working through a backlog nobody waits for; the next call opens a new stream.
    */
-  private stalled(open: Open, sentAt: number): void {
-    if (open.answeredAt >= sentAt || open.stream.closed) return;
+  private stalled(open: Open, sentAt: number): boolean {
+    if (open.answeredAt >= sentAt || open.stream.closed) return false;
     if (this.current === open) this.current = undefined;
     open.stream.close(http2.constants.NGHTTP2_CANCEL);
+    return true;
+  }
+
+  /**
+   * Tells the domain the gateway stopped waiting for a call, as a reset of a call's own stream
+   * would: the domain cancels it (freeing, say, its admission slot) and sends no answer.
+   */
+  private cancel(open: Open, id: number): void {
+    if (open.stream.closed || open.stream.destroyed || open.stream.writableEnded) return;
+    const message = RelayRequest.encode({ id, method: '', message: EMPTY, timeoutMs: 0, metadata: {}, cancel: true }).finish();
+    open.stream.write(frame(message));
   }
 
   private deliver(open: Open, bytes: Buffer): void {

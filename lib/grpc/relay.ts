@@ -96,12 +96,12 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
   const [serviceName] = target.name.split('/');
 
   const relay = (stream: RelayCall): void => {
-    const pending = new Set<RelayedCall>();
+    const pending = new Map<number, RelayedCall>();
     let open = true;
     const streamMetadata = stream.metadata;
     const end = (): void => {
       open = false;
-      for (const call of pending) {
+      for (const call of pending.values()) {
         call.cancelled = true;
         call.emit('cancelled', 'relay stream ended');
       }
@@ -115,7 +115,11 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       else open = false;
     });
     const answer = (res: RelayResponse, call?: RelayedCall): void => {
-      if (call !== undefined) pending.delete(call);
+      if (call !== undefined) {
+        // A call the gateway cancelled gets no answer.
+        if (call.cancelled) return;
+        pending.delete(res.id);
+      }
       if (stream.cancelled || stream.destroyed || stream.writableEnded) return;
       stream.write(res);
       if (!open && pending.size === 0) stream.end();
@@ -123,6 +127,15 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
     stream.on('data', (req: RelayRequest) => {
       // Calls still queued on a stream the gateway reset or closed: nobody waits for them.
       if (!open) return;
+      if (req.cancel) {
+        const call = pending.get(req.id);
+        if (call !== undefined && !call.cancelled) {
+          pending.delete(req.id);
+          call.cancelled = true;
+          call.emit('cancelled', 'cancelled by the gateway');
+        }
+        return;
+      }
       const m = methods.get(req.method);
       if (m === undefined) {
         answer({ id: req.id, code: status.UNIMPLEMENTED, details: `no method ${req.method} in ${target.name}`, message: Buffer.alloc(0), trailers: {} });
@@ -148,7 +161,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       }
       const deadline = req.timeoutMs > 0 ? Date.now() + req.timeoutMs : Infinity;
       const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
-      pending.add(call);
+      pending.set(req.id, call);
       const carrier = req.metadata;
       const parent = propagation.extract(context.active(), carrier);
       const span = tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': m.method, 'authmesh.relayed': true } }, parent);

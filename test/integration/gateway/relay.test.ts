@@ -124,6 +124,42 @@ describe('TokenRelayService between the gateway and a domain', function () {
     }
   });
 
+  it('cancels in the domain a call it stopped waiting for, while the stream keeps serving', async () => {
+    const cancelled: string[] = [];
+    const mixed: ServiceBinding = {
+      name: 'authmesh.token.v1.TokenService',
+      definition: TokenServiceService,
+      implementation: {
+        acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => {
+          if (call.request.clientId.startsWith('hang')) {
+            call.once('cancelled', () => cancelled.push(call.request.clientId));
+            return;
+          }
+          setTimeout(() => callback(null, { accessToken: `ok-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'global' }), 50);
+        },
+        getJwks: () => undefined,
+      },
+    };
+    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([mixed], mixed.name) });
+    backend = new RelayTokenBackend('global', server.address);
+    try {
+      const controller = new AbortController();
+      const timedOut = failure(backend.call('acquireToken', encode('hang-deadline'), { deadline: soon(250) }));
+      const abandoned = failure(backend.call('acquireToken', encode('hang-caller'), { deadline: soon(), signal: controller.signal }));
+      const answered = backend.call('acquireToken', encode('fast'), { deadline: soon() });
+      assert.equal(decode((await answered).bytes).accessToken, 'ok-fast');
+      controller.abort();
+      assert.equal((await abandoned).code, status.CANCELLED);
+      assert.equal((await timedOut).code, status.DEADLINE_EXCEEDED);
+      const until = Date.now() + 2000;
+      while (cancelled.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(cancelled.sort(), ['hang-caller', 'hang-deadline']);
+      assert.equal(decode((await backend.call('acquireToken', encode('after'), { deadline: soon() })).bytes).accessToken, 'ok-after', 'same stream, still serving');
+    } finally {
+      await server.shutdown(0);
+    }
+  });
+
   it('lets a domain shut down gracefully: calls in flight are answered and the relay stream ends', async () => {
     const slow: ServiceBinding = {
       name: 'authmesh.token.v1.TokenService',

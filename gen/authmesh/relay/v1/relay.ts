@@ -38,6 +38,12 @@ export interface RelayRequest {
    * (authorization) applies to every call on it.
    */
   metadata: { [key: string]: string };
+  /**
+   * Set on a second message with the same id when the gateway stops waiting for that call (its
+   * deadline passed, its caller went away): the domain cancels the call, as it would a call reset
+   * on a stream of its own, and sends no answer. The other fields are empty then.
+   */
+  cancel: boolean;
 }
 
 export interface RelayRequest_MetadataEntry {
@@ -68,7 +74,7 @@ export interface RelayResponse_TrailersEntry {
 }
 
 function createBaseRelayRequest(): RelayRequest {
-  return { id: 0, method: "", message: Buffer.alloc(0), timeoutMs: 0, metadata: {} };
+  return { id: 0, method: "", message: Buffer.alloc(0), timeoutMs: 0, metadata: {}, cancel: false };
 }
 
 export const RelayRequest: MessageFns<RelayRequest> = {
@@ -88,6 +94,9 @@ export const RelayRequest: MessageFns<RelayRequest> = {
     globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
       RelayRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
     });
+    if (message.cancel !== false) {
+      writer.uint32(48).bool(message.cancel);
+    }
     return writer;
   },
 
@@ -147,6 +156,14 @@ export const RelayRequest: MessageFns<RelayRequest> = {
             }
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.cancel = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -183,6 +200,7 @@ export const RelayRequest: MessageFns<RelayRequest> = {
           {},
         )
         : {},
+      cancel: isSet(object.cancel) ? globalThis.Boolean(object.cancel) : false,
     };
   },
 
@@ -209,6 +227,9 @@ export const RelayRequest: MessageFns<RelayRequest> = {
         });
       }
     }
+    if (message.cancel !== false) {
+      obj.cancel = message.cancel;
+    }
     return obj;
   },
 
@@ -230,6 +251,7 @@ export const RelayRequest: MessageFns<RelayRequest> = {
       },
       {},
     );
+    message.cancel = object.cancel ?? false;
     return message;
   },
 };
