@@ -68,9 +68,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       deps.backend?.(spec) ??
       (config.transport === 'grpc-js'
         ? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials })
-        : config.transport === 'http2'
-          ? new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) })
-          : new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
+        : config.transport === 'relay'
+          ? new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) })
+          : new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,
