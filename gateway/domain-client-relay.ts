@@ -90,7 +90,22 @@ class RelayStream {
         },
         timer: setTimeout(() => {
           pending.reject(backendError(status.DEADLINE_EXCEEDED, `${this.name}: no answer within ${timeoutMs} ms`));
-          if (!this.stalled(open, sentAt)) this.cancel(open, id);
+          if (open.answeredAt >= sentAt) {
+            this.cancel(open, id);
+            return;
+          }
+          // Nothing answered since the call was sent: new calls go to a new stream now. Timers run
+          // before the loop reads its sockets, so when the gateway itself was held up (a long GC,
+          // a starved CPU) answers may sit unread on this one: the verdict waits until this turn's
+          // reads are done, and a stream that did answer is not reset with every call on it.
+          if (this.current === open) this.current = undefined;
+          setImmediate(() => {
+            if (this.stalled(open, sentAt)) return;
+            this.cancel(open, id);
+            const usable = !open.stream.closed && !open.stream.writableEnded;
+            if (usable && this.current === undefined) this.current = open;
+            else if (usable) open.stream.end();
+          });
         }, timeoutMs),
         options,
         onAbort: () => {
@@ -149,7 +164,6 @@ class RelayStream {
    */
   private stalled(open: Open, sentAt: number): boolean {
     if (open.answeredAt >= sentAt || open.stream.closed) return false;
-    if (this.current === open) this.current = undefined;
     open.stream.close(http2.constants.NGHTTP2_CANCEL);
     return true;
   }

@@ -11,6 +11,7 @@ import { BearerCheck, mapToMetadata, metadataToMap, requireBearer, serve, withRe
 import type { BackendError } from '../../../gateway/domain-client.js';
 import { MAX_RELAYED_BYTES, RelayTokenBackend } from '../../../gateway/domain-client-relay.js';
 import { startFakeTokenServer, type FakeTokenServer } from '../../support/fake-token-server.js';
+import { startWorkerTokenServer } from '../../support/worker-token-server.js';
 import { startTcpProxy } from '../regional/tcp-proxy.js';
 
 const encode = (clientId: string, assertion = 'a.b.c'): Buffer =>
@@ -121,6 +122,33 @@ describe('TokenRelayService between the gateway and a domain', function () {
       assert.deepEqual(cancelled.sort(), ['long', 'short'], `the domain saw both calls cancelled with the stream, saw ${cancelled.join()}`);
     } finally {
       await server.shutdown(0);
+    }
+  });
+
+  it('does not reset a stream that answered while the gateway itself was held up past a deadline', async () => {
+    const worker = await startWorkerTokenServer({ answerAfterMs: 20 });
+    backend = new RelayTokenBackend('backup', worker.address);
+    try {
+      assert.equal(decode((await backend.call('acquireToken', encode('warm'), { deadline: soon() })).bytes).accessToken, 'token-warm');
+      await new Promise((r) => setTimeout(r, 20)); // the calls below are sent after the last answer
+      const timedOut = failure(backend.call('acquireToken', encode('hang'), { deadline: soon(50) }));
+      const answered = backend.call('acquireToken', encode('answered'), { deadline: soon() });
+      await new Promise((r) => setTimeout(r, 5)); // both requests leave
+      // The gateway's thread is held (a long GC, a starved CPU) while the domain answers
+      // `answered`. It is held at the end of a loop turn, so when it runs again the hanging call's
+      // timer fires before the loop reads that answer from the socket.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          const until = Date.now() + 300;
+          while (Date.now() < until);
+          resolve();
+        }),
+      );
+      assert.equal((await timedOut).code, status.DEADLINE_EXCEEDED);
+      assert.equal(decode((await answered).bytes).accessToken, 'token-answered', 'the answered call survives');
+      assert.equal(decode((await backend.call('acquireToken', encode('after'), { deadline: soon() })).bytes).accessToken, 'token-after');
+    } finally {
+      await worker.stop();
     }
   });
 
