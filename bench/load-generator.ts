@@ -4,7 +4,6 @@ import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } fro
 import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Metadata, status } from '@grpc/grpc-js';
-import { frame } from '../lib/grpc/framing.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { toPortable, type AssertionSigner, type PortableSigner } from './requests.js';
 
@@ -177,14 +176,26 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
  */
 export class RawUnaryClient {
   private readonly sessions: ClientHttp2Session[];
+  private readonly headers: OutgoingHttpHeaders;
   private next = 0;
 
+  /**
+   * @param headers extra request headers of every call (e.g. `Metadata.toHttp2Headers()`).
+   * @param timeoutMs grpc-timeout of every call.
+   */
   constructor(
     address: string,
-    private readonly path: string,
+    path: string,
     channels = 2,
+    headers: Metadata | OutgoingHttpHeaders = {},
+    timeoutMs = 5000,
   ) {
     if (!/^127\.0\.0\.1:\d+$/.test(address)) throw new Error(`bench targets 127.0.0.1 only, got ${address}`);
+    // One headers object for every call: http2 copies it per stream, so nothing is built per call.
+    this.headers = {
+      ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',
+      'grpc-timeout': `${timeoutMs}m`, ...(headers instanceof Metadata ? headers.toHttp2Headers() : headers),
+    };
     this.sessions = Array.from({ length: channels }, () => {
       const session = http2.connect(`http://${address}`);
       session.on('error', () => undefined);
@@ -192,8 +203,11 @@ export class RawUnaryClient {
     });
   }
 
-  /** Sends one call; resolves true on OK, records the first failures in `errors`. */
-  send(bytes: Buffer, timeoutMs: number, errors: string[], metadata?: Metadata | OutgoingHttpHeaders): Promise<boolean> {
+  /**
+   * Sends one call whose request is already in gRPC's framing (`frame(bytes)`, done once per
+   * request rather than per call); resolves true on OK, records the first failures in `errors`.
+   */
+  send(framed: Buffer, errors: string[]): Promise<boolean> {
     const session = this.sessions[this.next]!;
     this.next = (this.next + 1) % this.sessions.length;
     return new Promise((resolve) => {
@@ -203,10 +217,7 @@ export class RawUnaryClient {
       };
       let stream;
       try {
-        stream = session.request({
-          ':method': 'POST', ':path': this.path, 'content-type': 'application/grpc', te: 'trailers',
-          'grpc-timeout': `${timeoutMs}m`, ...(metadata instanceof Metadata ? metadata.toHttp2Headers() : metadata),
-        });
+        stream = session.request(this.headers);
       } catch (err) {
         fail(`UNAVAILABLE ${(err as Error).message}`);
         return;
@@ -225,7 +236,7 @@ export class RawUnaryClient {
         if (code === status.OK) resolve(true);
         else fail(`${status[code] ?? code} ${decodeURIComponent(String(statusHeaders?.['grpc-message'] ?? ''))}`);
       });
-      stream.end(frame(bytes));
+      stream.end(framed);
     });
   }
 

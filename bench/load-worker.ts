@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { frame } from '../lib/grpc/framing.js';
 import { closedLoop, openLoop, RawUnaryClient, watchSender, type LoadJob, type LoadMessage } from './load-generator.js';
 import { encodeAcquire, fromPortable, signFreshAssertion } from './requests.js';
 
@@ -10,28 +11,30 @@ import { encodeAcquire, fromPortable, signFreshAssertion } from './requests.js';
 
 const BATCH = 1024;
 
-/** The request of call i: pre-encoded bytes round robin, or a fresh assertion signed per call. */
+/**
+ * The framed request of call i: pre-encoded requests round robin (framed once, before sending
+ * starts), or a fresh assertion signed and framed per call.
+ */
 function requestsOf(job: LoadJob): (i: number) => Buffer {
   const r = job.requests;
   if ('fresh' in r) {
     const signers = r.fresh.map(fromPortable);
     return (i) => {
       const s = signers[i % signers.length]!;
-      return encodeAcquire(s, signFreshAssertion(s));
+      return frame(encodeAcquire(s, signFreshAssertion(s)));
     };
   }
   const all = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
-  const requests = r.ends.map((end, k) => all.subarray(k === 0 ? 0 : r.ends[k - 1]!, end));
+  const requests = r.ends.map((end, k) => frame(all.subarray(k === 0 ? 0 : r.ends[k - 1]!, end)));
   return (i) => requests[i % requests.length]!;
 }
 
 async function run(job: LoadJob, post: (m: LoadMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
   const { target } = job;
-  const client = new RawUnaryClient(target.address, target.path, target.channels ?? 2);
+  const client = new RawUnaryClient(target.address, target.path, target.channels ?? 2, target.headers, target.timeoutMs ?? 5000);
   const errors: string[] = [];
   const request = requestsOf(job);
-  const timeoutMs = target.timeoutMs ?? 5000;
-  const send = (i: number): Promise<boolean> => client.send(request(i), timeoutMs, errors, target.headers);
+  const send = (i: number): Promise<boolean> => client.send(request(i), errors);
 
   let batch = new Float64Array(BATCH * 4);
   let filled = 0;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { closedLoopInWorker, openLoop, openLoopInWorker, RawUnaryClient, watchSender, type LoadResult, type OpenLoopOptions, type SenderStats } from './load-generator.js';
+import { frame } from '../lib/grpc/framing.js';
 import { ACQUIRE_PATH, BenchMesh } from './mesh.js';
 
 /**
@@ -136,7 +137,8 @@ async function main(): Promise<void> {
           const client = new RawUnaryClient(address, ACQUIRE_PATH, 2);
           await client.ready();
           const errors: string[] = [];
-          res = await openLoop((i) => client.send(requests[i % requests.length]!, 5000, errors), opts, errors);
+          const framed = requests.map((r) => frame(r));
+          res = await openLoop((i) => client.send(framed[i % framed.length]!, errors), opts, errors);
           client.close();
         }
         const main = mainWatch.stop();
