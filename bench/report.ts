@@ -102,6 +102,8 @@ export interface BenchReport {
   scenarios: ScenarioResult[];
   curve: { concurrency: number; throughput: number; p50: number; p99: number }[];
   openLoop: { rate: number; ok: number; failed: number; p50: number; p99: number; p999: number; max: number }[];
+  /** The same open loop against the grpc-js echo anchors: what the sender and these cores allow. */
+  openLoopAnchors: ({ description: string } & BenchReport['openLoop'][number])[];
   faults: { name: string; rate: number; windowMs: number; sent: number; failed: number; windowP99: number; windowMax: number; p99: number }[];
   revocation: { count: number; p50: number; p99: number; max: number; timedOut: number };
   scale: { identities: number; heapBytesPerIdentity: number; lookupP50Ns: number; lookupP99Ns: number; snapshotBytes?: number; snapshotLoadMs?: number }[];
@@ -150,6 +152,10 @@ function markdown(r: BenchReport): string {
   lines.push('', '![throughput against load](../bench/results/throughput-vs-load.svg)', '');
   lines.push('## Open loop through the gateway', '', '| offered tokens/s | ok | failed | p50 ms | p99 ms | p99.9 ms | max ms |', '|---|---|---|---|---|---|---|');
   for (const o of r.openLoop) lines.push(`| ${o.rate} | ${o.ok} | ${o.failed} | ${fmt(o.p50, 2)} | ${fmt(o.p99, 2)} | ${fmt(o.p999, 2)} | ${fmt(o.max, 1)} |`);
+  if (r.openLoopAnchors.length > 0) {
+    lines.push('', 'The same sender and schedule against servers that do nothing but answer, minutes earlier on the same cores:', '', '| anchor | offered calls/s | ok | failed | p50 ms | p99 ms | p99.9 ms | max ms |', '|---|---|---|---|---|---|---|---|');
+    for (const o of r.openLoopAnchors) lines.push(`| ${o.description} | ${o.rate} | ${o.ok} | ${o.failed} | ${fmt(o.p50, 2)} | ${fmt(o.p99, 2)} | ${fmt(o.p999, 2)} | ${fmt(o.max, 1)} |`);
+  }
   lines.push('', '![latency percentiles](../bench/results/latency-percentiles.svg)', '');
   lines.push('## Faults during open-loop load through the gateway', '', '| fault | rate/s | calls | failed | p99 in the fault window ms | max in the window ms | p99 whole run ms |', '|---|---|---|---|---|---|---|');
   for (const f of r.faults) lines.push(`| ${f.name} | ${f.rate} | ${f.sent} | ${f.failed} | ${fmt(f.windowP99, 2)} | ${fmt(f.windowMax, 1)} | ${fmt(f.p99, 2)} |`);

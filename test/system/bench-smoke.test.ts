@@ -19,8 +19,11 @@ describe('bench (smoke)', function () {
       const report = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as Record<string, unknown> & {
         scenarios: { name: string; failed: number; throughput: { median: number } }[];
         anchors: { name: string; failed: number }[];
+        openLoopAnchors: { description: string; ok: number; failed: number }[];
       };
-      for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
+      for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
+      assert.deepEqual(report.openLoopAnchors.map((a) => [a.description, a.failed]), [['grpc-js echo, one hop', 0], ['grpc-js echo, two hops (proxy)', 0]]);
+      for (const a of report.openLoopAnchors) assert.ok(a.ok > 0, `${a.description} answered no call`);
       assert.deepEqual(report.scenarios.map((s) => s.name), ['gateway-regional', 'regional', 'global', 'backup', 'gateway-cold']);
       for (const s of [...report.scenarios, ...report.anchors]) assert.equal(s.failed, 0, `${s.name} had failed calls`);
       assert.ok(fs.existsSync(path.join(dir, 'latency-percentiles.svg')));
