@@ -70,8 +70,7 @@ export class BenchMesh {
       const bad = batch.find((b) => b.error !== undefined);
       if (bad) throw new Error(`warm-up call failed: ${bad.error?.code} ${bad.error?.details}`);
     }
-    // Measured with the relay transport (opt-in, see the README's Transport).
-    const gatewayArgs = ['--channels', String(opts.gatewayChannels), '--log-level', 'info', '--transport', 'relay'];
+    const gatewayArgs = ['--channels', String(opts.gatewayChannels), '--log-level', 'info'];
     if (opts.backup) {
       await new Promise((r) => setTimeout(r, 1500)); // one usage report from regional
       const exported = await mesh.adminCall<{ identities: number }>((c) => (m, o, cb) => c.exportBackup({}, m, o, cb));

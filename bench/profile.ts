@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       '--mesh-token-file', path.join(mesh.dir, 'global', 'mesh-token'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
     ], target === 'regional-eastus' ? prof : {});
     await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'), '--transport', 'relay',
+      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
     ], target === 'gateway-eastus' ? prof : {});
     await mesh.seedTenant();
     const workloads = await Promise.all(Array.from({ length: 50 }, (_, i) => mesh.addWorkload(`p${i}`)));

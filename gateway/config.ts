@@ -37,8 +37,8 @@ export const GATEWAY_OPTIONS = {
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   transport: {
     type: 'string',
-    describe: 'how token calls reach the domains: http2 (a call per HTTP/2 stream, gRPC framing over node:http2), relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay) or grpc-js',
-    default: 'http2',
+    describe: 'how token calls reach the domains: relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay), http2 (a call per HTTP/2 stream, gRPC framing over node:http2) or grpc-js',
+    default: 'relay',
     check: oneOf('relay', 'http2', 'grpc-js'),
   },
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
@@ -71,7 +71,7 @@ export interface GatewayConfig {
   breaker: BreakerOptions;
   retry: Required<RetryBudgetOptions>;
   channels: number;
-  /** How token calls reach the domains (default http2). */
+  /** How token calls reach the domains (default relay). */
   transport?: 'relay' | 'http2' | 'grpc-js';
   /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
   maxInFlight?: number;

@@ -27,7 +27,7 @@ import { reflectionBindings } from './server.js';
 export interface GatewayDeps {
   log: Logger;
   clock?: Clock;
-  /** Builds the transport of a domain; default grpc-js with pass-through serializers. */
+  /** Builds the transport of a domain; default the one `config.transport` names (relay when unset). */
   backend?: (spec: DomainSpec) => TokenBackend;
   /** Watch grpc.health.v1 on every domain. Default true. */
   healthWatch?: boolean;
@@ -68,9 +68,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       deps.backend?.(spec) ??
       (config.transport === 'grpc-js'
         ? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials })
-        : config.transport === 'relay'
-          ? new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) })
-          : new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
+        : config.transport === 'http2'
+          ? new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) })
+          : new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,

@@ -16,6 +16,14 @@ describe('parseGatewayConfig', () => {
     assert.equal(Object.isFrozen(c), true);
   });
 
+  it('sends token calls over the relay unless told http2 or grpc-js, and refuses any other transport', () => {
+    const args = ['--region', 'eastus', '--regional', '127.0.0.1:50061'];
+    assert.equal(parseGatewayConfig(args, {}).transport, 'relay');
+    assert.equal(parseGatewayConfig([...args, '--transport', 'http2'], {}).transport, 'http2');
+    assert.equal(parseGatewayConfig(args, { AUTHMESH_TRANSPORT: 'grpc-js' }).transport, 'grpc-js');
+    assert.throws(() => parseGatewayConfig([...args, '--transport', 'quic'], {}), ConfigError);
+  });
+
   it('adds backup when its address is given, also from the environment', () => {
     const c = parseGatewayConfig(['--region', 'westus', '--regional=127.0.0.1:50161'], { AUTHMESH_BACKUP: '127.0.0.1:50071', AUTHMESH_ATTEMPT_TIMEOUT: '250ms' });
     assert.deepEqual(c.domains.map((d) => d.name), ['regional/westus', 'global', 'backup']);
