@@ -27,6 +27,12 @@ import type { DomainView, HealthSnapshot } from './health-snapshot.js';
  *   out it is skipped. The caller itself never waits on a half-open domain unless it is the only
  *   way left (see below).
  * - everything else (closed breaker; health SERVING, UNKNOWN or UNREACHABLE) is scored.
+ * - a candidate ranked behind a domain of lower priority (demoted by its figures) that has had no
+ *   attempt for `refreshAfterMs` is listed in `refreshes`: the caller sends it a copy of the
+ *   request without waiting on it. Ranked behind, it gets no calls that could bring its figures
+ *   up to date, so a moment of contention would otherwise keep it demoted until those figures
+ *   leave the window. A refresh answered within `refreshWithinMs` (as fast as the best candidate,
+ *   give or take one priority step) clears its figures; any other outcome is recorded as usual.
  * When no domain is a candidate, the half-open domains with a free probe slot become the attempts
  * (the caller's request is the probe), and after them the closed-breaker domains that say
  * NOT_SERVING, because health may lag and a certain failure is worse than a try.
@@ -40,6 +46,8 @@ export interface RoutingOptions {
   latencySlackMs?: number;
   /** Score added while a domain's health watch stream is down. Default 1.5. */
   unreachablePenalty?: number;
+  /** Idle time after which a demoted domain gets a refresh copy, in ms. Default 1000. */
+  refreshAfterMs?: number;
 }
 
 /** Why a domain gets no attempt in this call. */
@@ -54,12 +62,16 @@ export interface RoutePlan {
   order: readonly string[];
   /** Half-open domains to send a probe copy of the request to. */
   probes: readonly string[];
+  /** Demoted, idle domains to send a refresh copy of the request to. */
+  refreshes: readonly string[];
+  /** A refresh answered within this many ms clears the domain's figures. */
+  refreshWithinMs: number;
   skipped: readonly SkippedDomain[];
   /** Score of every scored domain, by name. */
   scores: Readonly<Record<string, number>>;
 }
 
-const DEFAULTS: Required<RoutingOptions> = { minSamples: 20, errorRateStep: 0.25, latencySlackMs: 20, unreachablePenalty: 1.5 };
+const DEFAULTS: Required<RoutingOptions> = { minSamples: 20, errorRateStep: 0.25, latencySlackMs: 20, unreachablePenalty: 1.5, refreshAfterMs: 1000 };
 
 /** Scores one candidate against the best p99 among candidates (see {@link RoutingOptions}). */
 export function scoreDomain(view: DomainView, bestP99: number | undefined, options: RoutingOptions = {}): number {
@@ -96,16 +108,23 @@ export function chooseDomains(snapshot: HealthSnapshot, options: RoutingOptions 
   }
   const scores: Record<string, number> = {};
   for (const d of candidates) scores[d.name] = scoreDomain(d, bestP99, options);
-  const order = candidates
-    .slice()
-    .sort((a, b) => scores[a.name]! - scores[b.name]! || a.priority - b.priority)
-    .map((d) => d.name);
-  if (order.length > 0) return { order, probes: probes.map((d) => d.name), skipped, scores };
+  const ranked = candidates.slice().sort((a, b) => scores[a.name]! - scores[b.name]! || a.priority - b.priority);
+  const order = ranked.map((d) => d.name);
+  const refreshAfterMs = options.refreshAfterMs ?? DEFAULTS.refreshAfterMs;
+  const refreshWithinMs = bestP99 === undefined ? Infinity : 2 * bestP99 + (options.latencySlackMs ?? DEFAULTS.latencySlackMs);
+  const refreshes: string[] = [];
+  ranked.forEach((d, i) => {
+    const demoted = ranked.slice(0, i).some((ahead) => ahead.priority > d.priority);
+    if (demoted && !d.refreshInFlight && snapshot.takenAt - d.recent.lastAttemptAt >= refreshAfterMs) refreshes.push(d.name);
+  });
+  if (order.length > 0) return { order, probes: probes.map((d) => d.name), refreshes, refreshWithinMs, skipped, scores };
   // Nothing healthy: the caller's request becomes the probe, then NOT_SERVING as a last try.
   const lastResort = [...probes, ...notServing].map((d) => d.name);
   return {
     order: lastResort,
     probes: [],
+    refreshes: [],
+    refreshWithinMs,
     skipped: skipped.filter((s) => !lastResort.includes(s.name)),
     scores,
   };

@@ -98,6 +98,7 @@ export class Failover {
     const plan = chooseDomains(this.snapshots.current(), this.options.routing);
     this.observer.planned?.(plan.order, plan.skipped);
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
+    for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
     const said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
     const order = plan.order;
     const inflight = new Map<number, Promise<Settled>>();
@@ -232,6 +233,38 @@ export class Failover {
           else domain.stats.recordFault();
         },
       );
+  }
+
+  /**
+   * Sends a copy of the request to a domain ranked behind on figures it has had no calls to bring
+   * up to date, without making the caller wait on it (see `RoutePlan.refreshes`). Answered within
+   * `withinMs`, the old figures are forgotten and this answer is the first of the new ones.
+   */
+  private refresh(domain: FaultDomain, req: ForwardRequest, withinMs: number): void {
+    // The plan may come from a snapshot taken before the last refresh went out.
+    if (domain.refreshInFlight) return;
+    domain.refreshInFlight = true;
+    const started = this.clock.now();
+    domain.breaker
+      .fire(req.method, req.bytes, { deadline: started + this.attemptTimeoutMs, ...(req.metadata === undefined ? {} : { metadata: req.metadata }) })
+      .then(
+        () => {
+          const ms = this.clock.now() - started;
+          if (ms <= withinMs) domain.stats.forgetFigures();
+          domain.stats.recordRequest();
+          domain.stats.recordSuccess(ms);
+        },
+        (error: unknown) => {
+          if (isBreakerError(error)) return;
+          domain.stats.recordRequest();
+          if (isNotAFault(error)) domain.stats.recordCallerError();
+          else domain.stats.recordFault();
+        },
+      )
+      .finally(() => {
+        domain.refreshInFlight = false;
+        this.snapshots.invalidate();
+      });
   }
 
   private trailers(from: Metadata | undefined, domain: string | undefined, attempts: number): Metadata {

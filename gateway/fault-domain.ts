@@ -37,6 +37,8 @@ export class FaultDomain extends EventEmitter<FaultDomainEvents> {
   readonly breaker: DomainBreaker;
   readonly stats: DomainStats;
   private readonly watch: HealthWatch | undefined;
+  /** A refresh copy of a request is out (at most one at a time). */
+  refreshInFlight = false;
 
   constructor(options: FaultDomainOptions) {
     super();
@@ -71,6 +73,7 @@ export class FaultDomain extends EventEmitter<FaultDomainEvents> {
       priority: this.priority,
       breaker: breakerState(this.breaker),
       probeInFlight: this.probeInFlight,
+      refreshInFlight: this.refreshInFlight,
       health: this.health,
       recent: this.stats.recent(),
     };

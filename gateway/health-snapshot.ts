@@ -18,6 +18,8 @@ export interface DomainView {
   breaker: BreakerView;
   /** A half-open breaker lets one probe through; true while that probe is out. */
   probeInFlight: boolean;
+  /** True while a refresh copy (see `RoutePlan.refreshes`) is out to this domain. */
+  refreshInFlight: boolean;
   health: HealthView;
   recent: RecentFigures;
 }

@@ -31,6 +31,8 @@ export interface RecentFigures {
   p99Ms: number;
   /** Number of latency samples the percentiles come from. */
   latencySamples: number;
+  /** When the last attempt ended (ms since the epoch, by the stats clock); 0 before the first. */
+  lastAttemptAt: number;
 }
 
 interface Bucket {
@@ -53,6 +55,7 @@ export class DomainStats {
   private readonly ring: Bucket[];
   private readonly samplesPerBucket: number;
   private readonly random: () => number;
+  private lastAttemptAt = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -117,6 +120,19 @@ export class DomainStats {
     }
   }
 
+  /**
+   * Forgets everything in the recent window, faults and latencies. Called when a domain that was
+   * ranked behind on old figures answers a refresh well: those figures no longer describe it.
+   */
+  forgetFigures(): void {
+    for (const b of this.ring) {
+      b.attempts = 0;
+      b.faults = 0;
+      b.latencies.length = 0;
+      b.seen = 0;
+    }
+  }
+
   /** Figures over the buckets still inside the window. */
   recent(): RecentFigures {
     const oldest = this.slotStart(this.clock.now()) - this.bucketMs * (this.ring.length - 1);
@@ -136,6 +152,7 @@ export class DomainStats {
       p50Ms: percentile(latencies, 0.5),
       p99Ms: percentile(latencies, 0.99),
       latencySamples: latencies.length,
+      lastAttemptAt: this.lastAttemptAt,
     };
   }
 
@@ -143,8 +160,11 @@ export class DomainStats {
     return Math.floor(now / this.bucketMs) * this.bucketMs;
   }
 
+  /** The bucket of now, for an attempt that just ended. */
   private current(): Bucket {
-    const start = this.slotStart(this.clock.now());
+    const now = this.clock.now();
+    this.lastAttemptAt = now;
+    const start = this.slotStart(now);
     const index = Math.floor(start / this.bucketMs) % this.ring.length;
     const b = this.ring[index]!;
     if (b.start !== start) {

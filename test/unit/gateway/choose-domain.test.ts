@@ -3,10 +3,10 @@ import fc from 'fast-check';
 import { chooseDomains, scoreDomain } from '../../../gateway/choose-domain.js';
 import type { DomainView, HealthSnapshot } from '../../../gateway/health-snapshot.js';
 
-const quiet = { attempts: 0, errorRate: 0, p50Ms: 0, p99Ms: 0, latencySamples: 0 };
+const quiet = { attempts: 0, errorRate: 0, p50Ms: 0, p99Ms: 0, latencySamples: 0, lastAttemptAt: 0 };
 
 function view(name: string, priority: number, patch: Partial<DomainView> = {}): DomainView {
-  return { name, priority, breaker: 'closed', probeInFlight: false, health: 'serving', recent: quiet, ...patch };
+  return { name, priority, breaker: 'closed', probeInFlight: false, refreshInFlight: false, health: 'serving', recent: quiet, ...patch };
 }
 
 const snap = (...domains: DomainView[]): HealthSnapshot => ({ takenAt: 0, domains });
@@ -62,6 +62,23 @@ describe('chooseDomains', () => {
     assert.equal(scoreDomain(view(R, 0, { recent: lat(100) }), 10), 2);
   });
 
+  it('sends a refresh copy to a domain ranked behind on figures it has had no calls to renew', () => {
+    const lat = (p99Ms: number, lastAttemptAt: number) => ({ ...quiet, attempts: 50, latencySamples: 50, p50Ms: p99Ms / 2, p99Ms, lastAttemptAt });
+    const at = (takenAt: number, globalPatch: Partial<DomainView>, backupP99 = 10): HealthSnapshot => ({
+      takenAt,
+      domains: [view(R, 0, { breaker: 'open' }), view('global', 1, globalPatch), view('backup', 2, { recent: lat(backupP99, takenAt) })],
+    });
+    const stale = chooseDomains(at(10_000, { recent: lat(100, 8_000) }));
+    assert.deepEqual(stale.order, ['backup', 'global']);
+    assert.deepEqual(stale.refreshes, ['global']);
+    assert.equal(stale.refreshWithinMs, 2 * 10 + 20, 'as fast as backup, give or take one priority step');
+    assert.deepEqual(chooseDomains(at(10_000, { recent: lat(100, 9_500) })).refreshes, [], 'it had a call within the last second');
+    assert.deepEqual(chooseDomains(at(10_000, { recent: lat(100, 8_000), refreshInFlight: true })).refreshes, [], 'one refresh at a time');
+    assert.deepEqual(chooseDomains(at(10_000, { recent: lat(5, 8_000) })).refreshes, [], 'not ranked behind backup');
+    const behindHigherPriority = chooseDomains({ takenAt: 10_000, domains: [view(R, 0), view('global', 1, { recent: lat(5, 8_000) })] });
+    assert.deepEqual(behindHigherPriority.refreshes, [], 'behind the home regional by priority alone is not demoted');
+  });
+
   it('puts a domain whose health stream is down behind the next one but ahead of the one after', () => {
     const plan = chooseDomains(snap(view(R, 0, { health: 'unreachable' }), view('global', 1), view('backup', 2)));
     assert.deepEqual(plan.order, ['global', R, 'backup']);
@@ -93,7 +110,7 @@ describe('chooseDomains', () => {
         breaker: r.breaker as DomainView['breaker'],
         probeInFlight: r.probeInFlight,
         health: r.health as DomainView['health'],
-        recent: { attempts: r.attempts, errorRate: r.errorRate, p50Ms: r.p99Ms / 2, p99Ms: r.p99Ms, latencySamples: r.attempts },
+        recent: { attempts: r.attempts, errorRate: r.errorRate, p50Ms: r.p99Ms / 2, p99Ms: r.p99Ms, latencySamples: r.attempts, lastAttemptAt: 0 },
       }));
     fc.assert(
       fc.property(arbView(R, 0), arbView('global', 1), arbView('backup', 2), (a, b, c) => {

@@ -220,6 +220,46 @@ describe('Failover', () => {
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, R);
   });
 
+  it('sends a refresh copy to a domain ranked behind on stale figures, and takes it back once it answers well', async () => {
+    ctx = build();
+    const [regional, global, backup] = ctx.domains;
+    regional!.breaker.open();
+    // A moment of contention left global with slow figures; backup has fast ones.
+    for (let i = 0; i < 30; i += 1) global!.stats.recordSuccess(400);
+    for (let i = 0; i < 30; i += 1) backup!.stats.recordSuccess(5);
+    ctx.clock.advance(500);
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
+    assert.equal(ctx.backends[1]!.calls.length, 0, 'figures from half a second ago are not stale yet');
+    ctx.clock.advance(1000);
+    ctx.backends[1]!.set({ kind: 'stall' });
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup', 'the caller does not wait on the refresh');
+    assert.equal(ctx.backends[1]!.calls.length, 1, 'one refresh copy went to global');
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
+    assert.equal(ctx.backends[1]!.calls.length, 1, 'no second refresh while one is out');
+    ctx.backends[1]!.set({ kind: 'answer' });
+    ctx.backends[1]!.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(global!.stats.recent().latencySamples, 1, 'the old figures are gone');
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'global');
+  });
+
+  it('keeps a domain ranked behind when its refresh is slow too', async () => {
+    ctx = build();
+    const [regional, global, backup] = ctx.domains;
+    regional!.breaker.open();
+    for (let i = 0; i < 30; i += 1) global!.stats.recordSuccess(400);
+    for (let i = 0; i < 30; i += 1) backup!.stats.recordSuccess(5);
+    ctx.clock.advance(1500);
+    ctx.backends[1]!.set({ kind: 'stall' });
+    await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    ctx.clock.advance(300);
+    ctx.backends[1]!.set({ kind: 'answer' });
+    ctx.backends[1]!.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(global!.stats.recent().latencySamples, 31, 'a 300 ms answer is recorded beside the old figures');
+    assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
+  });
+
   it('asks the next domain too once the first has not answered after hedgeAfterMs, and answers from it', async () => {
     ctx = build({ failover: { hedgeAfterMs: 1 } });
     ctx.backends[0]!.set({ kind: 'stall' });

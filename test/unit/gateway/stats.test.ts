@@ -53,10 +53,23 @@ describe('DomainStats', () => {
     s.recordSuccess(7);
     assert.equal(s.recent().attempts, 2);
     clock.advance(600);
-    assert.deepEqual(s.recent(), { attempts: 1, errorRate: 0, p50Ms: 7, p99Ms: 7, latencySamples: 1 });
+    assert.deepEqual(s.recent(), { attempts: 1, errorRate: 0, p50Ms: 7, p99Ms: 7, latencySamples: 1, lastAttemptAt: 500 });
     clock.advance(1000);
     assert.equal(s.recent().attempts, 0);
     assert.equal(s.recent().p99Ms, 0);
+    assert.equal(s.recent().lastAttemptAt, 500, 'the last attempt is remembered past the window');
+  });
+
+  it('forgets faults and latencies alike when told to (a refresh answered well)', () => {
+    const clock = new ManualClock(0);
+    const s = new DomainStats(clock);
+    for (let i = 0; i < 30; i += 1) s.recordSuccess(90);
+    s.recordFault();
+    clock.advance(3000);
+    s.forgetFigures();
+    s.recordSuccess(4);
+    assert.deepEqual(s.recent(), { attempts: 1, errorRate: 0, p50Ms: 4, p99Ms: 4, latencySamples: 1, lastAttemptAt: 3000 });
+    assert.equal(s.totals.errors, 1, 'the totals since start stay');
   });
 
   it('forgets recent faults but keeps latency when told to (breaker closed)', () => {
