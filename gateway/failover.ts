@@ -159,8 +159,10 @@ export class Failover {
         case 'cancelled':
           return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
         default:
+          // A failed attempt is replaced at once, also while a slower one is still out (a hedge
+          // that hit a dead domain): waiting for the next hedge interval would add it to the call.
           said.push(`${first.name}: ${o.said}`);
-          if (inflight.size === 0) startNext();
+          startNext();
       }
     }
     const message = `no fault domain could answer: ${said.length > 0 ? said.join('; ') : 'no fault domain configured'}`;

@@ -50,6 +50,15 @@ function build(opts: { failover?: FailoverOptions; budget?: RetryBudget; volumeT
   return { clock, backends, domains, streams, failover, budget, done };
 }
 
+/** Regional down; a moment of contention left global with slow figures, backup has fast ones. */
+function slowGlobalFigures(c: ReturnType<typeof build>): FaultDomain {
+  const [regional, global, backup] = c.domains;
+  regional!.breaker.open();
+  for (let i = 0; i < 30; i += 1) global!.stats.recordSuccess(400);
+  for (let i = 0; i < 30; i += 1) backup!.stats.recordSuccess(5);
+  return global!;
+}
+
 const trailer = (r: ForwardResult, key: string): string | undefined => r.trailers.get(key)[0]?.toString();
 
 describe('Failover', () => {
@@ -222,11 +231,7 @@ describe('Failover', () => {
 
   it('sends a refresh copy to a domain ranked behind on stale figures, and takes it back once it answers well', async () => {
     ctx = build();
-    const [regional, global, backup] = ctx.domains;
-    regional!.breaker.open();
-    // A moment of contention left global with slow figures; backup has fast ones.
-    for (let i = 0; i < 30; i += 1) global!.stats.recordSuccess(400);
-    for (let i = 0; i < 30; i += 1) backup!.stats.recordSuccess(5);
+    const global = slowGlobalFigures(ctx);
     ctx.clock.advance(500);
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
     assert.equal(ctx.backends[1]!.calls.length, 0, 'figures from half a second ago are not stale yet');
@@ -239,16 +244,13 @@ describe('Failover', () => {
     ctx.backends[1]!.set({ kind: 'answer' });
     ctx.backends[1]!.release();
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(global!.stats.recent().latencySamples, 1, 'the old figures are gone');
+    assert.equal(global.stats.recent().latencySamples, 1, 'the old figures are gone');
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'global');
   });
 
   it('keeps a domain ranked behind when its refresh is slow too', async () => {
     ctx = build();
-    const [regional, global, backup] = ctx.domains;
-    regional!.breaker.open();
-    for (let i = 0; i < 30; i += 1) global!.stats.recordSuccess(400);
-    for (let i = 0; i < 30; i += 1) backup!.stats.recordSuccess(5);
+    const global = slowGlobalFigures(ctx);
     ctx.clock.advance(1500);
     ctx.backends[1]!.set({ kind: 'stall' });
     await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
@@ -256,7 +258,7 @@ describe('Failover', () => {
     ctx.backends[1]!.set({ kind: 'answer' });
     ctx.backends[1]!.release();
     await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(global!.stats.recent().latencySamples, 31, 'a 300 ms answer is recorded beside the old figures');
+    assert.equal(global.stats.recent().latencySamples, 31, 'a 300 ms answer is recorded beside the old figures');
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
   });
 
@@ -271,6 +273,22 @@ describe('Failover', () => {
     ctx.backends[0]!.release(status.DEADLINE_EXCEEDED);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(ctx.budget.tokensOf(R), ctx.budget.maxTokens - 1, 'the hung attempt counted as a fault of regional');
+  });
+
+  it('replaces a hedge that failed at once, without waiting for the next hedge interval', async () => {
+    ctx = build({ failover: { hedgeAfterMs: 300 } });
+    ctx.backends[0]!.set({ kind: 'stall' });
+    ctx.backends[1]!.set({ kind: 'stall' });
+    const pending = ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    while (ctx.backends[1]!.calls.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The hedge to global fails while regional's attempt is still out.
+    ctx.backends[1]!.release(status.UNAVAILABLE);
+    for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(ctx.backends[2]!.calls.length, 1, 'backup was asked as soon as global failed');
+    const r = await pending;
+    assert.equal(r.domain, 'backup');
+    assert.equal(trailer(r, 'authmesh-attempts'), '3');
+    ctx.backends[0]!.release(status.DEADLINE_EXCEEDED);
   });
 
   it('does not hedge when the first domain answers in time', async () => {
