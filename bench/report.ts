@@ -106,7 +106,7 @@ export interface BenchReport {
   openLoopAnchors: ({ description: string } & BenchReport['openLoop'][number])[];
   faults: { name: string; rate: number; windowMs: number; sent: number; failed: number; windowP99: number; windowMax: number; p99: number }[];
   revocation: { count: number; p50: number; p99: number; max: number; timedOut: number };
-  scale: { identities: number; heapBytesPerIdentity: number; lookupP50Ns: number; lookupP99Ns: number; snapshotBytes?: number; snapshotLoadMs?: number }[];
+  scale: { identities: number; heapBytesPerIdentity: number; lookupP50Ns: number; lookupP99Ns: number; mapGetP50Ns?: number; mapGetP99Ns?: number; snapshotBytes?: number; snapshotLoadMs?: number }[];
   ratios: Record<string, number>;
   targets: { target: string; measured: string; met: boolean }[];
   notes: string[];
@@ -160,9 +160,10 @@ function markdown(r: BenchReport): string {
   lines.push('## Faults during open-loop load through the gateway', '', '| fault | rate/s | calls | failed | p99 in the fault window ms | max in the window ms | p99 whole run ms |', '|---|---|---|---|---|---|---|');
   for (const f of r.faults) lines.push(`| ${f.name} | ${f.rate} | ${f.sent} | ${f.failed} | ${fmt(f.windowP99, 2)} | ${fmt(f.windowMax, 1)} | ${fmt(f.p99, 2)} |`);
   lines.push('', '## Revocation propagation to regional', '', `${r.revocation.count} disables, each timed from the admin call's return until regional refuses the client: p50 ${fmt(r.revocation.p50, 1)} ms, p99 ${fmt(r.revocation.p99, 1)} ms, max ${fmt(r.revocation.max, 1)} ms, ${r.revocation.timedOut} not seen within 3 s.`, '');
-  lines.push('## Scale (in process)', '', '| identities | heap per cached identity | lookup p50 | lookup p99 | backup snapshot size | snapshot load (verify + decode) |', '|---|---|---|---|---|---|');
-  for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${fmt(s.lookupP50Ns / 1000, 2)} µs | ${fmt(s.lookupP99Ns / 1000, 2)} µs | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
-  lines.push('', 'Lookup latency is the time per lookup of the regional `DirectoryCache` (`read(tenantId, clientId)`), timed over batches of 64 lookups (one lookup is below the timer resolution) of random cached clients. The timed pass follows a warm-up pass over other random keys whose timings are discarded, and every key is a freshly decoded string, as a request delivers it, so no hash is cached from earlier lookups.', '');
+  const us = (ns: number | undefined): string => (ns === undefined ? '–' : `${fmt(ns / 1000, 2)} µs`);
+  lines.push('## Scale (in process)', '', '| identities | heap per cached identity | lookup p50 | lookup p99 | anchor Map.get p50 | anchor Map.get p99 | backup snapshot size | snapshot load (verify + decode) |', '|---|---|---|---|---|---|---|---|');
+  for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${us(s.lookupP50Ns)} | ${us(s.lookupP99Ns)} | ${us(s.mapGetP50Ns)} | ${us(s.mapGetP99Ns)} | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
+  lines.push('', 'Lookup latency is the time per lookup of the regional `DirectoryCache` (`read(tenantId, clientId)`), timed over batches of 64 lookups (one lookup is below the timer resolution) of random cached clients. The timed pass follows a warm-up pass over other random keys whose timings are discarded, and every key is a freshly decoded string, as a request delivers it, so no hash is cached from earlier lookups. The anchor is a plain `Map.get` by client id over the same number of identities, timed the same way with the same kind of keys: what one hash lookup costs on this machine at that size. Heap per identity counts the V8 heap and array buffers (the cache keeps its table in one).', '');
   if (r.notes.length > 0) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return lines.join('\n');
 }

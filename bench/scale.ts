@@ -1,7 +1,8 @@
 /**
  * In-process scale micro-bench, run in its own process with --expose-gc: heap per cached identity
- * and lookup latency of the regional DirectoryCache at several sizes, and the backup's snapshot
- * load time (verify + decode) at the same sizes. Prints one JSON line.
+ * and lookup latency of the regional DirectoryCache at several sizes, beside a plain Map.get with
+ * the same keys (the machine's floor for a lookup at that size), and the backup's snapshot load time
+ * (verify + decode) at the same sizes. Prints one JSON line.
  */
 import * as hdr from 'hdr-histogram-js';
 import { CredentialKind, type Identity } from '../gen/authmesh/directory/v1/directory.js';
@@ -14,6 +15,9 @@ export interface ScalePoint {
   heapBytesPerIdentity: number;
   lookupP50Ns: number;
   lookupP99Ns: number;
+  /** The anchor: a Map<string, Identity> keyed by client id, read with the same fresh keys. */
+  mapGetP50Ns?: number;
+  mapGetP99Ns?: number;
   snapshotBytes?: number;
   snapshotLoadMs?: number;
 }
@@ -76,16 +80,18 @@ function randomKeys(n: number, count: number): { tenantIds: string[]; clientIds:
   return { tenantIds, clientIds };
 }
 
+type Lookup = (tenantId: string, clientId: string) => unknown;
+
 /**
  * Looks up every key, timing batches of 64 consecutive lookups (one lookup is below the timer's
  * resolution) and recording each batch's time per lookup in ns. Returns the number of hits.
  */
-function timedLookups(cache: DirectoryCache, keys: { tenantIds: string[]; clientIds: string[] }, h: hdr.Histogram): number {
+function timedLookups(lookup: Lookup, keys: { tenantIds: string[]; clientIds: string[] }, h: hdr.Histogram): number {
   const { tenantIds, clientIds } = keys;
   let hits = 0;
   for (let b = 0; b + 64 <= clientIds.length; b += 64) {
     const t0 = process.hrtime.bigint();
-    for (let j = b; j < b + 64; j += 1) if (cache.read(tenantIds[j]!, clientIds[j]!) !== undefined) hits += 1;
+    for (let j = b; j < b + 64; j += 1) if (lookup(tenantIds[j]!, clientIds[j]!) !== undefined) hits += 1;
     h.recordValue(Math.max(1, Number(process.hrtime.bigint() - t0) / 64));
   }
   return hits;
@@ -93,10 +99,32 @@ function timedLookups(cache: DirectoryCache, keys: { tenantIds: string[]; client
 
 const histogram = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: 3 });
 
+/** Heap in use, with the array buffers a structure keeps outside the V8 heap. */
+function heapBytes(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** Times `lookup` over fresh random keys after a warm-up pass; returns p50 and p99 in ns. */
+function measureLookups(lookup: Lookup, n: number, lookups: number): { p50: number; p99: number } {
+  // Both key sets are made before timing starts, so the timed loop allocates only what a lookup
+  // itself does. The warm-up pass (the same loop over its own random keys, its timings discarded)
+  // lets the lookup code be compiled and the freshly built heap be touched once; the timed pass then
+  // measures the steady state with key strings none of which has been looked up before.
+  const warmUp = randomKeys(n, lookups);
+  const timed = randomKeys(n, lookups);
+  gc();
+  timedLookups(lookup, warmUp, histogram());
+  const h = histogram();
+  const hits = timedLookups(lookup, timed, h);
+  if (hits !== lookups - (lookups % 64)) throw new Error(`lookups missed: ${hits} hits`);
+  return { p50: Math.round(h.getValueAtPercentile(50)), p99: Math.round(h.getValueAtPercentile(99)) };
+}
+
 function measureCache(n: number, lookups: number): Pick<ScalePoint, 'heapBytesPerIdentity' | 'lookupP50Ns' | 'lookupP99Ns'> {
   const clock = { now: () => Date.now() };
   gc();
-  const before = process.memoryUsage().heapUsed;
+  const before = heapBytes();
   const cache = new DirectoryCache({ capacity: n, clock });
   cache.applySnapshot({
     revision: 1,
@@ -106,21 +134,22 @@ function measureCache(n: number, lookups: number): Pick<ScalePoint, 'heapBytesPe
     signingKeys: [],
   } as unknown as Parameters<DirectoryCache['applySnapshot']>[0]);
   gc();
-  const after = process.memoryUsage().heapUsed;
-  // Both key sets are made before timing starts, so the timed loop allocates only what a lookup
-  // itself does. The warm-up pass (the same loop over its own random keys, its timings discarded)
-  // lets the lookup code be compiled and the freshly built heap be touched once; the timed pass then
-  // measures the steady state with key strings none of which has been looked up before.
-  const warmUp = randomKeys(n, lookups);
-  const timed = randomKeys(n, lookups);
-  gc();
-  timedLookups(cache, warmUp, histogram());
-  const h = histogram();
-  const hits = timedLookups(cache, timed, h);
-  if (hits !== lookups - (lookups % 64)) throw new Error(`lookups missed: ${hits} hits`);
-  const point = { heapBytesPerIdentity: Math.round((after - before) / n), lookupP50Ns: Math.round(h.getValueAtPercentile(50)), lookupP99Ns: Math.round(h.getValueAtPercentile(99)) };
+  const after = heapBytes();
+  const { p50, p99 } = measureLookups((tenantId, clientId) => cache.read(tenantId, clientId), n, lookups);
   if (cache.identities.size !== n) throw new Error('cache lost identities');
-  return point;
+  return { heapBytesPerIdentity: Math.round((after - before) / n), lookupP50Ns: p50, lookupP99Ns: p99 };
+}
+
+/** The anchor: the same lookups on a plain Map keyed by client id, built the same way. */
+function measureMap(n: number, lookups: number): Pick<ScalePoint, 'mapGetP50Ns' | 'mapGetP99Ns'> {
+  const map = new Map<string, Identity>();
+  for (let i = 0; i < n; i += 1) {
+    const id = identity(i);
+    map.set(id.clientId, id);
+  }
+  gc();
+  const { p50, p99 } = measureLookups((_tenantId, clientId) => map.get(clientId), n, lookups);
+  return { mapGetP50Ns: p50, mapGetP99Ns: p99 };
 }
 
 async function measureSnapshot(n: number): Promise<{ snapshotBytes: number; snapshotLoadMs: number }> {
@@ -140,8 +169,10 @@ async function main(argv: string[]): Promise<void> {
   for (const n of sizes) {
     const cache = measureCache(n, lookups);
     gc();
+    const map = measureMap(n, lookups);
+    gc();
     const snap = await measureSnapshot(n);
-    points.push({ identities: n, ...cache, ...snap });
+    points.push({ identities: n, ...cache, ...map, ...snap });
     gc();
   }
   process.stdout.write(`${JSON.stringify(points)}\n`);

@@ -85,10 +85,13 @@ export class DirectoryCache {
 
   /** Reads one client, marking it recently used; undefined on a miss or an expired negative entry. */
   read(tenantId: string, clientId: string): CacheRead | undefined {
-    const entry = this.identities.get(cacheKey(tenantId, clientId));
-    if (entry === undefined) return undefined;
-    if (entry.identity === undefined && (entry.expiresAtMs ?? 0) <= this.clock.now()) return undefined;
-    return { tenant: this.tenant(tenantId), entry, dataAgeMs: this.ageOf(entry) };
+    const now = this.clock.now();
+    // The slot holds the flags and times the answer needs, so the entry object itself is not read here.
+    const slot = this.identities.lookup(tenantId, clientId, now);
+    if (slot < 0) return undefined;
+    const entry = this.identities.entryAt(slot);
+    const validatedAtMs = this.identities.validatedAtMsAt(slot);
+    return { tenant: this.tenant(tenantId), entry, dataAgeMs: Math.max(0, now - Math.max(validatedAtMs, this.syncedAtMs)) };
   }
 
   /** Marks a miss fill as started; watch changes for the key are kept from now on. */
@@ -111,7 +114,7 @@ export class DirectoryCache {
     this.keysRevision = snapshot.revision;
     this.identities.clear();
     for (const identity of snapshot.identities) {
-      this.identities.set(cacheKey(identity.tenantId, identity.clientId), {
+      this.identities.set({
         tenantId: identity.tenantId,
         clientId: identity.clientId,
         identity,
@@ -129,8 +132,7 @@ export class DirectoryCache {
   /** Stores the answer to a lookup (miss fill or refresh) unless the cache already holds newer data. */
   applyLookup(tenantId: string, clientId: string, answer: LookupIdentityResponse): void {
     if (answer.tenant !== undefined) this.putTenant(answer.tenant, answer.revision);
-    const key = cacheKey(tenantId, clientId);
-    const current = this.identities.peek(key);
+    const current = this.identities.peek(tenantId, clientId);
     if (current !== undefined && current.revision > answer.revision) return;
     if (current === undefined && answer.revision < this.snapshotRevision) return;
     const now = this.clock.now();
@@ -138,8 +140,8 @@ export class DirectoryCache {
       answer.identity === undefined
         ? { tenantId, clientId, identity: undefined, revision: answer.revision, validatedAtMs: now, expiresAtMs: now + this.negativeTtlMs }
         : { tenantId, clientId, identity: answer.identity, revision: answer.revision, validatedAtMs: now };
-    if (current === undefined) this.identities.set(key, entry);
-    else this.identities.replace(key, entry);
+    if (current === undefined) this.identities.set(entry);
+    else this.identities.replace(entry);
   }
 
   /**
@@ -174,27 +176,25 @@ export class DirectoryCache {
 
   private applyIdentity(identity: Identity, revision: number): ChangeOutcome {
     this.bump(revision);
-    const key = cacheKey(identity.tenantId, identity.clientId);
-    const current = this.identities.peek(key);
-    if (current === undefined && !this.filling.has(key)) return 'not-cached';
+    const current = this.identities.peek(identity.tenantId, identity.clientId);
+    if (current === undefined && !this.filling.has(cacheKey(identity.tenantId, identity.clientId))) return 'not-cached';
     if (current !== undefined && current.revision > revision) return 'older';
     const entry: CacheEntry = { tenantId: identity.tenantId, clientId: identity.clientId, identity, revision, validatedAtMs: this.clock.now() };
-    if (current === undefined) this.identities.set(key, entry);
-    else this.identities.replace(key, entry);
+    if (current === undefined) this.identities.set(entry);
+    else this.identities.replace(entry);
     return 'applied';
   }
 
   private applyRemoval(tenantId: string, clientId: string, revision: number): ChangeOutcome {
     this.bump(revision);
-    const key = cacheKey(tenantId, clientId);
-    const current = this.identities.peek(key);
-    if (current === undefined && !this.filling.has(key)) return 'not-cached';
+    const current = this.identities.peek(tenantId, clientId);
+    if (current === undefined && !this.filling.has(cacheKey(tenantId, clientId))) return 'not-cached';
     if (current !== undefined && current.revision > revision) return 'older';
     const now = this.clock.now();
     // A negative entry, not a delete: a fill answered before the removal must not bring it back.
     const entry: CacheEntry = { tenantId, clientId, identity: undefined, revision, validatedAtMs: now, expiresAtMs: now + this.negativeTtlMs };
-    if (current === undefined) this.identities.set(key, entry);
-    else this.identities.replace(key, entry);
+    if (current === undefined) this.identities.set(entry);
+    else this.identities.replace(entry);
     return 'applied';
   }
 

@@ -1,6 +1,10 @@
 import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
+import { INLINE_WORDS, KeyHasher } from './identity-key.js';
 
-/** One cached answer about one client: the identity, or a negative answer (unknown client). */
+/**
+ * One cached answer about one client: the identity, or a negative answer (unknown client). An
+ * entry is never changed once stored: a newer answer replaces it.
+ */
 export interface CacheEntry {
   tenantId: string;
   clientId: string;
@@ -17,36 +21,70 @@ export interface CacheEntry {
 /** The cache key of a client: tenant and client id, separated by a character neither may contain. */
 export const cacheKey = (tenantId: string, clientId: string): string => `${tenantId}\n${clientId}`;
 
-/** A cached entry and whether it was read since it last reached the young end of the queue. */
-interface Slot {
-  entry: CacheEntry;
-  used: boolean;
+// A slot is 24 int32s (96 bytes) of one typed array: everything a lookup reads sits together, so a
+// hit in a large table costs one memory miss (two adjacent lines) instead of one per object.
+const STRIDE = 24;
+const HASH = 0; // 0: the slot is empty
+const LENGTH = 1; // client id length when held inline, LONG when compared as a string
+const TENANT = 2; // tenant number (see tenantRefs)
+const FLAGS = 3;
+const VALIDATED = 2; // float64 index within the slot (int32 index 4)
+const EXPIRES = 3; // float64 index within the slot (int32 index 6)
+const KEY = 8; // INLINE_WORDS words of the packed client id
+const OLDER = KEY + INLINE_WORDS; // slot of the next older entry, -1 for the oldest
+const YOUNGER = OLDER + 1; // slot of the next younger entry, -1 for the youngest
+const LONG = -1;
+const USED = 1;
+const NEGATIVE = 2;
+const MIN_SLOTS = 16;
+
+/** A tenant id's number in the table, held while any entry of the tenant is. */
+interface TenantRef {
+  no: number;
+  entries: number;
 }
 
 /**
- * A bounded map of identities with second-chance ("clock") eviction, an approximation of least
- * recently used. A read only sets a flag, so the hot path is one Map lookup and never reorders
- * the Map (deleting and re-inserting on every read leaves holes that make V8 rehash the whole
- * table now and then: a 100-ms stall at a million entries). When past capacity, the oldest entry
- * is evicted unless it was read since it was queued; then it moves to the young end instead.
+ * A bounded map of identities keyed by tenant and client id, with second-chance ("clock")
+ * eviction, an approximation of least recently used. A read only sets a flag. When past capacity,
+ * the oldest entry is evicted unless it was read since it was queued; then it moves to the young
+ * end instead.
+ *
+ * The table is open addressing with linear probing over one typed array whose slots hold the key's
+ * hash, the client id itself (when up to 48 one-byte characters), a tenant number, the flags and
+ * times {@link DirectoryCache.read} needs and the links of the age queue; a parallel array holds
+ * the entries. A hit compares the whole key. Deletes shift the following slots back (no
+ * tombstones), so the table never needs a rebuild in place; it doubles while filling.
  */
 export class IdentityCache {
-  private readonly entries = new Map<string, Slot>();
+  private slots = MIN_SLOTS;
+  private ints = new Int32Array(MIN_SLOTS * STRIDE);
+  private times = new Float64Array(this.ints.buffer);
+  private entries: (CacheEntry | undefined)[] = new Array<CacheEntry | undefined>(MIN_SLOTS).fill(undefined);
+  private count = 0;
+  private oldest = -1;
+  private youngest = -1;
   private evictedCount = 0;
+  private readonly hasher: KeyHasher;
+  private readonly tenantRefs = new Map<string, TenantRef>();
+  private readonly freeTenantNos: number[] = [];
 
   /**
    * @param capacity most entries held; the least recently used entry is evicted past it.
    * @param onEvict called with every entry evicted for capacity (not for explicit deletes).
+   * @param hasher the key hash; a random key unless given (tests).
    */
   constructor(
     readonly capacity: number,
     private readonly onEvict: (entry: CacheEntry) => void = () => undefined,
+    hasher?: KeyHasher,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`cache capacity must be a positive integer, got ${capacity}`);
+    this.hasher = hasher ?? new KeyHasher();
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   /** Entries evicted for capacity since start. */
@@ -54,60 +92,234 @@ export class IdentityCache {
     return this.evictedCount;
   }
 
+  /** Slots in the table now (for tests: it doubles while filling and never shrinks but on clear). */
+  get tableSize(): number {
+    return this.slots;
+  }
+
   /** Returns the entry and marks it used, so eviction passes it over once. */
-  get(key: string): CacheEntry | undefined {
-    const slot = this.entries.get(key);
-    if (slot === undefined) return undefined;
-    slot.used = true;
-    return slot.entry;
+  get(tenantId: string, clientId: string): CacheEntry | undefined {
+    const slot = this.find(tenantId, clientId);
+    if (slot < 0) return undefined;
+    this.ints[slot * STRIDE + FLAGS]! |= USED;
+    return this.entries[slot];
+  }
+
+  /**
+   * The lookup path: finds a key, marks it used and returns its slot, or -1 when absent or a
+   * negative answer that expired by `nowMs`. The slot is valid until the next write.
+   */
+  lookup(tenantId: string, clientId: string, nowMs: number): number {
+    const slot = this.find(tenantId, clientId);
+    if (slot < 0) return -1;
+    const o = slot * STRIDE;
+    const flags = (this.ints[o + FLAGS]! |= USED);
+    if ((flags & NEGATIVE) !== 0 && this.times[(o >> 1) + EXPIRES]! <= nowMs) return -1;
+    return slot;
+  }
+
+  /** The entry in a slot {@link lookup} returned. */
+  entryAt(slot: number): CacheEntry {
+    return this.entries[slot]!;
+  }
+
+  /** The entry's `validatedAtMs`, from the slot {@link lookup} returned (no read of the entry). */
+  validatedAtMsAt(slot: number): number {
+    return this.times[((slot * STRIDE) >> 1) + VALIDATED]!;
   }
 
   /** Returns the entry without touching its recency (for sync and refresh). */
-  peek(key: string): CacheEntry | undefined {
-    return this.entries.get(key)?.entry;
+  peek(tenantId: string, clientId: string): CacheEntry | undefined {
+    const slot = this.find(tenantId, clientId);
+    return slot < 0 ? undefined : this.entries[slot];
   }
 
-  has(key: string): boolean {
-    return this.entries.has(key);
+  has(tenantId: string, clientId: string): boolean {
+    return this.find(tenantId, clientId) >= 0;
   }
 
   /** Inserts or replaces an entry as the youngest, evicting past capacity. */
-  set(key: string, entry: CacheEntry): void {
-    this.entries.delete(key);
-    this.entries.set(key, { entry, used: false });
+  set(entry: CacheEntry): void {
+    const current = this.find(entry.tenantId, entry.clientId);
+    if (current >= 0) this.remove(current);
+    this.insert(entry);
     // Bounded: each pass either evicts or clears a flag, so at most 2 × size steps.
-    while (this.entries.size > this.capacity) {
-      const oldest = this.entries.entries().next();
-      if (oldest.done === true) break;
-      const [oldestKey, slot] = oldest.value;
-      this.entries.delete(oldestKey);
-      if (slot.used && oldestKey !== key) {
-        slot.used = false;
-        this.entries.set(oldestKey, slot);
+    while (this.count > this.capacity) {
+      const slot = this.oldest;
+      const o = slot * STRIDE;
+      const evicted = this.entries[slot]!;
+      if ((this.ints[o + FLAGS]! & USED) !== 0 && evicted !== entry) {
+        this.ints[o + FLAGS]! &= ~USED;
+        this.unlink(slot);
+        this.linkYoungest(slot);
         continue;
       }
+      this.remove(slot);
       this.evictedCount += 1;
-      this.onEvict(slot.entry);
+      this.onEvict(evicted);
     }
   }
 
   /** Replaces an entry in place, keeping its recency (a change from the watch is not a use). */
-  replace(key: string, entry: CacheEntry): void {
-    const slot = this.entries.get(key);
-    if (slot !== undefined) slot.entry = entry;
-    else this.set(key, entry);
+  replace(entry: CacheEntry): void {
+    const slot = this.find(entry.tenantId, entry.clientId);
+    if (slot < 0) {
+      this.set(entry);
+      return;
+    }
+    this.entries[slot] = entry;
+    this.writeFields(slot * STRIDE, entry, this.ints[slot * STRIDE + FLAGS]! & USED);
   }
 
-  delete(key: string): boolean {
-    return this.entries.delete(key);
+  delete(tenantId: string, clientId: string): boolean {
+    const slot = this.find(tenantId, clientId);
+    if (slot < 0) return false;
+    this.remove(slot);
+    return true;
   }
 
   clear(): void {
-    this.entries.clear();
+    this.count = 0;
+    this.resize(MIN_SLOTS);
+    this.tenantRefs.clear();
+    this.freeTenantNos.length = 0;
   }
 
-  /** Every entry, roughly least recently used first. */
+  /** Every entry, roughly least recently used first. Do not write to the cache while iterating. */
   *values(): IterableIterator<CacheEntry> {
-    for (const slot of this.entries.values()) yield slot.entry;
+    for (let slot = this.oldest; slot >= 0; slot = this.ints[slot * STRIDE + YOUNGER]!) yield this.entries[slot]!;
+  }
+
+  private find(tenantId: string, clientId: string): number {
+    const tenant = this.tenantRefs.get(tenantId);
+    if (tenant === undefined) return -1;
+    const hash = this.hasher.hash(tenant.no, clientId);
+    const { ints, hasher } = this;
+    const { words, wordCount } = hasher;
+    const length = hasher.inline ? clientId.length : LONG;
+    const mask = this.slots - 1;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const o = slot * STRIDE;
+      const stored = ints[o + HASH]!;
+      if (stored === 0) return -1;
+      if (stored !== hash || ints[o + TENANT] !== tenant.no || ints[o + LENGTH] !== length) continue;
+      if (length === LONG) {
+        if (this.entries[slot]!.clientId === clientId) return slot;
+        continue;
+      }
+      let i = 0;
+      while (i < wordCount && ints[o + KEY + i] === words[i + 1]) i += 1;
+      if (i === wordCount) return slot;
+    }
+  }
+
+  /** Adds a key known to be absent as the youngest entry. */
+  private insert(entry: CacheEntry): void {
+    if ((this.count + 1) * 4 > this.slots * 3) this.resize(this.slots * 2);
+    let tenant = this.tenantRefs.get(entry.tenantId);
+    if (tenant === undefined) {
+      // Numbers in use and free numbers are 1..n, so with none free the next is the count in use + 1.
+      tenant = { no: this.freeTenantNos.pop() ?? this.tenantRefs.size + 1, entries: 0 };
+      this.tenantRefs.set(entry.tenantId, tenant);
+    }
+    tenant.entries += 1;
+    const hash = this.hasher.hash(tenant.no, entry.clientId);
+    const { ints, hasher } = this;
+    const mask = this.slots - 1;
+    let slot = hash & mask;
+    while (ints[slot * STRIDE + HASH] !== 0) slot = (slot + 1) & mask;
+    const o = slot * STRIDE;
+    ints[o + HASH] = hash;
+    ints[o + TENANT] = tenant.no;
+    ints[o + LENGTH] = hasher.inline ? entry.clientId.length : LONG;
+    ints.fill(0, o + KEY, o + KEY + INLINE_WORDS);
+    if (hasher.inline) ints.set(hasher.words.subarray(1, 1 + hasher.wordCount), o + KEY);
+    this.entries[slot] = entry;
+    this.writeFields(o, entry, 0);
+    this.linkYoungest(slot);
+    this.count += 1;
+  }
+
+  private writeFields(o: number, entry: CacheEntry, used: number): void {
+    this.ints[o + FLAGS] = used | (entry.identity === undefined ? NEGATIVE : 0);
+    this.times[(o >> 1) + VALIDATED] = entry.validatedAtMs;
+    this.times[(o >> 1) + EXPIRES] = entry.expiresAtMs ?? 0;
+  }
+
+  /** Empties a slot, then shifts back the slots after it that would no longer be found. */
+  private remove(slot: number): void {
+    const { ints } = this;
+    const entry = this.entries[slot]!;
+    const tenant = this.tenantRefs.get(entry.tenantId)!;
+    tenant.entries -= 1;
+    if (tenant.entries === 0) {
+      this.tenantRefs.delete(entry.tenantId);
+      this.freeTenantNos.push(tenant.no);
+    }
+    this.unlink(slot);
+    this.count -= 1;
+    const mask = this.slots - 1;
+    let hole = slot;
+    for (let next = (hole + 1) & mask; ints[next * STRIDE + HASH] !== 0; next = (next + 1) & mask) {
+      const home = ints[next * STRIDE + HASH]! & mask;
+      // The entry at `next` may fill the hole unless its home lies cyclically in (hole, next].
+      const stays = hole <= next ? home > hole && home <= next : home > hole || home <= next;
+      if (stays) continue;
+      this.move(next, hole);
+      hole = next;
+    }
+    ints.fill(0, hole * STRIDE, hole * STRIDE + STRIDE);
+    this.entries[hole] = undefined;
+  }
+
+  /** Moves a slot's content to an empty slot and points its queue neighbours at it. */
+  private move(from: number, to: number): void {
+    const { ints } = this;
+    ints.copyWithin(to * STRIDE, from * STRIDE, from * STRIDE + STRIDE);
+    this.entries[to] = this.entries[from];
+    this.relink(ints[to * STRIDE + OLDER]!, ints[to * STRIDE + YOUNGER]!, to, to);
+  }
+
+  private unlink(slot: number): void {
+    const older = this.ints[slot * STRIDE + OLDER]!;
+    const younger = this.ints[slot * STRIDE + YOUNGER]!;
+    this.relink(older, younger, younger, older);
+  }
+
+  /** Points the queue neighbours `older` and `younger` (-1: none, the queue's end) at new slots. */
+  private relink(older: number, younger: number, olderToward: number, youngerToward: number): void {
+    if (older >= 0) this.ints[older * STRIDE + YOUNGER] = olderToward;
+    else this.oldest = olderToward;
+    if (younger >= 0) this.ints[younger * STRIDE + OLDER] = youngerToward;
+    else this.youngest = youngerToward;
+  }
+
+  private linkYoungest(slot: number): void {
+    const { ints } = this;
+    ints[slot * STRIDE + OLDER] = this.youngest;
+    ints[slot * STRIDE + YOUNGER] = -1;
+    if (this.youngest >= 0) ints[this.youngest * STRIDE + YOUNGER] = slot;
+    else this.oldest = slot;
+    this.youngest = slot;
+  }
+
+  /** Rebuilds the table with `slots` slots, keeping the entries and their queue order. */
+  private resize(slots: number): void {
+    const old = { ints: this.ints, entries: this.entries, oldest: this.oldest };
+    this.slots = slots;
+    this.ints = new Int32Array(slots * STRIDE);
+    this.times = new Float64Array(this.ints.buffer);
+    this.entries = new Array<CacheEntry | undefined>(slots).fill(undefined);
+    this.oldest = -1;
+    this.youngest = -1;
+    if (this.count === 0) return;
+    const mask = slots - 1;
+    for (let from = old.oldest; from >= 0; from = old.ints[from * STRIDE + YOUNGER]!) {
+      let slot = old.ints[from * STRIDE + HASH]! & mask;
+      while (this.ints[slot * STRIDE + HASH] !== 0) slot = (slot + 1) & mask;
+      this.ints.set(old.ints.subarray(from * STRIDE, from * STRIDE + STRIDE), slot * STRIDE);
+      this.entries[slot] = old.entries[from];
+      this.linkYoungest(slot);
+    }
   }
 }
