@@ -73,6 +73,31 @@ async function runs(s: Settings, run: (opts: ClosedLoopOptions) => Promise<LoadR
   return out;
 }
 
+/** Per size, the median of each figure over the runs, and the spread of the lookup p99. */
+function medianScale(runs: BenchReport['scale'][]): BenchReport['scale'] {
+  const median = (values: number[]): number => {
+    const v = values.slice().sort((a, b) => a - b);
+    return v[(v.length - 1) >> 1]!;
+  };
+  return runs[0]!.map((first, k) => {
+    const points = runs.map((r) => r[k]!);
+    const of = (key: 'heapBytesPerIdentity' | 'lookupP50Ns' | 'lookupP99Ns' | 'mapGetP50Ns' | 'mapGetP99Ns' | 'snapshotBytes' | 'snapshotLoadMs'): number | undefined =>
+      first[key] === undefined ? undefined : median(points.map((p) => p[key]!));
+    const p99s = points.map((p) => p.lookupP99Ns);
+    return {
+      identities: first.identities,
+      heapBytesPerIdentity: of('heapBytesPerIdentity')!,
+      lookupP50Ns: of('lookupP50Ns')!,
+      lookupP99Ns: of('lookupP99Ns')!,
+      lookupP99SpreadNs: [Math.min(...p99s), Math.max(...p99s)] as [number, number],
+      mapGetP50Ns: of('mapGetP50Ns'),
+      mapGetP99Ns: of('mapGetP99Ns'),
+      snapshotBytes: of('snapshotBytes'),
+      snapshotLoadMs: of('snapshotLoadMs'),
+    };
+  });
+}
+
 /** One open-loop run at a fixed rate, as the report tables it. */
 type OpenLoopRow = BenchReport['openLoop'][number];
 
@@ -197,8 +222,13 @@ async function main(argv: string[]): Promise<void> {
     }
     await bm.stop();
     log('scale');
-    const scaleOut = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', path.join(DIST, 'bench', 'scale.js'), s.scaleSizes, s.smoke ? '20000' : '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
-    const scale = JSON.parse(scaleOut.trim().split('\n').pop()!) as BenchReport['scale'];
+    // Like every other figure, the median of `runs` runs, each a fresh process.
+    const scaleRuns: BenchReport['scale'][] = [];
+    for (let i = 0; i < s.runs; i += 1) {
+      const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', path.join(DIST, 'bench', 'scale.js'), s.scaleSizes, s.smoke ? '20000' : '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      scaleRuns.push(JSON.parse(out.trim().split('\n').pop()!) as BenchReport['scale']);
+    }
+    const scale = medianScale(scaleRuns);
 
     const by = (name: string): ScenarioResult => [...scenarios, ...anchorResults].find((x) => x.name === name)!;
     const gw = by('gateway-regional').throughput.median;
