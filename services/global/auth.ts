@@ -4,14 +4,18 @@ import path from 'node:path';
 
 export { BearerCheck, requireBearer } from '../../lib/grpc/index.js';
 
+/** Prefix of the bearer tokens global creates: a token never starts with `-`, which a command line would take for a flag. */
+export const BEARER_TOKEN_PREFIX = 'amt_';
+
 /**
- * Reads the bearer token kept in `file`, creating it (32 random bytes, base64url, mode 0600) on
- * first start. Creation uses O_EXCL, so two starts racing agree on one token.
+ * Reads the bearer token kept in `file`, creating it (`amt_` and 32 random bytes in base64url,
+ * mode 0600) on first start. Creation uses O_EXCL, so two starts racing agree on one token. A
+ * token already in the file is used as it is.
  */
 export function loadOrCreateBearerToken(file: string): string {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   try {
-    fs.writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    fs.writeFileSync(file, `${BEARER_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
