@@ -31,7 +31,7 @@ function requestsOf(job: LoadJob): (i: number) => Buffer {
 
 async function run(job: LoadJob, post: (m: LoadMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
   const { target } = job;
-  const client = new RawUnaryClient(target.address, target.path, target.channels ?? 2, target.headers, target.timeoutMs ?? 5000);
+  const client = new RawUnaryClient(target.address, target.path, target.channels ?? 2, target.headers, target.timeoutMs);
   const errors: string[] = [];
   const request = requestsOf(job);
   const send = (i: number): Promise<boolean> => client.send(request(i), errors);

@@ -113,10 +113,12 @@ export function chooseDomains(snapshot: HealthSnapshot, options: RoutingOptions 
   const refreshAfterMs = options.refreshAfterMs ?? DEFAULTS.refreshAfterMs;
   const refreshWithinMs = bestP99 === undefined ? Infinity : 2 * bestP99 + (options.latencySlackMs ?? DEFAULTS.latencySlackMs);
   const refreshes: string[] = [];
-  ranked.forEach((d, i) => {
-    const demoted = ranked.slice(0, i).some((ahead) => ahead.priority > d.priority);
-    if (demoted && !d.refreshInFlight && snapshot.takenAt - d.recent.lastAttemptAt >= refreshAfterMs) refreshes.push(d.name);
-  });
+  // Demoted: some domain ranked ahead has a lower priority (a higher priority number).
+  let lowestAhead = -Infinity;
+  for (const d of ranked) {
+    if (lowestAhead > d.priority && !d.refreshInFlight && snapshot.takenAt - d.recent.lastAttemptAt >= refreshAfterMs) refreshes.push(d.name);
+    lowestAhead = Math.max(lowestAhead, d.priority);
+  }
   if (order.length > 0) return { order, probes: probes.map((d) => d.name), refreshes, refreshWithinMs, skipped, scores };
   // Nothing healthy: the caller's request becomes the probe, then NOT_SERVING as a last try.
   const lastResort = [...probes, ...notServing].map((d) => d.name);

@@ -90,22 +90,7 @@ class RelayStream {
         },
         timer: setTimeout(() => {
           pending.reject(backendError(status.DEADLINE_EXCEEDED, `${this.name}: no answer within ${timeoutMs} ms`));
-          if (open.answeredAt >= sentAt) {
-            this.cancel(open, id);
-            return;
-          }
-          // Nothing answered since the call was sent: new calls go to a new stream now. Timers run
-          // before the loop reads its sockets, so when the gateway itself was held up (a long GC,
-          // a starved CPU) answers may sit unread on this one: the verdict waits until this turn's
-          // reads are done, and a stream that did answer is not reset with every call on it.
-          if (this.current === open) this.current = undefined;
-          setImmediate(() => {
-            if (this.stalled(open, sentAt)) return;
-            this.cancel(open, id);
-            const usable = !open.stream.closed && !open.stream.writableEnded;
-            if (usable && this.current === undefined) this.current = open;
-            else if (usable) open.stream.end();
-          });
+          this.deadlinePassed(open, id, sentAt);
         }, timeoutMs),
         options,
         onAbort: () => {
@@ -154,6 +139,26 @@ class RelayStream {
     });
     this.current = open;
     return open;
+  }
+
+  /** A call sent at `sentAt` ran out of time: the domain cancels it, or the stream is reset as stalled. */
+  private deadlinePassed(open: Open, id: number, sentAt: number): void {
+    if (open.answeredAt >= sentAt) {
+      this.cancel(open, id);
+      return;
+    }
+    // Nothing answered since the call was sent: new calls go to a new stream now. Timers run
+    // before the loop reads its sockets, so when the gateway itself was held up (a long GC, a
+    // starved CPU) answers may sit unread on this one: the verdict waits until this turn's reads
+    // are done, and a stream that did answer is not reset with every call on it.
+    if (this.current === open) this.current = undefined;
+    setImmediate(() => {
+      if (this.stalled(open, sentAt)) return;
+      this.cancel(open, id);
+      const usable = !open.stream.closed && !open.stream.writableEnded;
+      if (usable && this.current === undefined) this.current = open;
+      else if (usable) open.stream.end();
+    });
   }
 
   /**

@@ -220,21 +220,7 @@ export class Failover {
    * breaker lets this one call through, and its outcome closes or reopens the breaker.
    */
   private probe(domain: FaultDomain, req: ForwardRequest): void {
-    const started = this.clock.now();
-    domain.breaker
-      .fire(req.method, req.bytes, { deadline: started + this.attemptTimeoutMs, ...(req.metadata === undefined ? {} : { metadata: req.metadata }) })
-      .then(
-        () => {
-          domain.stats.recordRequest();
-          domain.stats.recordSuccess(this.clock.now() - started);
-        },
-        (error: unknown) => {
-          if (isBreakerError(error)) return;
-          domain.stats.recordRequest();
-          if (isNotAFault(error)) domain.stats.recordCallerError();
-          else domain.stats.recordFault();
-        },
-      );
+    void this.sendCopy(domain, req);
   }
 
   /**
@@ -246,13 +232,26 @@ export class Failover {
     // The plan may come from a snapshot taken before the last refresh went out.
     if (domain.refreshInFlight) return;
     domain.refreshInFlight = true;
+    void this.sendCopy(domain, req, (ms) => {
+      if (ms <= withinMs) domain.stats.forgetFigures();
+    }).finally(() => {
+      domain.refreshInFlight = false;
+      this.snapshots.invalidate();
+    });
+  }
+
+  /**
+   * Sends a copy of the request that no caller waits on, through the domain's breaker, and records
+   * its outcome in the domain's figures; `beforeSuccess` sees an answer's latency before it is.
+   */
+  private sendCopy(domain: FaultDomain, req: ForwardRequest, beforeSuccess?: (ms: number) => void): Promise<void> {
     const started = this.clock.now();
-    domain.breaker
+    return domain.breaker
       .fire(req.method, req.bytes, { deadline: started + this.attemptTimeoutMs, ...(req.metadata === undefined ? {} : { metadata: req.metadata }) })
       .then(
         () => {
           const ms = this.clock.now() - started;
-          if (ms <= withinMs) domain.stats.forgetFigures();
+          beforeSuccess?.(ms);
           domain.stats.recordRequest();
           domain.stats.recordSuccess(ms);
         },
@@ -262,11 +261,7 @@ export class Failover {
           if (isNotAFault(error)) domain.stats.recordCallerError();
           else domain.stats.recordFault();
         },
-      )
-      .finally(() => {
-        domain.refreshInFlight = false;
-        this.snapshots.invalidate();
-      });
+      );
   }
 
   private trailers(from: Metadata | undefined, domain: string | undefined, attempts: number): Metadata {

@@ -125,12 +125,8 @@ export class DomainStats {
    * ranked behind on old figures answers a refresh well: those figures no longer describe it.
    */
   forgetFigures(): void {
-    for (const b of this.ring) {
-      b.attempts = 0;
-      b.faults = 0;
-      b.latencies.length = 0;
-      b.seen = 0;
-    }
+    // A bucket outside the window is skipped by recent() and cleared by current() when reused.
+    for (const b of this.ring) b.start = -Infinity;
   }
 
   /** Figures over the buckets still inside the window. */

@@ -80,7 +80,11 @@ export class DirectoryCache {
 
   /** Age of an entry's data: since the later of its own validation and the watch's last sync. */
   ageOf(entry: CacheEntry): number {
-    return Math.max(0, this.clock.now() - Math.max(entry.validatedAtMs, this.syncedAtMs));
+    return this.ageAt(entry.validatedAtMs, this.clock.now());
+  }
+
+  private ageAt(validatedAtMs: number, now: number): number {
+    return Math.max(0, now - Math.max(validatedAtMs, this.syncedAtMs));
   }
 
   /** Reads one client, marking it recently used; undefined on a miss or an expired negative entry. */
@@ -89,9 +93,7 @@ export class DirectoryCache {
     // The slot holds the flags and times the answer needs, so the entry object itself is not read here.
     const slot = this.identities.lookup(tenantId, clientId, now);
     if (slot < 0) return undefined;
-    const entry = this.identities.entryAt(slot);
-    const validatedAtMs = this.identities.validatedAtMsAt(slot);
-    return { tenant: this.tenant(tenantId), entry, dataAgeMs: Math.max(0, now - Math.max(validatedAtMs, this.syncedAtMs)) };
+    return { tenant: this.tenant(tenantId), entry: this.identities.entryAt(slot), dataAgeMs: this.ageAt(this.identities.validatedAtMsAt(slot), now) };
   }
 
   /** Marks a miss fill as started; watch changes for the key are kept from now on. */

@@ -99,10 +99,8 @@ export class IdentityCache {
 
   /** Returns the entry and marks it used, so eviction passes it over once. */
   get(tenantId: string, clientId: string): CacheEntry | undefined {
-    const slot = this.find(tenantId, clientId);
-    if (slot < 0) return undefined;
-    this.ints[slot * STRIDE + FLAGS]! |= USED;
-    return this.entries[slot];
+    const slot = this.lookup(tenantId, clientId, -Infinity);
+    return slot < 0 ? undefined : this.entries[slot];
   }
 
   /**

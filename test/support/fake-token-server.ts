@@ -111,3 +111,12 @@ export async function startFakeTokenServer(
     },
   };
 }
+
+/**
+ * A bare TokenService on 127.0.0.1:0, relay included as the domains serve it, whose AcquireToken
+ * is `acquireToken` (GetJwks never answers): for tests that script a domain call by call.
+ */
+export function serveTokenService(acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => void): Promise<RunningServer> {
+  const token: ServiceBinding = { name: 'authmesh.token.v1.TokenService', definition: TokenServiceService, implementation: { acquireToken, getJwks: () => undefined } };
+  return serve({ listen: '127.0.0.1:0', services: withRelay([token], token.name) });
+}

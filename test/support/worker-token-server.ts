@@ -1,8 +1,6 @@
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { TokenServiceService, type AcquireTokenRequest, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
-import { serve, withRelay, type ServiceBinding } from '../../lib/grpc/index.js';
+import { serveTokenService } from './fake-token-server.js';
 
 /** A TokenService (with the relay) on its own thread, so it keeps answering while the test's thread is blocked. */
 export interface WorkerTokenServer {
@@ -34,21 +32,10 @@ export async function startWorkerTokenServer(options: Options): Promise<WorkerTo
 }
 
 async function main(options: Options): Promise<void> {
-  const token: ServiceBinding = {
-    name: 'authmesh.token.v1.TokenService',
-    definition: TokenServiceService,
-    implementation: {
-      acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => {
-        if (call.request.clientId.startsWith('hang')) return;
-        setTimeout(
-          () => callback(null, { accessToken: `token-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'backup' }),
-          options.answerAfterMs,
-        );
-      },
-      getJwks: () => undefined,
-    },
-  };
-  const server = await serve({ listen: '127.0.0.1:0', services: withRelay([token], token.name) });
+  const server = await serveTokenService((call, callback) => {
+    if (call.request.clientId.startsWith('hang')) return;
+    setTimeout(() => callback(null, { accessToken: `token-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'backup' }), options.answerAfterMs);
+  });
   parentPort!.postMessage({ address: server.address });
 }
 

@@ -10,7 +10,7 @@ import {
 import { BearerCheck, mapToMetadata, metadataToMap, requireBearer, serve, withRelay, type RunningServer, type ServiceBinding } from '../../../lib/grpc/index.js';
 import type { BackendError } from '../../../gateway/domain-client.js';
 import { MAX_RELAYED_BYTES, RelayTokenBackend } from '../../../gateway/domain-client-relay.js';
-import { startFakeTokenServer, type FakeTokenServer } from '../../support/fake-token-server.js';
+import { serveTokenService, startFakeTokenServer, type FakeTokenServer } from '../../support/fake-token-server.js';
 import { startWorkerTokenServer } from '../../support/worker-token-server.js';
 import { startTcpProxy } from '../regional/tcp-proxy.js';
 
@@ -77,12 +77,7 @@ describe('TokenRelayService between the gateway and a domain', function () {
 
   it('fails every waiting call as UNAVAILABLE at once when the domain goes away', async () => {
     // A domain that never answers, then drops its connections: no answer ever comes for the calls.
-    const silent: ServiceBinding = {
-      name: 'authmesh.token.v1.TokenService',
-      definition: TokenServiceService,
-      implementation: { acquireToken: () => undefined, getJwks: () => undefined },
-    };
-    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([silent], silent.name) });
+    const server = await serveTokenService(() => undefined);
     const link = await startTcpProxy(server.address);
     backend = new RelayTokenBackend('regional/eastus', link.address);
     const calls = Array.from({ length: 5 }, (_, i) => failure(backend!.call('acquireToken', encode(`app-${i}`), { deadline: soon(10_000) })));
@@ -100,15 +95,7 @@ describe('TokenRelayService between the gateway and a domain', function () {
 
   it('resets a stream that answers nothing past a deadline, so the domain drops the calls queued on it', async () => {
     const cancelled: string[] = [];
-    const silent: ServiceBinding = {
-      name: 'authmesh.token.v1.TokenService',
-      definition: TokenServiceService,
-      implementation: {
-        acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>) => call.once('cancelled', () => cancelled.push(call.request.clientId)),
-        getJwks: () => undefined,
-      },
-    };
-    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([silent], silent.name) });
+    const server = await serveTokenService((call) => call.once('cancelled', () => cancelled.push(call.request.clientId)));
     backend = new RelayTokenBackend('regional/eastus', server.address);
     try {
       const short = failure(backend.call('acquireToken', encode('short'), { deadline: soon(200) }));
@@ -154,21 +141,13 @@ describe('TokenRelayService between the gateway and a domain', function () {
 
   it('cancels in the domain a call it stopped waiting for, while the stream keeps serving', async () => {
     const cancelled: string[] = [];
-    const mixed: ServiceBinding = {
-      name: 'authmesh.token.v1.TokenService',
-      definition: TokenServiceService,
-      implementation: {
-        acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) => {
-          if (call.request.clientId.startsWith('hang')) {
-            call.once('cancelled', () => cancelled.push(call.request.clientId));
-            return;
-          }
-          setTimeout(() => callback(null, { accessToken: `ok-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'global' }), 50);
-        },
-        getJwks: () => undefined,
-      },
-    };
-    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([mixed], mixed.name) });
+    const server = await serveTokenService((call, callback) => {
+      if (call.request.clientId.startsWith('hang')) {
+        call.once('cancelled', () => cancelled.push(call.request.clientId));
+        return;
+      }
+      setTimeout(() => callback(null, { accessToken: `ok-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'global' }), 50);
+    });
     backend = new RelayTokenBackend('global', server.address);
     try {
       const controller = new AbortController();
@@ -189,16 +168,9 @@ describe('TokenRelayService between the gateway and a domain', function () {
   });
 
   it('lets a domain shut down gracefully: calls in flight are answered and the relay stream ends', async () => {
-    const slow: ServiceBinding = {
-      name: 'authmesh.token.v1.TokenService',
-      definition: TokenServiceService,
-      implementation: {
-        acquireToken: (call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) =>
-          setTimeout(() => callback(null, { accessToken: `late-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'regional/eastus' }), 200),
-        getJwks: () => undefined,
-      },
-    };
-    const server = await serve({ listen: '127.0.0.1:0', services: withRelay([slow], slow.name) });
+    const server = await serveTokenService((call, callback) =>
+      setTimeout(() => callback(null, { accessToken: `late-${call.request.clientId}`, tokenType: 'Bearer', expiresIn: 60, refreshIn: 30, faultDomain: 'regional/eastus' }), 200),
+    );
     backend = new RelayTokenBackend('regional/eastus', server.address);
     const calls = ['a', 'b', 'c'].map((id) => backend!.call('acquireToken', encode(id), { deadline: soon() }));
     await new Promise((r) => setTimeout(r, 50));

@@ -59,6 +59,13 @@ function slowGlobalFigures(c: ReturnType<typeof build>): FaultDomain {
   return global!;
 }
 
+/** Answers the calls a backend holds, and the next ones, and lets their outcomes be recorded. */
+async function answerStalled(backend: FakeTokenBackend): Promise<void> {
+  backend.set({ kind: 'answer' });
+  backend.release();
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 const trailer = (r: ForwardResult, key: string): string | undefined => r.trailers.get(key)[0]?.toString();
 
 describe('Failover', () => {
@@ -241,9 +248,7 @@ describe('Failover', () => {
     assert.equal(ctx.backends[1]!.calls.length, 1, 'one refresh copy went to global');
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
     assert.equal(ctx.backends[1]!.calls.length, 1, 'no second refresh while one is out');
-    ctx.backends[1]!.set({ kind: 'answer' });
-    ctx.backends[1]!.release();
-    await new Promise((resolve) => setImmediate(resolve));
+    await answerStalled(ctx.backends[1]!);
     assert.equal(global.stats.recent().latencySamples, 1, 'the old figures are gone');
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'global');
   });
@@ -255,9 +260,7 @@ describe('Failover', () => {
     ctx.backends[1]!.set({ kind: 'stall' });
     await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
     ctx.clock.advance(300);
-    ctx.backends[1]!.set({ kind: 'answer' });
-    ctx.backends[1]!.release();
-    await new Promise((resolve) => setImmediate(resolve));
+    await answerStalled(ctx.backends[1]!);
     assert.equal(global.stats.recent().latencySamples, 31, 'a 300 ms answer is recorded beside the old figures');
     assert.equal((await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES })).domain, 'backup');
   });
