@@ -6,6 +6,7 @@ import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { loadMeshTls, meshChannelCredentials, waitForServing } from '../lib/grpc/index.js';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
 import { TRACES_FILE } from '../cli/traces-command.js';
+import { SERVICE_NODE_FLAGS } from '../lib/runtime/node-flags.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
 import { createMeshCa, loadOrIssueMeshCert, type MeshCertFiles } from '../lib/tls/index.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
@@ -164,7 +165,7 @@ function checkNotRunning(all: MeshProcess[]): void {
 }
 
 function start(p: MeshProcess): ChildProcess {
-  const child = spawn(process.execPath, ['--require', TELEMETRY, path.join(DIST, p.entry), ...p.args], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--require', TELEMETRY, path.join(DIST, p.entry), ...p.args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OTEL_SERVICE_NAME: `authmesh-${p.name}`, OTEL_EXPORTER_OTLP_ENDPOINT: OTLP_ENDPOINT },
   });

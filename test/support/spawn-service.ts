@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { waitForServing as waitForServingLib } from '../../lib/grpc/index.js';
+import { SERVICE_NODE_FLAGS } from '../../lib/runtime/node-flags.js';
 
 /** Root of the compiled tree (dist/), from dist/test/support. */
 export const DIST = path.resolve(__dirname, '..', '..');
@@ -26,7 +27,8 @@ export function spawnService(name: string, entry: string, args: string[], env: R
   // Telemetry starts before the service, as in run-mesh; OTEL_SDK_DISABLED=true keeps it off.
   // AUTHMESH_NODE_FLAGS (space-separated) passes node flags NODE_OPTIONS refuses, e.g. --cpu-prof.
   const nodeFlags = (env.AUTHMESH_NODE_FLAGS ?? '').split(' ').filter((f) => f.length > 0);
-  const child = spawn(process.execPath, [...nodeFlags, '--require', path.join(DIST, 'lib', 'telemetry', 'register.js'), path.join(DIST, entry), ...args], {
+  // The mesh's own flags come first, so a flag given in AUTHMESH_NODE_FLAGS overrides them.
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeFlags, '--require', path.join(DIST, 'lib', 'telemetry', 'register.js'), path.join(DIST, entry), ...args], {
     env: { ...process.env, OTEL_SDK_DISABLED: process.env.OTEL_SDK_DISABLED ?? 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
