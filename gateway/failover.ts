@@ -5,10 +5,10 @@ import { unavailable } from '../lib/errors/index.js';
 import { readErrorTrailers, toStatus } from '../lib/grpc/index.js';
 import { NOOP_ATTEMPT_OBSERVER, type AttemptObserver } from './attempt-observer.js';
 import { breakerState, isBreakerError, isNotAFault } from './breaker-factory.js';
-import { chooseDomains, type RoutingOptions } from './choose-domain.js';
+import { chooseDomains, type RoutePlan, type RoutingOptions } from './choose-domain.js';
 import type { BackendError } from './domain-client.js';
 import type { FaultDomain } from './fault-domain.js';
-import type { SnapshotSource } from './health-snapshot.js';
+import type { HealthSnapshot, SnapshotSource } from './health-snapshot.js';
 import type { TokenMethod } from './pass-through.js';
 import type { RetryBudget } from './retry-budget.js';
 
@@ -77,6 +77,8 @@ export class Failover {
   private readonly minAttemptMs: number;
   private readonly hedgeAfterMs: number;
   private readonly observer: AttemptObserver;
+  /** The plan of the last snapshot: a snapshot is reused for many calls, and routing is pure. */
+  private planned: { snapshot: HealthSnapshot; plan: RoutePlan } | undefined;
 
   constructor(
     domains: readonly FaultDomain[],
@@ -95,7 +97,7 @@ export class Failover {
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const deadline = req.deadline ?? this.clock.now() + this.defaultDeadlineMs;
-    const plan = chooseDomains(this.snapshots.current(), this.options.routing);
+    const plan = this.plan();
     this.observer.planned?.(plan.order, plan.skipped);
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
     for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
@@ -169,6 +171,12 @@ export class Failover {
     const s = toStatus(unavailable('no-healthy-domain', message));
     s.metadata.set(ATTEMPTS_KEY, String(attempts));
     return { ok: false, code: s.code, details: s.details, trailers: s.metadata, attempts };
+  }
+
+  private plan(): RoutePlan {
+    const snapshot = this.snapshots.current();
+    if (this.planned?.snapshot !== snapshot) this.planned = { snapshot, plan: chooseDomains(snapshot, this.options.routing) };
+    return this.planned.plan;
   }
 
   /** One attempt on one domain, with its bookkeeping (stats, budget, observer); never rejects. */

@@ -55,6 +55,8 @@ export class DomainStats {
   private readonly ring: Bucket[];
   private readonly samplesPerBucket: number;
   private readonly random: () => number;
+  /** Where {@link recent} gathers and sorts the window's latencies, so it allocates nothing per call. */
+  private readonly scratch: Float64Array;
   private lastAttemptAt = 0;
 
   constructor(
@@ -68,6 +70,7 @@ export class DomainStats {
     this.samplesPerBucket = options.samplesPerBucket ?? 256;
     this.random = options.random ?? Math.random;
     this.ring = Array.from({ length: buckets }, () => ({ start: -Infinity, attempts: 0, faults: 0, latencies: [], seen: 0 }));
+    this.scratch = new Float64Array(buckets * this.samplesPerBucket);
   }
 
   /** An attempt is sent to the domain. */
@@ -134,14 +137,15 @@ export class DomainStats {
     const oldest = this.slotStart(this.clock.now()) - this.bucketMs * (this.ring.length - 1);
     let attempts = 0;
     let faults = 0;
-    const latencies: number[] = [];
+    let n = 0;
     for (const b of this.ring) {
       if (b.start < oldest) continue;
       attempts += b.attempts;
       faults += b.faults;
-      for (const l of b.latencies) latencies.push(l);
+      for (let i = 0; i < b.latencies.length; i += 1) this.scratch[n++] = b.latencies[i]!;
     }
-    latencies.sort((a, c) => a - c);
+    // A typed array sorts numerically in place.
+    const latencies = this.scratch.subarray(0, n).sort();
     return {
       attempts,
       errorRate: attempts === 0 ? 0 : faults / attempts,
@@ -175,7 +179,7 @@ export class DomainStats {
 }
 
 /** Nearest-rank percentile of sorted values; 0 for an empty list. */
-export function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return 0;
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
   return sorted[rank - 1]!;
