@@ -14,6 +14,12 @@ const ratio = (v: unknown): string | undefined => {
   return Number.isFinite(n) && n > 0 && n <= 1 ? undefined : `expected a number in (0, 1], got "${String(v)}"`;
 };
 
+const optionalRate = (v: unknown): string | undefined => {
+  if (String(v) === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? undefined : `expected a number >= 0, got "${String(v)}"`;
+};
+
 /** Flags of the gateway (each also readable as AUTHMESH_<NAME>). */
 export const GATEWAY_OPTIONS = {
   region: { type: 'string', describe: 'region this gateway serves, e.g. eastus', check: regionName },
@@ -33,6 +39,7 @@ export const GATEWAY_OPTIONS = {
   'breaker-capacity': { type: 'int', describe: 'attempts in flight per domain before refusing', default: String(DEFAULT_BREAKER_OPTIONS.capacity), check: atLeastOne },
   'retry-max-tokens': { type: 'int', describe: 'retry budget capacity (gRFC A6 maxTokens)', default: '100', check: atLeastOne },
   'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
+  'retry-refill': { type: 'string', describe: 'tokens each domain earns back per second whatever its traffic (default: retry-max-tokens / 20)', default: '', check: optionalRate },
   'max-in-flight': { type: 'int', describe: 'TokenService calls in flight; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '2048', check: atLeastOne },
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   transport: {
@@ -124,7 +131,11 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     attemptTimeoutMs: c['attempt-timeout'],
     hedgeAfterMs: c['hedge-after'],
     breaker: Object.freeze(breaker),
-    retry: Object.freeze({ maxTokens: c['retry-max-tokens'], tokenRatio: Number(c['retry-token-ratio']) }),
+    retry: Object.freeze({
+      maxTokens: c['retry-max-tokens'],
+      tokenRatio: Number(c['retry-token-ratio']),
+      refillPerSecond: c['retry-refill'] === '' ? c['retry-max-tokens'] / 20 : Number(c['retry-refill']),
+    }),
     channels: c.channels,
     transport: c.transport as 'relay' | 'http2' | 'grpc-js',
     maxInFlight: c['max-in-flight'],

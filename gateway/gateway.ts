@@ -100,7 +100,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log.info({ domain: d.name, health }, `health ${health}`);
     });
   }
-  const budget = new RetryBudget(config.retry);
+  const budget = new RetryBudget(config.retry, clock);
   const failover = new Failover(domains, snapshots, budget, clock, {
     defaultDeadlineMs: config.defaultDeadlineMs,
     attemptTimeoutMs: config.attemptTimeoutMs,

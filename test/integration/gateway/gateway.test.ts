@@ -64,7 +64,7 @@ describe('gateway over real grpc-js', function () {
       defaultDeadlineMs: 5000,
       attemptTimeoutMs: 1000,
       breaker: { ...DEFAULT_BREAKER_OPTIONS, volumeThreshold: 2, resetTimeout: 150, rollingCountTimeout: 1000, rollingCountBuckets: 10 },
-      retry: { maxTokens: 100, tokenRatio: 0.1 },
+      retry: { maxTokens: 100, tokenRatio: 0.1, refillPerSecond: 5 },
       channels: 1,
       snapshotMaxAgeMs: 0,
       logLevel: 'silent',
@@ -221,7 +221,7 @@ describe('gateway reflection', function () {
     const gateway = await startGateway(
       {
         region: 'eastus', listen: '127.0.0.1:0', domains: [{ name: R, address: '127.0.0.1:1' }], defaultDeadlineMs: 1000, attemptTimeoutMs: 500,
-        breaker: DEFAULT_BREAKER_OPTIONS, retry: { maxTokens: 10, tokenRatio: 0.1 }, channels: 1, snapshotMaxAgeMs: 0, logLevel: 'silent',
+        breaker: DEFAULT_BREAKER_OPTIONS, retry: { maxTokens: 10, tokenRatio: 0.1, refillPerSecond: 0.5 }, channels: 1, snapshotMaxAgeMs: 0, logLevel: 'silent',
       },
       { log: silentLogger(), healthWatch: false },
     );

@@ -24,6 +24,14 @@ describe('parseGatewayConfig', () => {
     assert.throws(() => parseGatewayConfig([...args, '--transport', 'quic'], {}), ConfigError);
   });
 
+  it('refills the retry budget at retry-max-tokens / 20 a second unless told, and refuses a negative refill', () => {
+    const args = ['--region', 'eastus', '--regional', '127.0.0.1:1'];
+    assert.equal(parseGatewayConfig(args, {}).retry.refillPerSecond, 5);
+    assert.equal(parseGatewayConfig([...args, '--retry-max-tokens', '40'], {}).retry.refillPerSecond, 2);
+    assert.equal(parseGatewayConfig([...args, '--retry-refill', '0'], {}).retry.refillPerSecond, 0);
+    assert.throws(() => parseGatewayConfig([...args, '--retry-refill', '-1'], {}), /retry-refill/);
+  });
+
   it('adds backup when its address is given, also from the environment', () => {
     const c = parseGatewayConfig(['--region', 'westus', '--regional=127.0.0.1:50161'], { AUTHMESH_BACKUP: '127.0.0.1:50071', AUTHMESH_ATTEMPT_TIMEOUT: '250ms' });
     assert.deepEqual(c.domains.map((d) => d.name), ['regional/westus', 'global', 'backup']);

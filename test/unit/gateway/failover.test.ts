@@ -44,7 +44,7 @@ function build(opts: { failover?: FailoverOptions; budget?: RetryBudget; volumeT
   );
   for (const d of domains) d.start();
   const snapshots = new SnapshotSource(domains, clock, 0);
-  const budget = opts.budget ?? new RetryBudget();
+  const budget = opts.budget ?? new RetryBudget({}, clock);
   const failover = new Failover(domains, snapshots, budget, clock, opts.failover);
   const done = (): void => domains.forEach((d) => d.close());
   return { clock, backends, domains, streams, failover, budget, done };
@@ -162,7 +162,7 @@ describe('Failover', () => {
   });
 
   it('stops failing over into domains whose own attempts mostly fail', async () => {
-    const budget = new RetryBudget({ maxTokens: 4 });
+    const budget = new RetryBudget({ maxTokens: 4, refillPerSecond: 0 });
     ctx = build({ budget, volumeThreshold: 1000 });
     for (const b of ctx.backends) b.set({ kind: 'fail', code: status.UNAVAILABLE });
     await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
@@ -186,6 +186,21 @@ describe('Failover', () => {
       const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
       assert.equal(r.domain, 'global', `call ${i}`);
     }
+  });
+
+  it('fails over into global again once its budget, drained by an earlier outage, refills with time', async () => {
+    ctx = build({ volumeThreshold: 1000 });
+    // An earlier outage of global cost its bucket 60 of 100 tokens; global answers again now.
+    for (let i = 0; i < 60; i += 1) ctx.budget.onFailure('global');
+    ctx.backends[0]!.set({ kind: 'fail', code: status.UNAVAILABLE });
+    const before = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(before.domain, 'backup', 'global is refused while its bucket is below half');
+    assert.equal(before.ok, true);
+    // Global gets no calls of its own (regional ranks first), so only time can refill it.
+    ctx.clock.advance(3_000);
+    const after = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(after.ok, true);
+    assert.equal(after.domain, 'global');
   });
 
   it('moves on when a domain refuses the gateway itself (UNAUTHENTICATED without oauth-error)', async () => {
