@@ -27,7 +27,7 @@ export const GATEWAY_OPTIONS = {
   regional: { type: 'string', describe: 'host:port of the home regional instance', check: hostPort },
   global: { type: 'string', describe: 'host:port of global', default: '127.0.0.1:50051', check: hostPort },
   backup: { type: 'string', describe: 'host:port of backup; empty for none', default: '', check: optionalHostPort },
-  'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer)', default: '' },
+  'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer); read at start and every 5 s', default: '' },
   'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },
   'attempt-timeout': { type: 'duration', describe: 'longest single attempt on one domain (hang detection)', default: '1s', check: positive },
   'hedge-after': { type: 'duration', describe: 'ask the next domain too when an attempt has not answered after this long (0 = off)', default: '150ms', check: nonNegative },

@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
 import type { MeshTls } from '../lib/grpc/mesh-tls.js';
-import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
+import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js';
 
@@ -11,7 +11,8 @@ export interface Http2BackendOptions {
   /** Separate HTTP/2 connections to the domain, used round robin. Default 1. */
   channels?: number;
   /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
-  bearerToken?: string;
+  /** The token, or a function giving the current one (read for every call; undefined sends none). */
+  bearerToken?: string | (() => string | undefined);
   /** Mutual TLS inside the mesh; plaintext (h2c) when undefined. */
   tls?: MeshTls;
   /** After a failed connect, calls fail fast for this long before the next try (doubling up to maxBackoffMs). Default 100. */
@@ -87,14 +88,14 @@ export class Http2TokenBackend implements TokenBackend {
   /** The connections to the domain, used round robin (the relay transport carries its streams on them too). */
   readonly connections: readonly Connection[];
   private next = 0;
-  private readonly bearerToken: string | undefined;
+  private readonly bearerToken: () => string | undefined;
 
   constructor(
     readonly name: string,
     readonly address: string,
     options: Http2BackendOptions = {},
   ) {
-    this.bearerToken = options.bearerToken;
+    this.bearerToken = bearerSource(options.bearerToken);
     const authority = `${options.tls === undefined ? 'http' : 'https'}://${address}`;
     const n = Math.max(1, options.channels ?? 1);
     this.connections = Array.from(
@@ -167,7 +168,8 @@ export class Http2TokenBackend implements TokenBackend {
     if (options.metadata !== undefined) {
       for (const [key, value] of Object.entries(options.metadata.toHttp2Headers())) headers[key] = value;
     }
-    if (this.bearerToken !== undefined) headers.authorization = `Bearer ${this.bearerToken}`;
+    const bearer = this.bearerToken();
+    if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
     propagation.inject(context.active(), headers);
     return headers;
   }

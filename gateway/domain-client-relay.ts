@@ -3,7 +3,7 @@ import { status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
 import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../gen/authmesh/relay/v1/relay.js';
 import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
-import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
+import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { frame, MessageReader } from '../lib/grpc/framing.js';
 import { Http2TokenBackend, type Http2BackendOptions } from './domain-client-http2.js';
 import type { Connection } from './domain-client-http2.js';
@@ -36,6 +36,8 @@ interface Open {
   pending: Map<number, Pending>;
   /** When the last answer arrived on it. */
   answeredAt: number;
+  /** The mesh token it was opened with: the domain checks every call on it against that one. */
+  bearer: string | undefined;
 }
 
 /**
@@ -51,7 +53,7 @@ class RelayStream {
   constructor(
     private readonly name: string,
     private readonly connection: Connection,
-    private readonly bearerToken: string | undefined,
+    private readonly bearerToken: () => string | undefined,
     private readonly onUnimplemented: () => void,
   ) {}
 
@@ -105,21 +107,30 @@ class RelayStream {
     });
   }
 
-  /** The open stream, a new one, or undefined while the connection backs off. */
+  /**
+   * The open stream, a new one, or undefined while the connection backs off. A stream opened with
+   * a mesh token that has since been replaced is half-closed (the domain answers what it owes) and
+   * new calls go to a stream with the current one.
+   */
   private open(): Open | undefined {
+    const bearer = this.bearerToken();
     const current = this.current;
-    if (current !== undefined && !current.stream.closed && !current.stream.destroyed) return current;
+    if (current !== undefined && !current.stream.closed && !current.stream.destroyed) {
+      if (current.bearer === bearer) return current;
+      this.current = undefined;
+      current.stream.end();
+    }
     const session = this.connection.get();
     if (session === undefined) return undefined;
     const headers: OutgoingHttpHeaders = { ':method': 'POST', ':path': RELAY_PATH, 'content-type': 'application/grpc', te: 'trailers' };
-    if (this.bearerToken !== undefined) headers.authorization = `Bearer ${this.bearerToken}`;
+    if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(headers);
     } catch {
       return undefined;
     }
-    const open: Open = { stream, pending: new Map(), answeredAt: 0 };
+    const open: Open = { stream, pending: new Map(), answeredAt: 0, bearer };
     const reader = new MessageReader();
     let statusHeaders: IncomingHttpHeaders | undefined;
     stream.on('response', (h) => {
@@ -241,7 +252,7 @@ export class RelayTokenBackend implements TokenBackend {
     this.direct = new Http2TokenBackend(name, address, options);
     this.streams = this.direct.connections.map(
       (connection) =>
-        new RelayStream(name, connection, options.bearerToken, () => {
+        new RelayStream(name, connection, bearerSource(options.bearerToken), () => {
           this.relayed = false;
         }),
     );

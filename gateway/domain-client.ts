@@ -52,25 +52,31 @@ export interface GrpcBackendOptions {
   /** Extra grpc-js channel options. */
   channelOptions?: Record<string, number | string>;
   /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
-  bearerToken?: string;
+  /** The token, or a function giving the current one (read for every call; undefined sends none). */
+  bearerToken?: string | (() => string | undefined);
   /** Channel credentials (mutual TLS inside the mesh). Default plaintext. */
   channelCredentials?: ChannelCredentials;
 }
 
 const EMPTY = Buffer.alloc(0);
 
+/** A backend's `bearerToken` option as a function giving the current token. */
+export function bearerSource(token: string | (() => string | undefined) | undefined): () => string | undefined {
+  return typeof token === 'function' ? token : () => token;
+}
+
 /** {@link TokenBackend} over grpc-js with pass-through serializers, insecure on 127.0.0.1. */
 export class GrpcTokenBackend implements TokenBackend {
   private readonly clients: Client[];
   private next = 0;
-  private readonly bearerToken: string | undefined;
+  private readonly bearerToken: () => string | undefined;
 
   constructor(
     readonly name: string,
     readonly address: string,
     options: GrpcBackendOptions = {},
   ) {
-    this.bearerToken = options.bearerToken;
+    this.bearerToken = bearerSource(options.bearerToken);
     const n = Math.max(1, options.channels ?? 1);
     const channelCredentials = options.channelCredentials ?? credentials.createInsecure();
     this.clients = Array.from(
@@ -98,9 +104,10 @@ export class GrpcTokenBackend implements TokenBackend {
         return;
       }
       let metadata = options.metadata ?? new Metadata();
-      if (this.bearerToken !== undefined) {
+      const bearer = this.bearerToken();
+      if (bearer !== undefined) {
         metadata = metadata.clone();
-        metadata.set('authorization', `Bearer ${this.bearerToken}`);
+        metadata.set('authorization', `Bearer ${bearer}`);
       }
       let bytes: Buffer | undefined;
       let failure: ServiceError | null = null;

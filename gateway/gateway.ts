@@ -4,7 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { systemClock, type Clock } from '../lib/clock/index.js';
-import { loadMeshTls, meshChannelCredentials, serve, type RunningServer } from '../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, serve, tokenFileReader, type RunningServer } from '../lib/grpc/index.js';
+import { ConfigError } from '../lib/config/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { adminBinding } from './admin-service.js';
 import { attemptTelemetry } from './attempt-telemetry.js';
@@ -58,7 +59,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const clock = deps.clock ?? systemClock;
   const log = deps.log;
   const watches: { close(): void }[] = [];
-  const backupToken = (config.backupTokenFile ?? '') === '' ? undefined : readFileSync(config.backupTokenFile!, 'utf8').trim();
+  // The backup's mesh token, re-read every few seconds so a replaced file is picked up. It must be
+  // readable at start: a wrong path would otherwise fail every call to the backup, unnoticed.
+  const backupToken = (config.backupTokenFile ?? '') === '' ? undefined : tokenFileReader(config.backupTokenFile!, 5000, clock);
+  if (backupToken !== undefined && backupToken() === undefined) {
+    throw new ConfigError([`--backup-token-file: cannot read a token from ${config.backupTokenFile!}`]);
+  }
   // One set of mesh credentials for every domain channel, health watches included.
   const meshTls = config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls);
   const meshCredentials = meshChannelCredentials(meshTls);

@@ -34,6 +34,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // A setting found wrong only at start (an unreadable file) is said as plainly as a bad flag.
+  if (error instanceof ConfigError) {
+    console.error(`gateway: ${error.message}`);
+    process.exit(2);
+  }
   console.error('gateway: failed to start:', error);
   process.exit(1);
 });

@@ -10,3 +10,4 @@ export { waitForServing } from './wait-for-serving.js';
 export type { WaitForServingOptions } from './wait-for-serving.js';
 export { callDeadline, wrapUnaryMethods } from './unary-methods.js';
 export { withRelay, metadataToMap, mapToMetadata } from './relay.js';
+export { tokenFileReader } from './token-file.js';

@@ -7,12 +7,12 @@
  * with a miss. Once loaded it stays SERVING through any later outage of global: cached identities
  * keep getting tokens, and only uncached ones fail with `cache-miss-unfillable`.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
-import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, withRelay } from '../../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, tokenFileReader, withRelay } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
@@ -40,25 +40,10 @@ function readConfig(): RegionalConfig {
   }
 }
 
-/**
- * Reads the mesh credential when needed and again every few seconds, so a region started before
- * global (or kept running while global's data dir is recreated) picks up the current one.
- */
+/** The mesh credential: the flag's value, or the file re-read every few seconds (global writes it). */
 function meshTokenReader(config: RegionalConfig): () => string | undefined {
   if (config['mesh-token'] !== '') return () => config['mesh-token'];
-  let token: string | undefined;
-  let readAt = -Infinity;
-  return () => {
-    if (Date.now() - readAt < 5000) return token;
-    readAt = Date.now();
-    try {
-      const text = readFileSync(config['mesh-token-file'], 'utf8').trim();
-      if (text.length > 0) token = text;
-    } catch {
-      // Not written yet: the call goes out without it, fails, and is retried.
-    }
-    return token;
-  };
+  return tokenFileReader(config['mesh-token-file']);
 }
 
 async function main(): Promise<void> {

@@ -3,6 +3,7 @@ import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js'
 import { GatewayAdminServiceClient, BreakerState, DomainHealth, type GetStatusResponse } from '../../../gen/authmesh/gateway/v1/gateway.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../../gen/authmesh/token/v1/token.js';
 import { silentLogger } from '../../../lib/log/index.js';
+import { ConfigError } from '../../../lib/config/index.js';
 import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/breaker-factory.js';
 import type { GatewayConfig } from '../../../gateway/config.js';
 import { startGateway, type RunningGateway } from '../../../gateway/gateway.js';
@@ -212,6 +213,20 @@ describe('gateway over real grpc-js', function () {
 
 describe('gateway reflection', function () {
   this.timeout(10_000);
+  it('refuses to start with a backup token file it cannot read, naming the flag', async () => {
+    await assert.rejects(
+      startGateway(
+        {
+          region: 'eastus', listen: '127.0.0.1:0', domains: [{ name: R, address: '127.0.0.1:1' }, { name: 'backup', address: '127.0.0.1:2' }],
+          backupTokenFile: '/nonexistent/authmesh/mesh-token', defaultDeadlineMs: 1000, attemptTimeoutMs: 500,
+          breaker: DEFAULT_BREAKER_OPTIONS, retry: { maxTokens: 10, tokenRatio: 0.1, refillPerSecond: 0.5 }, channels: 1, snapshotMaxAgeMs: 0, logLevel: 'silent',
+        },
+        { log: silentLogger(), healthWatch: false },
+      ),
+      (err: Error) => err instanceof ConfigError && /--backup-token-file: cannot read a token from \/nonexistent\/authmesh\/mesh-token/.test(err.message),
+    );
+  });
+
   it('lists TokenService and GatewayAdminService', async () => {
     const path = await import('node:path');
     const grpc = await import('@grpc/grpc-js');

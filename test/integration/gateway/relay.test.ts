@@ -272,6 +272,23 @@ describe('TokenRelayService between the gateway and a domain', function () {
         bad.close();
       }
     });
+
+    it('moves new calls to a stream opened with the current token once the token is replaced', async () => {
+      let token = 'guess';
+      const backend = new RelayTokenBackend('backup', server.address, { bearerToken: () => token });
+      try {
+        const refused = await failure(backend.call('acquireToken', encode('app'), { deadline: soon() }));
+        assert.equal(refused.code, status.UNAUTHENTICATED);
+        // The old stream is still open; the next call must not go on it.
+        token = 'mesh-secret';
+        const r = await backend.call('acquireToken', encode('app3'), { deadline: soon() });
+        assert.equal(decode(r.bytes).accessToken, 'ok-app3');
+        assert.deepEqual(seen?.get('authorization'), ['Bearer mesh-secret']);
+        assert.equal(backend.relaying, true);
+      } finally {
+        backend.close();
+      }
+    });
   });
 
   it('round-trips metadata through the relay map, binary values and repeated keys included', () => {
