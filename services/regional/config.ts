@@ -1,4 +1,4 @@
-import { hostPort, nonEmpty, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
+import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
@@ -19,6 +19,7 @@ export const REGIONAL_OPTIONS = {
   'negative-ttl': { type: 'duration', describe: 'how long an "unknown client" answer from global is cached', default: '5s', check: positive },
   'fill-timeout': { type: 'duration', describe: 'longest a cache-miss fill from global may take', default: '3s', check: positive },
   'watch-idle-timeout': { type: 'duration', describe: 'a change feed silent this long is reconnected', default: '30s', check: positive },
+  'signing-key-rotate-after': { type: 'duration', describe: 'the region signing key is replaced by a new one once it is this old (0 = never)', default: '30d', check: nonNegative },
   'usage-interval': { type: 'duration', describe: 'how often usage is reported to global', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...TELEMETRY_OPTIONS,

@@ -7,13 +7,12 @@
  * with a miss. Once loaded it stays SERVING through any later outage of global: cached identities
  * keep getting tokens, and only uncached ones fail with `cache-miss-unfillable`.
  */
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
 import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, tokenFileReader, withRelay } from '../../lib/grpc/index.js';
-import { createLogger } from '../../lib/log/index.js';
+import { createLogger, type Logger } from '../../lib/log/index.js';
+import type { TokenSigner } from '../../lib/token/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
 import { DirectoryCache } from './directory-cache.js';
@@ -22,7 +21,7 @@ import { Refresher } from './refresh.js';
 import { RegionalDirectory } from './regional-directory.js';
 import { regionalTelemetry } from './regional-telemetry.js';
 import { regionalTokenService } from './server.js';
-import { loadRegionSigner, registerUntilDone, SIGNING_KEY_FILE } from './signing-key.js';
+import { registerUntilDone, RegionSigningKeys } from './signing-key.js';
 import { UsageReporter } from './usage-reporter.js';
 import { WatchSync } from './watch-sync.js';
 
@@ -46,13 +45,42 @@ function meshTokenReader(config: RegionalConfig): () => string | undefined {
   return tokenFileReader(config['mesh-token-file']);
 }
 
+/**
+ * Checks every so often (a quarter of the rotation age, at most hourly) whether the region's key
+ * is due for rotation, and rotates it; started once the key in use is registered with global.
+ */
+function keyRotation(keys: RegionSigningKeys, rotateAfterMs: number, register: (signer: TokenSigner) => Promise<boolean>, log: Logger): { start(): void; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const check = async (): Promise<void> => {
+    if (!keys.due()) return;
+    const old = keys.current.kid;
+    log.info({ event: 'signing-key-rotation', kid: old }, 'signing key due for rotation; registering a new one with global');
+    const next = await keys.rotate(register);
+    if (next !== undefined) log.info({ event: 'signing-key-rotated', oldKid: old, kid: next.kid }, 'signing key rotated: new tokens are signed with the new key');
+  };
+  const run = (): void => {
+    check().catch((err: unknown) => log.error({ err }, 'signing key rotation failed; the key in use stays'));
+  };
+  return {
+    start() {
+      if (timer !== undefined) return;
+      run();
+      const every = rotateAfterMs > 0 ? Math.min(3_600_000, Math.max(1000, Math.floor(rotateAfterMs / 4))) : 3_600_000;
+      timer = setInterval(run, every);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const config = readConfig();
   const region = config.region;
   const log = createLogger(`regional-${region}`, config['log-level']);
   const clock = systemClock;
-  const signer = await loadRegionSigner(config.dataDir, region);
-  const keyCreatedAtMs = Math.floor(statSync(path.join(config.dataDir, SIGNING_KEY_FILE)).mtimeMs);
+  const keys = await RegionSigningKeys.load(config.dataDir, region, config['signing-key-rotate-after'], clock);
   const tlsFiles = meshTlsFiles(config);
   const tls = tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles);
   const source = grpcDirectorySource({
@@ -77,7 +105,7 @@ async function main(): Promise<void> {
   });
   const bindings = withFaultInjection(config['fault-injection'] ? new FaultInjector() : undefined, [
     regionalTokenService({
-      directory, cache, signer, usage, clock, keyCreatedAtMs,
+      directory, cache, keys, usage, clock,
       issuer: config.issuer,
       lifetimeSeconds: Math.floor(config['token-lifetime'] / 1000),
       onServerError: (err, method) => log.error({ err, method }, 'request failed inside the service'),
@@ -90,10 +118,18 @@ async function main(): Promise<void> {
     services: withRelay(bindings, bindings[0]!.name),
   });
   if (config['fault-injection']) log.warn({ faultInjection: true }, 'FAULT INJECTION ENABLED: FaultInjectionService can slow or fail every call; never run this in production');
-  log.info({ listening: running.address, region, global: config.global, kid: signer.kid, faultDomain: signer.domain }, 'regional serving TokenService');
+  log.info({ listening: running.address, region, global: config.global, kid: keys.current.kid, faultDomain: keys.current.domain }, 'regional serving TokenService');
 
   const stopping = new AbortController();
+  /** Publishes a key's public half with global, retrying until global answers or shutdown. */
+  const register = (signer: TokenSigner): Promise<boolean> =>
+    registerUntilDone({
+      source, signer, signal: stopping.signal,
+      isKnown: () => cache.signingKeys().some((k) => k.kid === signer.kid),
+      onEvent: (r) => (r.type === 'registration-failed' ? log.warn({ event: r.type, ...r }, 'signing key registration failed; retrying') : log.info({ event: r.type, kid: r.kid }, 'signing key registered with global')),
+    });
   let registration: Promise<boolean> | undefined;
+  const rotation = keyRotation(keys, config['signing-key-rotate-after'], register, log);
   const sync = new WatchSync({
     source, cache, region,
     onEvent: (e) => {
@@ -101,10 +137,9 @@ async function main(): Promise<void> {
         case 'snapshot-loaded':
           log.info({ event: e.type, reason: e.reason, ...e.result }, 'directory snapshot loaded');
           running.setServing('SERVING');
-          registration ??= registerUntilDone({
-            source, signer, signal: stopping.signal,
-            isKnown: () => cache.signingKeys().some((k) => k.kid === signer.kid),
-            onEvent: (r) => (r.type === 'registration-failed' ? log.warn({ event: r.type, ...r }, 'signing key registration failed; retrying') : log.info({ event: r.type, kid: r.kid }, 'signing key registered with global')),
+          registration ??= register(keys.current).then((done) => {
+            if (done) rotation.start();
+            return done;
           });
           break;
         case 'snapshot-failed':
@@ -134,6 +169,7 @@ async function main(): Promise<void> {
 
   onShutdownSignal(async () => {
     stopping.abort();
+    rotation.stop();
     await Promise.all([sync.stop(), refresher.stop()]);
     await Promise.race([usage.stop(), new Promise((r) => setTimeout(r, 1000).unref())]);
     await running.shutdown();

@@ -1,6 +1,6 @@
 import type { Clock } from '../../lib/clock/index.js';
 import type { ServiceBinding } from '../../lib/grpc/index.js';
-import { issueToken, jwksFromKeys, tokenServiceBinding, VerifiedAssertionCache, type TokenSigner } from '../../lib/token/index.js';
+import { issueToken, jwksFromKeys, tokenServiceBinding, VerifiedAssertionCache, type IssueContext, type TokenSigner } from '../../lib/token/index.js';
 import type { DirectoryCache } from './directory-cache.js';
 import type { RegionalDirectory } from './regional-directory.js';
 import { ownSigningKey, publishedKeys } from './signing-key.js';
@@ -9,15 +9,14 @@ import type { UsageReporter } from './usage-reporter.js';
 export interface RegionalTokenServiceOptions {
   directory: RegionalDirectory;
   cache: DirectoryCache;
-  signer: TokenSigner;
+  /** The region's key in use (it changes when the key rotates) and when it was made. */
+  keys: { readonly current: TokenSigner; readonly createdAtMs: number };
   usage: Pick<UsageReporter, 'record'>;
   issuer: string;
   lifetimeSeconds: number;
   /** Fraction of the lifetime after which clients refresh. Default 0.5. */
   refreshRatio?: number;
   clock: Clock;
-  /** When the region's key was first loaded, for the key's `createdAtMs`. */
-  keyCreatedAtMs: number;
   onServerError?: (err: unknown, method: string) => void;
 }
 
@@ -27,11 +26,13 @@ export interface RegionalTokenServiceOptions {
  * recorded for the usage report, never waited on.
  */
 export function regionalTokenService(options: RegionalTokenServiceOptions): ServiceBinding {
-  const { directory, cache, signer, usage, clock } = options;
-  const own = ownSigningKey(signer, options.keyCreatedAtMs);
-  const ctx = {
+  const { directory, cache, keys, usage, clock } = options;
+  const ctx: IssueContext = {
     directory,
-    signer,
+    // Read on every call: a rotation swaps the key under running calls.
+    get signer() {
+      return keys.current;
+    },
     issuer: options.issuer,
     lifetimeSeconds: options.lifetimeSeconds,
     refreshRatio: options.refreshRatio ?? 0.5,
@@ -47,7 +48,7 @@ export function regionalTokenService(options: RegionalTokenServiceOptions): Serv
       return issued;
     },
     async getJwks() {
-      return jwksFromKeys(publishedKeys(cache.signingKeys(), own), clock.now(), options.lifetimeSeconds * 1000);
+      return jwksFromKeys(publishedKeys(cache.signingKeys(), ownSigningKey(keys.current, keys.createdAtMs)), clock.now(), options.lifetimeSeconds * 1000);
     },
     ...(options.onServerError === undefined ? {} : { onServerError: options.onServerError }),
   });

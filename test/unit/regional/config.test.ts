@@ -10,6 +10,8 @@ describe('regional config', () => {
     assert.equal(config.dataDir, '.mesh/regional-eastus');
     assert.equal(config['token-lifetime'], 3_600_000);
     assert.equal(config['cache-capacity'], 100_000);
+    assert.equal(config['signing-key-rotate-after'], 30 * 86_400_000);
+    assert.equal(parseRegionalConfig(['--region', 'eastus', '--signing-key-rotate-after', '0'], {})['signing-key-rotate-after'], 0);
     assert.ok(Object.isFrozen(config));
   });
 
