@@ -9,6 +9,7 @@ export {
   assertionAudience,
 } from './constants.js';
 export { TokenSigner, generateSigningKeyPem, writePrivateFile } from './token-signer.js';
+export { RotatingSigningKey, startKeyRotation, nextKeyFile } from './rotating-key.js';
 export { generateSecret, hashSecret, verifySecret } from './secrets.js';
 export { parseCredentialPem } from './credential-pem.js';
 export type { ParsedCredential } from './credential-pem.js';

@@ -32,6 +32,7 @@ export const GLOBAL_OPTIONS = {
   'watch-heartbeat': { type: 'duration', describe: 'heartbeat interval on idle watch streams', default: '5s', check: positive },
   'usage-flush': { type: 'duration', describe: 'how often recorded usage is written', default: '1s', check: positive },
   'backup-dir': { type: 'string', describe: 'backup store folder for signed snapshots; empty for <data-dir>/backups', default: '' },
+  'signing-key-rotate-after': { type: 'duration', describe: 'global signing key is replaced by a new one once it is this old (0 = never)', default: '30d', check: nonNegative },
   'backup-interval': { type: 'duration', describe: 'time between backup exports; 0 exports only on demand', default: '30s', check: nonNegative },
   'backup-keep': { type: 'int', describe: 'newest backup snapshots kept in the store', default: '5', check: positive },
   'snapshot-identities': { type: 'int', describe: 'identities in a snapshot when the caller asks for 0', default: '5000', check: positive },

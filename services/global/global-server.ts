@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
 import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
+import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type TokenSigner } from '../../lib/token/index.js';
 import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
@@ -24,6 +24,8 @@ export interface GlobalServerOptions {
   watchHeartbeatMs: number;
   usageFlushMs: number;
   snapshotIdentities: number;
+  /** Global's own signing key is replaced once it is this old, in ms; 0 or absent never. */
+  signingKeyRotateAfterMs?: number;
   /** Backup store folder; empty for `<dataDir>/backups`. */
   backupDir?: string;
   /** Time between backup exports in ms; 0 for on demand only (default 30 s). */
@@ -54,7 +56,8 @@ export interface GlobalServer {
   port: number;
   adminToken: string;
   meshToken: string;
-  signer: TokenSigner;
+  /** The key global signs tokens with now (it changes when the key rotates). */
+  readonly signer: TokenSigner;
   store: DirectoryStore;
   exporter: BackupExporter;
   running: RunningServer;
@@ -83,12 +86,18 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const { clock, log } = opts;
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
-  const signer = await TokenSigner.loadOrCreate(files.signingKey, 'global');
+  const rotateAfterMs = opts.signingKeyRotateAfterMs ?? 0;
+  const keys = await RotatingSigningKey.load(files.signingKey, 'global', rotateAfterMs, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = DirectoryStore.open(files.database, clock);
   try {
-    const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
-    if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
+    /** Publishes a key of global's own in the directory (every JWK Set comes from there). */
+    const publish = (signer: TokenSigner): boolean => {
+      const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
+      if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
+      return true;
+    };
+    publish(keys.current);
 
     const usage = new UsageRecorder({ store, log, flushIntervalMs: opts.usageFlushMs });
     const exporter = new BackupExporter({
@@ -103,7 +112,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
     const admission = new AdmissionControl({ maxQueueWaitMs: 500, ...opts.admission });
     const token = tokenServiceBinding(
-      globalTokenBackend({ store, signer, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
+      globalTokenBackend({ store, keys, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
     );
     const bindings = withFaultInjection(opts.faults, [
       adminServiceBinding({
@@ -130,16 +139,23 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     });
     usage.start();
     exporter.start();
+    const rotation = startKeyRotation(keys, rotateAfterMs, (next) => Promise.resolve(publish(next)), log);
     let stopped: Promise<void> | undefined;
     const stop = (graceMs = 5000): Promise<void> =>
       (stopped ??= (async () => {
+        rotation.stop();
         watchHub.close();
         exporter.stop();
         await running.shutdown(graceMs);
         usage.stop();
         store.close();
       })());
-    return { address: running.address, port: running.port, adminToken, meshToken, signer, store, exporter, running, stop };
+    return {
+      address: running.address, port: running.port, adminToken, meshToken, store, exporter, running, stop,
+      get signer() {
+        return keys.current;
+      },
+    };
   } catch (err) {
     store.close();
     throw err;

@@ -32,6 +32,7 @@ async function main(argv: readonly string[]): Promise<void> {
     watchHeartbeatMs: config['watch-heartbeat'],
     usageFlushMs: config['usage-flush'],
     snapshotIdentities: config['snapshot-identities'],
+    signingKeyRotateAfterMs: config['signing-key-rotate-after'],
     backupDir: config['backup-dir'],
     backupIntervalMs: config['backup-interval'],
     backupKeep: config['backup-keep'],

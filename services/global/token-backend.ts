@@ -2,7 +2,7 @@ import type { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { DirectoryView, LookupResult } from '../../lib/directory/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import { issueToken, jwksFromKeys, type TokenBackendHandlers, type TokenCallOptions, type TokenSigner } from '../../lib/token/index.js';
+import { issueToken, jwksFromKeys, type IssueContext, type TokenBackendHandlers, type TokenCallOptions, type TokenSigner } from '../../lib/token/index.js';
 import type { DirectoryStore } from './store/directory-store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
@@ -19,7 +19,8 @@ export function storeDirectoryView(store: DirectoryStore): DirectoryView {
 
 export interface GlobalTokenBackendDeps {
   store: DirectoryStore;
-  signer: TokenSigner;
+  /** Global's key in use (it changes when the key rotates). */
+  keys: { readonly current: TokenSigner };
   usage: UsageRecorder;
   clock: Clock;
   log: Logger;
@@ -34,9 +35,13 @@ export interface GlobalTokenBackendDeps {
  * (region `global`) through the batched usage recorder so the write stays off the call's path.
  */
 export function globalTokenBackend(deps: GlobalTokenBackendDeps): TokenBackendHandlers {
-  const ctx = {
+  const { keys } = deps;
+  const ctx: IssueContext = {
     directory: storeDirectoryView(deps.store),
-    signer: deps.signer,
+    // Read on every call: a rotation swaps the key under running calls.
+    get signer() {
+      return keys.current;
+    },
     issuer: deps.issuer,
     lifetimeSeconds: deps.lifetimeSeconds,
     refreshRatio: deps.refreshRatio ?? 0.5,

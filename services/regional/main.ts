@@ -11,8 +11,8 @@ import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
 import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, tokenFileReader, withRelay } from '../../lib/grpc/index.js';
-import { createLogger, type Logger } from '../../lib/log/index.js';
-import type { TokenSigner } from '../../lib/token/index.js';
+import { createLogger } from '../../lib/log/index.js';
+import { startKeyRotation, type TokenSigner } from '../../lib/token/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
 import { DirectoryCache } from './directory-cache.js';
@@ -21,7 +21,7 @@ import { Refresher } from './refresh.js';
 import { RegionalDirectory } from './regional-directory.js';
 import { regionalTelemetry } from './regional-telemetry.js';
 import { regionalTokenService } from './server.js';
-import { registerUntilDone, RegionSigningKeys } from './signing-key.js';
+import { loadRegionKeys, registerUntilDone } from './signing-key.js';
 import { UsageReporter } from './usage-reporter.js';
 import { WatchSync } from './watch-sync.js';
 
@@ -45,42 +45,12 @@ function meshTokenReader(config: RegionalConfig): () => string | undefined {
   return tokenFileReader(config['mesh-token-file']);
 }
 
-/**
- * Checks every so often (a quarter of the rotation age, at most hourly) whether the region's key
- * is due for rotation, and rotates it; started once the key in use is registered with global.
- */
-function keyRotation(keys: RegionSigningKeys, rotateAfterMs: number, register: (signer: TokenSigner) => Promise<boolean>, log: Logger): { start(): void; stop(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const check = async (): Promise<void> => {
-    if (!keys.due()) return;
-    const old = keys.current.kid;
-    log.info({ event: 'signing-key-rotation', kid: old }, 'signing key due for rotation; registering a new one with global');
-    const next = await keys.rotate(register);
-    if (next !== undefined) log.info({ event: 'signing-key-rotated', oldKid: old, kid: next.kid }, 'signing key rotated: new tokens are signed with the new key');
-  };
-  const run = (): void => {
-    check().catch((err: unknown) => log.error({ err }, 'signing key rotation failed; the key in use stays'));
-  };
-  return {
-    start() {
-      if (timer !== undefined) return;
-      run();
-      const every = rotateAfterMs > 0 ? Math.min(3_600_000, Math.max(1000, Math.floor(rotateAfterMs / 4))) : 3_600_000;
-      timer = setInterval(run, every);
-      timer.unref();
-    },
-    stop() {
-      clearInterval(timer);
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const config = readConfig();
   const region = config.region;
   const log = createLogger(`regional-${region}`, config['log-level']);
   const clock = systemClock;
-  const keys = await RegionSigningKeys.load(config.dataDir, region, config['signing-key-rotate-after'], clock);
+  const keys = await loadRegionKeys(config.dataDir, region, config['signing-key-rotate-after'], clock);
   const tlsFiles = meshTlsFiles(config);
   const tls = tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles);
   const source = grpcDirectorySource({
@@ -129,7 +99,7 @@ async function main(): Promise<void> {
       onEvent: (r) => (r.type === 'registration-failed' ? log.warn({ event: r.type, ...r }, 'signing key registration failed; retrying') : log.info({ event: r.type, kid: r.kid }, 'signing key registered with global')),
     });
   let registration: Promise<boolean> | undefined;
-  const rotation = keyRotation(keys, config['signing-key-rotate-after'], register, log);
+  let rotation: { stop(): void } | undefined;
   const sync = new WatchSync({
     source, cache, region,
     onEvent: (e) => {
@@ -138,7 +108,7 @@ async function main(): Promise<void> {
           log.info({ event: e.type, reason: e.reason, ...e.result }, 'directory snapshot loaded');
           running.setServing('SERVING');
           registration ??= register(keys.current).then((done) => {
-            if (done) rotation.start();
+            if (done && !stopping.signal.aborted) rotation ??= startKeyRotation(keys, config['signing-key-rotate-after'], register, log);
             return done;
           });
           break;
@@ -169,7 +139,7 @@ async function main(): Promise<void> {
 
   onShutdownSignal(async () => {
     stopping.abort();
-    rotation.stop();
+    rotation?.stop();
     await Promise.all([sync.stop(), refresher.stop()]);
     await Promise.race([usage.stop(), new Promise((r) => setTimeout(r, 1000).unref())]);
     await running.shutdown();
