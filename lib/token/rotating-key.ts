@@ -1,6 +1,6 @@
 import { existsSync, renameSync, statSync } from 'node:fs';
-import type { Logger } from 'pino';
 import type { Clock } from '../clock/index.js';
+import type { Logger } from '../log/index.js';
 import { TokenSigner } from './token-signer.js';
 
 /** Where a rotation keeps the new key of `file` until it is published: `signing-key.next.pem`. */
@@ -48,10 +48,15 @@ export class RotatingSigningKey {
     return this.createdAt;
   }
 
-  /** A rotation is due: the key in use is old enough, or a rotation was under way when the process stopped. */
+  /** A rotation was under way when the process stopped: its new key waits on disk. */
+  interrupted(): boolean {
+    return !this.rotating && existsSync(nextKeyFile(this.file));
+  }
+
+  /** A rotation is due: the key in use is old enough, or one was {@link interrupted}. */
   due(): boolean {
     if (this.rotating) return false;
-    if (existsSync(nextKeyFile(this.file))) return true;
+    if (this.interrupted()) return true;
     return this.rotateAfterMs > 0 && this.clock.now() - this.createdAt >= this.rotateAfterMs;
   }
 
@@ -88,6 +93,11 @@ export const PUBLISH_GRACE_MS = 5000;
 /**
  * Checks every so often (a quarter of the rotation age, at most hourly) whether the key is due
  * and rotates it, logging the outcome; the first check runs at once.
+ *
+ * A rotation interrupted by a stop is finished at once and without the grace: its new key may have
+ * been published long ago, and publishing it retired the key in use, which drops out of the JWK
+ * Set once the tokens it signed could have expired. Signing on with it would make tokens no one
+ * can verify.
  */
 export function startKeyRotation(
   keys: RotatingSigningKey,
@@ -97,9 +107,11 @@ export function startKeyRotation(
   graceMs = PUBLISH_GRACE_MS,
 ): { stop(): void } {
   let stopped = false;
+  let resuming = keys.interrupted();
   const publish = async (next: TokenSigner): Promise<boolean> => {
     if (!(await register(next))) return false;
-    await new Promise((r) => setTimeout(r, graceMs).unref());
+    if (resuming) resuming = false;
+    else await new Promise((r) => setTimeout(r, graceMs).unref());
     return !stopped;
   };
   const check = async (): Promise<void> => {

@@ -98,6 +98,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       return true;
     };
     publish(keys.current);
+    // A rotation cut short by a stop is finished before serving (see startKeyRotation).
+    if (keys.interrupted()) await keys.rotate((next) => Promise.resolve(publish(next)));
 
     const usage = new UsageRecorder({ store, log, flushIntervalMs: opts.usageFlushMs });
     const exporter = new BackupExporter({

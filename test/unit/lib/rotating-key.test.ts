@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { ManualClock } from '../../../lib/clock/index.js';
-import { nextKeyFile, RotatingSigningKey, TokenSigner } from '../../../lib/token/index.js';
+import { silentLogger } from '../../../lib/log/index.js';
+import { nextKeyFile, RotatingSigningKey, startKeyRotation, TokenSigner } from '../../../lib/token/index.js';
 
 describe('RotatingSigningKey', () => {
   let dir: string;
@@ -94,5 +95,56 @@ describe('RotatingSigningKey', () => {
     assert.equal(await keys.rotate(async () => true), undefined);
     release(true);
     assert.ok((await first) !== undefined);
+  });
+  describe('startKeyRotation', () => {
+    const published = (): { seen: string[]; register: (next: TokenSigner) => Promise<boolean>; called: Promise<void> } => {
+      const seen: string[] = [];
+      let called: () => void = () => undefined;
+      const first = new Promise<void>((r) => (called = r));
+      return {
+        seen,
+        called: first,
+        register: async (next) => {
+          seen.push(next.kid);
+          called();
+          return true;
+        },
+      };
+    };
+
+    it('publishes a due key at once but signs with it only after the grace', async () => {
+      const clock = new ManualClock(Date.now());
+      const keys = await RotatingSigningKey.load(file, 'global', HOUR, clock);
+      clock.set(keys.createdAtMs + HOUR);
+      const old = keys.current.kid;
+      const p = published();
+      const rotation = startKeyRotation(keys, HOUR, p.register, silentLogger(), 60_000);
+      try {
+        await p.called;
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(p.seen.length, 1);
+        assert.equal(keys.current.kid, old, 'still the old key during the grace');
+      } finally {
+        rotation.stop();
+      }
+    });
+
+    it('finishes an interrupted rotation at once, without the grace', async () => {
+      const clock = new ManualClock(Date.now());
+      const first = await RotatingSigningKey.load(file, 'global', 0, clock);
+      await first.rotate(async () => false);
+      const restarted = await RotatingSigningKey.load(file, 'global', 0, clock);
+      assert.equal(restarted.interrupted(), true);
+      const p = published();
+      const rotation = startKeyRotation(restarted, 0, p.register, silentLogger(), 60_000);
+      try {
+        const deadline = Date.now() + 5000;
+        while (restarted.current.kid !== p.seen[0] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(restarted.current.kid, p.seen[0]);
+        assert.equal(restarted.interrupted(), false);
+      } finally {
+        rotation.stop();
+      }
+    });
   });
 });
