@@ -97,7 +97,23 @@ function medianScale(runs: BenchReport['scale'][]): BenchReport['scale'] {
 /** One open-loop run at a fixed rate, as the report tables it. */
 type OpenLoopRow = BenchReport['openLoop'][number];
 
-const openRow = (rate: number, r: LoadResult): OpenLoopRow => ({ rate, ok: r.ok, failed: r.failed, p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max });
+/** One rate's open-loop runs as a row: medians of the percentiles, calls summed, the p99's spread. */
+function openRow(rate: number, results: LoadResult[]): OpenLoopRow {
+  const p99 = figure(results.map((r) => r.latency.p99));
+  const median = (pick: (r: LoadResult) => number): number => figure(results.map(pick)).median;
+  return {
+    rate, runs: results.length,
+    ok: results.reduce((n, r) => n + r.ok, 0), failed: results.reduce((n, r) => n + r.failed, 0),
+    p50: median((r) => r.latency.p50), p99: p99.median, p99Spread: [p99.min, p99.max], p999: median((r) => r.latency.p999), max: median((r) => r.latency.max),
+  };
+}
+
+/** `s.runs` open-loop runs at one rate, one after the other. */
+async function openRuns(s: Settings, target: WorkerTarget, requests: Buffer[], rate: number): Promise<LoadResult[]> {
+  const out: LoadResult[] = [];
+  for (let i = 0; i < s.runs; i += 1) out.push(await openLoopInWorker(target, requests, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs }));
+  return out;
+}
 
 async function anchors(s: Settings, procs: SpawnedService[]): Promise<{ closed: ScenarioResult[]; open: BenchReport['openLoopAnchors'] }> {
   const echo = spawnService('echo', 'bench/anchors/echo-server.js', ['--mode', 'echo']);
@@ -114,8 +130,7 @@ async function anchors(s: Settings, procs: SpawnedService[]): Promise<{ closed: 
   const open: BenchReport['openLoopAnchors'] = [];
   const rate = s.smoke ? 200 : 1000;
   for (const [description, address] of [['grpc-js echo, one hop', echoAddr], ['grpc-js echo, two hops (proxy)', proxyAddr]] as const) {
-    const r = await openLoopInWorker({ address, path: ECHO_PATH, channels: s.channels }, [payload], { rate, durationMs: s.durationMs, warmupMs: s.warmupMs });
-    open.push({ description, ...openRow(rate, r) });
+    open.push({ description, ...openRow(rate, await openRuns(s, { address, path: ECHO_PATH, channels: s.channels }, [payload], rate)) });
   }
   echo.kill('SIGKILL');
   proxy.kill('SIGKILL');
@@ -177,10 +192,7 @@ async function main(argv: string[]): Promise<void> {
     }
     log('open loop');
     const openLoopResults = [];
-    for (const rate of s.smoke ? [200] : [250, 500, 1000, 1500]) {
-      const r = await openLoopInWorker(gateway, warmRequests, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs });
-      openLoopResults.push(openRow(rate, r));
-    }
+    for (const rate of s.smoke ? [200] : [250, 500, 1000, 1500]) openLoopResults.push(openRow(rate, await openRuns(s, gateway, warmRequests, rate)));
     log('revocation propagation');
     const revocation = await bm.revocation(s.revocations);
     log('faults');
@@ -245,7 +257,7 @@ async function main(argv: string[]): Promise<void> {
     const targets = [
       { target: 'gateway → regional ≥ 2× node-oidc-provider private_key_jwt', measured: `${ratios['gateway → regional / node-oidc-provider private_key_jwt']}×`, met: ratios['gateway → regional / node-oidc-provider private_key_jwt']! >= 2 },
       { target: 'gateway → regional ≥ 0.7× direct regional', measured: `${ratios['gateway → regional / direct regional']}×`, met: ratios['gateway → regional / direct regional']! >= 0.7 },
-      { target: 'p99 ≤ 5 ms at open-loop 1,000 tokens/s through the gateway', measured: open1000 ? `${open1000.p99} ms (${open1000.failed} failed); same rate against ${openLoopAnchors.map((a) => `${a.description}: ${a.p99} ms`).join('; ')}` : 'not run', met: open1000 !== undefined && open1000.p99 <= 5 && open1000.failed === 0 },
+      { target: 'p99 ≤ 5 ms at open-loop 1,000 tokens/s through the gateway', measured: open1000 ? `${open1000.p99} ms, median of ${open1000.runs} runs (${open1000.p99Spread[0]}–${open1000.p99Spread[1]}; ${open1000.failed} failed); same rate against ${openLoopAnchors.map((a) => `${a.description}: ${a.p99} ms`).join('; ')}` : 'not run', met: open1000 !== undefined && open1000.p99 <= 5 && open1000.failed === 0 },
       { target: 'regional killed at 500/s: no failed call, window p99 ≤ 50 ms', measured: `${kill.failed} failed, p99 ${kill.windowP99} ms`, met: kill.failed === 0 && kill.windowP99 <= 50 },
       { target: 'regional hung (SIGSTOP) at 500/s: no failed call, window p99 ≤ 300 ms', measured: `${stop.failed} failed, p99 ${stop.windowP99} ms`, met: stop.failed === 0 && stop.windowP99 <= 300 },
       { target: 'cache lookup p99 within 2× from 1k to 1M identities', measured: p99s.map((v) => `${(v / 1000).toFixed(2)} µs`).join(' → '), met: Math.max(...p99s) <= 2 * Math.min(...p99s) },
