@@ -68,8 +68,13 @@ async function listening(proc: SpawnedService): Promise<string> {
 
 /** `s.runs` closed-loop runs, one after the other. */
 async function runs(s: Settings, run: (opts: ClosedLoopOptions) => Promise<LoadResult>): Promise<LoadResult[]> {
-  const out: LoadResult[] = [];
-  for (let i = 0; i < s.runs; i += 1) out.push(await run({ concurrency: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs }));
+  return repeat(s.runs, () => run({ concurrency: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs }));
+}
+
+/** `n` runs of `run`, one after the other. */
+async function repeat<T>(n: number, run: () => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += 1) out.push(await run());
   return out;
 }
 
@@ -109,10 +114,8 @@ function openRow(rate: number, results: LoadResult[]): OpenLoopRow {
 }
 
 /** `s.runs` open-loop runs at one rate, one after the other. */
-async function openRuns(s: Settings, target: WorkerTarget, requests: Buffer[], rate: number): Promise<LoadResult[]> {
-  const out: LoadResult[] = [];
-  for (let i = 0; i < s.runs; i += 1) out.push(await openLoopInWorker(target, requests, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs }));
-  return out;
+function openRuns(s: Settings, target: WorkerTarget, requests: Buffer[], rate: number): Promise<LoadResult[]> {
+  return repeat(s.runs, () => openLoopInWorker(target, requests, { rate, durationMs: s.durationMs, warmupMs: s.warmupMs }));
 }
 
 async function anchors(s: Settings, procs: SpawnedService[]): Promise<{ closed: ScenarioResult[]; open: BenchReport['openLoopAnchors'] }> {
@@ -231,11 +234,10 @@ async function main(argv: string[]): Promise<void> {
     await bm.stop();
     log('scale');
     // Like every other figure, the median of `runs` runs, each a fresh process.
-    const scaleRuns: BenchReport['scale'][] = [];
-    for (let i = 0; i < s.runs; i += 1) {
+    const scaleRuns = await repeat(s.runs, async () => {
       const out = execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', path.join(DIST, 'bench', 'scale.js'), s.scaleSizes, s.smoke ? '20000' : '100000'], { encoding: 'utf8', maxBuffer: 1 << 20 });
-      scaleRuns.push(JSON.parse(out.trim().split('\n').pop()!) as BenchReport['scale']);
-    }
+      return JSON.parse(out.trim().split('\n').pop()!) as BenchReport['scale'];
+    });
     const scale = medianScale(scaleRuns);
 
     const by = (name: string): ScenarioResult => [...scenarios, ...anchorResults].find((x) => x.name === name)!;

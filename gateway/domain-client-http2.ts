@@ -10,8 +10,10 @@ import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js'
 export interface Http2BackendOptions {
   /** Separate HTTP/2 connections to the domain, used round robin. Default 1. */
   channels?: number;
-  /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
-  /** The token, or a function giving the current one (read for every call; undefined sends none). */
+  /**
+   * Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh
+   * token): the token, or a function giving the current one (undefined sends none).
+   */
   bearerToken?: string | (() => string | undefined);
   /** Mutual TLS inside the mesh; plaintext (h2c) when undefined. */
   tls?: MeshTls;

@@ -51,8 +51,10 @@ export interface GrpcBackendOptions {
   channels?: number;
   /** Extra grpc-js channel options. */
   channelOptions?: Record<string, number | string>;
-  /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
-  /** The token, or a function giving the current one (read for every call; undefined sends none). */
+  /**
+   * Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh
+   * token): the token, or a function giving the current one (undefined sends none).
+   */
   bearerToken?: string | (() => string | undefined);
   /** Channel credentials (mutual TLS inside the mesh). Default plaintext. */
   channelCredentials?: ChannelCredentials;

@@ -28,8 +28,8 @@ export interface RetryBudgetOptions {
 /**
  * Retry throttling in the spirit of gRFC A6, kept per fault domain as A6 keeps it per server:
  * a failed attempt that reached a domain costs that domain one token, a successful attempt earns
- * it `tokenRatio`, and every domain earns `refillPerSecond` as time passes. The first attempt of a call is always sent (its breaker guards it); a failover
- * (second or later attempt) into a domain is sent only while that domain's tokens > maxTokens / 2.
+ * it `tokenRatio`, and every domain earns `refillPerSecond` as time passes. The first attempt of a
+ * call is always sent (its breaker guards it); a failover (second or later attempt) into a domain is sent only while that domain's tokens > maxTokens / 2.
  * Refusals by an open breaker cost nothing: they put no load on the domain.
  *
  * Keeping the buckets per domain is what makes failover safe under load: a dead or hung regional

@@ -25,7 +25,8 @@ export class RotatingSigningKey {
     signer: TokenSigner,
     createdAtMs: number,
     private readonly file: string,
-    private readonly rotateAfterMs: number,
+    /** Age at which the key is replaced, in ms; 0 never. */
+    readonly rotateAfterMs: number,
     private readonly clock: Clock,
   ) {
     this.signer = signer;
@@ -55,9 +56,7 @@ export class RotatingSigningKey {
 
   /** A rotation is due: the key in use is old enough, or one was {@link interrupted}. */
   due(): boolean {
-    if (this.rotating) return false;
-    if (this.interrupted()) return true;
-    return this.rotateAfterMs > 0 && this.clock.now() - this.createdAt >= this.rotateAfterMs;
+    return this.interrupted() || (!this.rotating && this.rotateAfterMs > 0 && this.clock.now() - this.createdAt >= this.rotateAfterMs);
   }
 
   /**
@@ -101,7 +100,6 @@ export const PUBLISH_GRACE_MS = 5000;
  */
 export function startKeyRotation(
   keys: RotatingSigningKey,
-  rotateAfterMs: number,
   register: (next: TokenSigner) => Promise<boolean>,
   log: Logger,
   graceMs = PUBLISH_GRACE_MS,
@@ -125,7 +123,7 @@ export function startKeyRotation(
     check().catch((err: unknown) => log.error({ err }, 'signing key rotation failed; the key in use stays'));
   };
   run();
-  const every = rotateAfterMs > 0 ? Math.min(3_600_000, Math.max(1000, Math.floor(rotateAfterMs / 4))) : 3_600_000;
+  const every = keys.rotateAfterMs > 0 ? Math.min(3_600_000, Math.max(1000, Math.floor(keys.rotateAfterMs / 4))) : 3_600_000;
   const timer = setInterval(run, every);
   timer.unref();
   return {

@@ -86,20 +86,19 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const { clock, log } = opts;
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
-  const rotateAfterMs = opts.signingKeyRotateAfterMs ?? 0;
-  const keys = await RotatingSigningKey.load(files.signingKey, 'global', rotateAfterMs, clock);
+  const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = DirectoryStore.open(files.database, clock);
   try {
     /** Publishes a key of global's own in the directory (every JWK Set comes from there). */
-    const publish = (signer: TokenSigner): boolean => {
+    const publish = async (signer: TokenSigner): Promise<boolean> => {
       const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
       if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
       return true;
     };
-    publish(keys.current);
+    await publish(keys.current);
     // A rotation cut short by a stop is finished before serving (see startKeyRotation).
-    if (keys.interrupted()) await keys.rotate((next) => Promise.resolve(publish(next)));
+    if (keys.interrupted()) await keys.rotate(publish);
 
     const usage = new UsageRecorder({ store, log, flushIntervalMs: opts.usageFlushMs });
     const exporter = new BackupExporter({
@@ -141,7 +140,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     });
     usage.start();
     exporter.start();
-    const rotation = startKeyRotation(keys, rotateAfterMs, (next) => Promise.resolve(publish(next)), log);
+    const rotation = startKeyRotation(keys, publish, log);
     let stopped: Promise<void> | undefined;
     const stop = (graceMs = 5000): Promise<void> =>
       (stopped ??= (async () => {

@@ -108,7 +108,7 @@ async function main(): Promise<void> {
           log.info({ event: e.type, reason: e.reason, ...e.result }, 'directory snapshot loaded');
           running.setServing('SERVING');
           registration ??= register(keys.current).then((done) => {
-            if (done && !stopping.signal.aborted) rotation ??= startKeyRotation(keys, config['signing-key-rotate-after'], register, log);
+            if (done && !stopping.signal.aborted) rotation ??= startKeyRotation(keys, register, log);
             return done;
           });
           break;

@@ -1,19 +1,17 @@
 import path from 'node:path';
 import type { SigningKey } from '../../gen/authmesh/directory/v1/directory.js';
 import type { Clock } from '../../lib/clock/index.js';
-import { RotatingSigningKey, TokenSigner } from '../../lib/token/index.js';
+import { RotatingSigningKey, type TokenSigner } from '../../lib/token/index.js';
 import { backoffDelay, realSleep, type BackoffPolicy, type Sleep } from './backoff.js';
 import { describeFailure, type DirectorySource } from './directory-client.js';
 
 /** File name of the region's private signing key inside its data dir. */
 export const SIGNING_KEY_FILE = 'signing-key.pem';
 
-/** Loads the region's own ES256 key, generating it on first start. The private key never leaves this process. */
-export function loadRegionSigner(dataDir: string, region: string): Promise<TokenSigner> {
-  return TokenSigner.loadOrCreate(path.join(dataDir, SIGNING_KEY_FILE), `regional/${region}`);
-}
-
-/** The region's key with its rotation (see {@link RotatingSigningKey}). */
+/**
+ * Loads the region's own ES256 key, generating it on first start, with its rotation (see
+ * {@link RotatingSigningKey}). The private key never leaves this process.
+ */
 export function loadRegionKeys(dataDir: string, region: string, rotateAfterMs: number, clock: Clock): Promise<RotatingSigningKey> {
   return RotatingSigningKey.load(path.join(dataDir, SIGNING_KEY_FILE), `regional/${region}`, rotateAfterMs, clock);
 }

@@ -118,7 +118,7 @@ describe('RotatingSigningKey', () => {
       clock.set(keys.createdAtMs + HOUR);
       const old = keys.current.kid;
       const p = published();
-      const rotation = startKeyRotation(keys, HOUR, p.register, silentLogger(), 60_000);
+      const rotation = startKeyRotation(keys, p.register, silentLogger(), 60_000);
       try {
         await p.called;
         await new Promise((r) => setTimeout(r, 50));
@@ -136,7 +136,7 @@ describe('RotatingSigningKey', () => {
       const restarted = await RotatingSigningKey.load(file, 'global', 0, clock);
       assert.equal(restarted.interrupted(), true);
       const p = published();
-      const rotation = startKeyRotation(restarted, 0, p.register, silentLogger(), 60_000);
+      const rotation = startKeyRotation(restarted, p.register, silentLogger(), 60_000);
       try {
         const deadline = Date.now() + 5000;
         while (restarted.current.kid !== p.seen[0] && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
