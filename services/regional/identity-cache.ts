@@ -21,22 +21,35 @@ export interface CacheEntry {
 /** The cache key of a client: tenant and client id, separated by a character neither may contain. */
 export const cacheKey = (tenantId: string, clientId: string): string => `${tenantId}\n${clientId}`;
 
-// A slot is 24 int32s (96 bytes) of one typed array: everything a lookup reads sits together, so a
-// hit in a large table costs one memory miss (two adjacent lines) instead of one per object.
-const STRIDE = 24;
-const HASH = 0; // 0: the slot is empty
-const LENGTH = 1; // client id length when held inline, LONG when compared as a string
-const TENANT = 2; // tenant number (see tenantRefs)
-const FLAGS = 3;
-const VALIDATED = 2; // float64 index within the slot (int32 index 4)
-const EXPIRES = 3; // float64 index within the slot (int32 index 6)
-const KEY = 8; // INLINE_WORDS words of the packed client id
-const OLDER = KEY + INLINE_WORDS; // slot of the next older entry, -1 for the oldest
-const YOUNGER = OLDER + 1; // slot of the next younger entry, -1 for the youngest
-const LONG = -1;
+// A slot is 16 int32s (64 bytes, one cache line) of one typed array: everything a lookup reads sits
+// together, so a hit in a large table costs one memory miss instead of one per object. The links
+// of the age queue, which a lookup never reads, are in a second typed array (LINKS int32s a slot).
+const STRIDE = 16;
+const VALIDATED = 0; // float64 index within the slot (int32s 0-1)
+const EXPIRES = 1; // float64 index within the slot (int32s 2-3)
+const HASH = 4; // 0: the slot is empty
+const TENANT = 5; // tenant number (see tenantRefs)
+const META = 6; // the flags (low FLAG_BITS bits), then the client id length, or LONG
+const KEY = 7; // INLINE_WORDS words of the packed client id, to the slot's end
+const FLAG_BITS = 2;
 const USED = 1;
 const NEGATIVE = 2;
+/** The length in META of a client id compared as a string (too long or too wide to be held inline). */
+const LONG = -1;
+const LINKS = 2;
+const OLDER = 0; // in links: slot of the next older entry, -1 for the oldest
+const YOUNGER = 1; // in links: slot of the next younger entry, -1 for the youngest
 const MIN_SLOTS = 16;
+/**
+ * Where the slots start in their buffer, in bytes. Node allocates a large ArrayBuffer with calloc,
+ * which glibc serves by mmap and returns 16 bytes past a page boundary: 48 more bytes start the
+ * slots on a 64-byte boundary, so no slot straddles two cache lines. An assumption about the
+ * allocator that only affects speed: were it wrong, slots would straddle lines as without it.
+ */
+const SLOTS_OFFSET = 48;
+
+// The slot must be one cache line, and the packed key must fill it to the end.
+if (STRIDE * 4 !== 64 || KEY + INLINE_WORDS !== STRIDE) throw new Error('identity cache slot layout does not fit 64 bytes');
 
 /** A tenant id's number in the table, held while any entry of the tenant is. */
 interface TenantRef {
@@ -50,18 +63,27 @@ interface TenantRef {
  * the oldest entry is evicted unless it was read since it was queued; then it moves to the young
  * end instead.
  *
- * The table is open addressing with linear probing over one typed array whose slots hold the key's
- * hash, the client id itself (when up to 48 one-byte characters), a tenant number, the flags and
- * times {@link DirectoryCache.read} needs and the links of the age queue; a parallel array holds
- * the entries. A hit compares the whole key. Deletes shift the following slots back (no
- * tombstones), so the table never needs a rebuild in place; it doubles while filling.
+ * The table is open addressing with linear probing over one typed array of 64-byte slots (one cache
+ * line each) holding the key's hash, the client id itself (when up to 36 one-byte characters, a
+ * UUID), a tenant number, and the flags and times {@link DirectoryCache.read} needs; a parallel
+ * typed array holds the links of the age queue and a parallel array the entries. A hit compares the
+ * whole key. Deletes shift the following slots back (no tombstones), so the table never needs a
+ * rebuild in place; it doubles while filling.
  */
 export class IdentityCache {
   private slots = MIN_SLOTS;
-  private ints = new Int32Array(MIN_SLOTS * STRIDE);
-  private times = new Float64Array(this.ints.buffer);
+  private ints!: Int32Array;
+  /** The same slots as float64s: {@link VALIDATED} and {@link EXPIRES} at `(slot * STRIDE >> 1)`. */
+  private times!: Float64Array;
+  private links = new Int32Array(MIN_SLOTS * LINKS);
   private entries: (CacheEntry | undefined)[] = new Array<CacheEntry | undefined>(MIN_SLOTS).fill(undefined);
   private count = 0;
+  /**
+   * The entry in the last key's home slot, loaded before the probe reads the slot. JavaScript has
+   * no prefetch: this load lets the entry array's memory miss overlap the slot's in a large table,
+   * so a hit waits for memory once instead of twice. Written only; public so it is not optimised away.
+   */
+  readAhead: CacheEntry | undefined = undefined;
   private oldest = -1;
   private youngest = -1;
   private evictedCount = 0;
@@ -81,6 +103,7 @@ export class IdentityCache {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`cache capacity must be a positive integer, got ${capacity}`);
     this.hasher = hasher ?? new KeyHasher();
+    this.allocateSlots(MIN_SLOTS);
   }
 
   get size(): number {
@@ -111,8 +134,8 @@ export class IdentityCache {
     const slot = this.find(tenantId, clientId);
     if (slot < 0) return -1;
     const o = slot * STRIDE;
-    const flags = (this.ints[o + FLAGS]! |= USED);
-    if ((flags & NEGATIVE) !== 0 && this.times[(o >> 1) + EXPIRES]! <= nowMs) return -1;
+    const meta = (this.ints[o + META]! |= USED);
+    if ((meta & NEGATIVE) !== 0 && this.times[(o >> 1) + EXPIRES]! <= nowMs) return -1;
     return slot;
   }
 
@@ -146,8 +169,8 @@ export class IdentityCache {
       const slot = this.oldest;
       const o = slot * STRIDE;
       const evicted = this.entries[slot]!;
-      if ((this.ints[o + FLAGS]! & USED) !== 0 && evicted !== entry) {
-        this.ints[o + FLAGS]! &= ~USED;
+      if ((this.ints[o + META]! & USED) !== 0 && evicted !== entry) {
+        this.ints[o + META]! &= ~USED;
         this.unlink(slot);
         this.linkYoungest(slot);
         continue;
@@ -166,7 +189,7 @@ export class IdentityCache {
       return;
     }
     this.entries[slot] = entry;
-    this.writeFields(slot * STRIDE, entry, this.ints[slot * STRIDE + FLAGS]! & USED);
+    this.writeFields(slot * STRIDE, entry, this.ints[slot * STRIDE + META]! & USED);
   }
 
   delete(tenantId: string, clientId: string): boolean {
@@ -185,7 +208,7 @@ export class IdentityCache {
 
   /** Every entry, roughly least recently used first. Do not write to the cache while iterating. */
   *values(): IterableIterator<CacheEntry> {
-    for (let slot = this.oldest; slot >= 0; slot = this.ints[slot * STRIDE + YOUNGER]!) yield this.entries[slot]!;
+    for (let slot = this.oldest; slot >= 0; slot = this.links[slot * LINKS + YOUNGER]!) yield this.entries[slot]!;
   }
 
   private find(tenantId: string, clientId: string): number {
@@ -196,11 +219,12 @@ export class IdentityCache {
     const { words, wordCount } = hasher;
     const length = hasher.inline ? clientId.length : LONG;
     const mask = this.slots - 1;
+    this.readAhead = this.entries[hash & mask];
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const o = slot * STRIDE;
       const stored = ints[o + HASH]!;
       if (stored === 0) return -1;
-      if (stored !== hash || ints[o + TENANT] !== tenant.no || ints[o + LENGTH] !== length) continue;
+      if (stored !== hash || ints[o + TENANT] !== tenant.no || ints[o + META]! >> FLAG_BITS !== length) continue;
       if (length === LONG) {
         if (this.entries[slot]!.clientId === clientId) return slot;
         continue;
@@ -229,17 +253,17 @@ export class IdentityCache {
     const o = slot * STRIDE;
     ints[o + HASH] = hash;
     ints[o + TENANT] = tenant.no;
-    ints[o + LENGTH] = hasher.inline ? entry.clientId.length : LONG;
     ints.fill(0, o + KEY, o + KEY + INLINE_WORDS);
     if (hasher.inline) ints.set(hasher.words.subarray(1, 1 + hasher.wordCount), o + KEY);
     this.entries[slot] = entry;
-    this.writeFields(o, entry, 0);
+    this.writeFields(o, entry, 0, hasher.inline ? entry.clientId.length : LONG);
     this.linkYoungest(slot);
     this.count += 1;
   }
 
-  private writeFields(o: number, entry: CacheEntry, used: number): void {
-    this.ints[o + FLAGS] = used | (entry.identity === undefined ? NEGATIVE : 0);
+  /** Writes the flags and times of the slot at `o`; the length is kept unless given. */
+  private writeFields(o: number, entry: CacheEntry, used: number, length = this.ints[o + META]! >> FLAG_BITS): void {
+    this.ints[o + META] = (length << FLAG_BITS) | used | (entry.identity === undefined ? NEGATIVE : 0);
     this.times[(o >> 1) + VALIDATED] = entry.validatedAtMs;
     this.times[(o >> 1) + EXPIRES] = entry.expiresAtMs ?? 0;
   }
@@ -272,52 +296,63 @@ export class IdentityCache {
 
   /** Moves a slot's content to an empty slot and points its queue neighbours at it. */
   private move(from: number, to: number): void {
-    const { ints } = this;
+    const { ints, links } = this;
     ints.copyWithin(to * STRIDE, from * STRIDE, from * STRIDE + STRIDE);
+    const older = links[from * LINKS + OLDER]!;
+    const younger = links[from * LINKS + YOUNGER]!;
+    links[to * LINKS + OLDER] = older;
+    links[to * LINKS + YOUNGER] = younger;
     this.entries[to] = this.entries[from];
-    this.relink(ints[to * STRIDE + OLDER]!, ints[to * STRIDE + YOUNGER]!, to, to);
+    this.relink(older, younger, to, to);
   }
 
   private unlink(slot: number): void {
-    const older = this.ints[slot * STRIDE + OLDER]!;
-    const younger = this.ints[slot * STRIDE + YOUNGER]!;
+    const older = this.links[slot * LINKS + OLDER]!;
+    const younger = this.links[slot * LINKS + YOUNGER]!;
     this.relink(older, younger, younger, older);
   }
 
   /** Points the queue neighbours `older` and `younger` (-1: none, the queue's end) at new slots. */
   private relink(older: number, younger: number, olderToward: number, youngerToward: number): void {
-    if (older >= 0) this.ints[older * STRIDE + YOUNGER] = olderToward;
+    if (older >= 0) this.links[older * LINKS + YOUNGER] = olderToward;
     else this.oldest = olderToward;
-    if (younger >= 0) this.ints[younger * STRIDE + OLDER] = youngerToward;
+    if (younger >= 0) this.links[younger * LINKS + OLDER] = youngerToward;
     else this.youngest = youngerToward;
   }
 
   private linkYoungest(slot: number): void {
-    const { ints } = this;
-    ints[slot * STRIDE + OLDER] = this.youngest;
-    ints[slot * STRIDE + YOUNGER] = -1;
-    if (this.youngest >= 0) ints[this.youngest * STRIDE + YOUNGER] = slot;
+    const { links } = this;
+    links[slot * LINKS + OLDER] = this.youngest;
+    links[slot * LINKS + YOUNGER] = -1;
+    if (this.youngest >= 0) links[this.youngest * LINKS + YOUNGER] = slot;
     else this.oldest = slot;
     this.youngest = slot;
   }
 
   /** Rebuilds the table with `slots` slots, keeping the entries and their queue order. */
   private resize(slots: number): void {
-    const old = { ints: this.ints, entries: this.entries, oldest: this.oldest };
-    this.slots = slots;
-    this.ints = new Int32Array(slots * STRIDE);
-    this.times = new Float64Array(this.ints.buffer);
+    const old = { ints: this.ints, links: this.links, entries: this.entries, oldest: this.oldest };
+    this.allocateSlots(slots);
+    this.links = new Int32Array(slots * LINKS);
     this.entries = new Array<CacheEntry | undefined>(slots).fill(undefined);
     this.oldest = -1;
     this.youngest = -1;
     if (this.count === 0) return;
     const mask = slots - 1;
-    for (let from = old.oldest; from >= 0; from = old.ints[from * STRIDE + YOUNGER]!) {
+    for (let from = old.oldest; from >= 0; from = old.links[from * LINKS + YOUNGER]!) {
       let slot = old.ints[from * STRIDE + HASH]! & mask;
       while (this.ints[slot * STRIDE + HASH] !== 0) slot = (slot + 1) & mask;
       this.ints.set(old.ints.subarray(from * STRIDE, from * STRIDE + STRIDE), slot * STRIDE);
       this.entries[slot] = old.entries[from];
       this.linkYoungest(slot);
     }
+  }
+
+  /** Replaces the slot arrays with `slots` empty slots (see {@link SLOTS_OFFSET}). */
+  private allocateSlots(slots: number): void {
+    const buffer = new ArrayBuffer(SLOTS_OFFSET + slots * STRIDE * 4);
+    this.slots = slots;
+    this.ints = new Int32Array(buffer, SLOTS_OFFSET, slots * STRIDE);
+    this.times = new Float64Array(buffer, SLOTS_OFFSET, (slots * STRIDE) >> 1);
   }
 }

@@ -1,7 +1,11 @@
 import { randomFillSync } from 'node:crypto';
 
-/** Most characters of a client id held inline in a table slot (one-byte characters, four a word). */
-export const INLINE_CHARS = 48;
+/**
+ * Most characters of a client id held inline in a table slot (one-byte characters, four a word):
+ * 36, a UUID, which is what fits in a 64-byte slot beside the hash, tenant, flags and times. A
+ * multiple of 4. Longer ids, and ids with wider characters, are compared as strings.
+ */
+export const INLINE_CHARS = 36;
 export const INLINE_WORDS = INLINE_CHARS / 4;
 
 const rotl = (x: number, b: number): number => (x << b) | (x >>> (32 - b));

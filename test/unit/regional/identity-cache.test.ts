@@ -108,11 +108,49 @@ describe('IdentityCache', () => {
   it('compares the whole client id when it is long, wide or a prefix of another', () => {
     const cache = new IdentityCache(100, undefined, new CollidingHasher(1));
     const long = 'x'.repeat(60);
-    const ids = ['a', 'a\u0000', 'ab', long, `${long}y`, `${'x'.repeat(59)}z`, 'ünïcødé', 'ü', '\u0101', 'x'.repeat(48), 'x'.repeat(49)];
+    const ids = ['a', 'a\u0000', 'ab', long, `${long}y`, `${'x'.repeat(59)}z`, 'ünïcødé', 'ü', '\u0101', 'x'.repeat(36), 'x'.repeat(37), `${'x'.repeat(35)}y`];
     for (const id of ids) cache.set(entry(id));
     for (const id of ids) assert.equal(cache.peek('t1', id)?.clientId, id);
-    assert.equal(cache.peek('t1', 'x'.repeat(47)), undefined);
+    assert.equal(cache.peek('t1', 'x'.repeat(35)), undefined);
+    assert.equal(cache.peek('t1', 'x'.repeat(38)), undefined);
+    assert.equal(cache.peek('t1', `${'x'.repeat(36)}y`), undefined);
     assert.equal(cache.peek('t1', '\u0100'), undefined);
+  });
+
+  it('holds a 36-character UUID inline and compares a 37-character or wide id as a string', () => {
+    const hasher = new KeyHasher(new Int32Array([1, 2]));
+    const uuid = '00000000-0000-4000-8000-000000000001';
+    hasher.hash(1, uuid);
+    assert.equal(hasher.inline, true);
+    assert.equal(hasher.wordCount, 9);
+    hasher.hash(1, `${uuid}x`);
+    assert.equal(hasher.inline, false);
+    hasher.hash(1, `${uuid.slice(1)}\u0100`);
+    assert.equal(hasher.inline, false);
+    const cache = new IdentityCache(10, undefined, new CollidingHasher(1));
+    for (const id of [uuid, `${uuid}x`, `${uuid.slice(0, 35)}2`]) cache.set(entry(id));
+    assert.equal(cache.peek('t1', uuid)?.clientId, uuid);
+    assert.equal(cache.peek('t1', `${uuid}x`)?.clientId, `${uuid}x`);
+    assert.equal(cache.peek('t1', `${uuid.slice(0, 35)}2`)?.clientId, `${uuid.slice(0, 35)}2`);
+    assert.equal(cache.peek('t1', `${uuid}y`), undefined);
+  });
+
+  it('keeps each key findable whatever its used and negative flags, which share a word with its length', () => {
+    const cache = new IdentityCache(100, undefined, new CollidingHasher(1));
+    const ids = [...Array.from({ length: 41 }, (_, n) => 'x'.repeat(n)), 'wide\u0100', 'x'.repeat(60)];
+    const negative = (clientId: string, revision: number): CacheEntry => ({ tenantId: 't1', clientId, identity: undefined, revision, validatedAtMs: 1, expiresAtMs: 1000 });
+    ids.forEach((id, i) => cache.set(i % 2 === 0 ? negative(id, 1) : entry(id)));
+    for (const id of ids) assert.notEqual(cache.lookup('t1', id, 0), -1);
+    ids.forEach((id, i) => cache.replace(i % 2 === 0 ? entry(id, 2) : negative(id, 2)));
+    ids.forEach((id, i) => {
+      const slot = cache.lookup('t1', id, 500);
+      assert.equal(cache.entryAt(slot).clientId, id);
+      assert.equal(cache.entryAt(slot).revision, 2);
+      assert.equal(cache.validatedAtMsAt(slot), i % 2 === 0 ? 0 : 1);
+      assert.equal(cache.lookup('t1', id, 1000), i % 2 === 0 ? slot : -1);
+    });
+    assert.equal(cache.peek('t1', 'x'.repeat(41)), undefined);
+    assert.equal(cache.peek('t1', 'wide\u0101'), undefined);
   });
 
   it('keeps the same client id of two tenants apart, and forgets a tenant with its last entry', () => {
