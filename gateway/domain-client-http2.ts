@@ -2,7 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
 import type { MeshTls } from '../lib/grpc/mesh-tls.js';
-import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
+import { backendError, bearerSource, cancelledByCaller, type BearerToken, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js';
 
@@ -10,11 +10,8 @@ import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js'
 export interface Http2BackendOptions {
   /** Separate HTTP/2 connections to the domain, used round robin. Default 1. */
   channels?: number;
-  /**
-   * Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh
-   * token): the token, or a function giving the current one (undefined sends none).
-   */
-  bearerToken?: string | (() => string | undefined);
+  /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
+  bearerToken?: BearerToken;
   /** Mutual TLS inside the mesh; plaintext (h2c) when undefined. */
   tls?: MeshTls;
   /** After a failed connect, calls fail fast for this long before the next try (doubling up to maxBackoffMs). Default 100. */

@@ -51,19 +51,19 @@ export interface GrpcBackendOptions {
   channels?: number;
   /** Extra grpc-js channel options. */
   channelOptions?: Record<string, number | string>;
-  /**
-   * Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh
-   * token): the token, or a function giving the current one (undefined sends none).
-   */
-  bearerToken?: string | (() => string | undefined);
+  /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
+  bearerToken?: BearerToken;
   /** Channel credentials (mutual TLS inside the mesh). Default plaintext. */
   channelCredentials?: ChannelCredentials;
 }
 
 const EMPTY = Buffer.alloc(0);
 
+/** A mesh token a backend sends: the token, or a function giving the current one (undefined sends none). */
+export type BearerToken = string | (() => string | undefined);
+
 /** A backend's `bearerToken` option as a function giving the current token. */
-export function bearerSource(token: string | (() => string | undefined) | undefined): () => string | undefined {
+export function bearerSource(token: BearerToken | undefined): () => string | undefined {
   return typeof token === 'function' ? token : () => token;
 }
 
