@@ -170,9 +170,9 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
 
 /**
  * Unary gRPC calls in gRPC's framing over node:http2 on several connections (round robin), with raw
- * request bytes: a lean load generator, so the CPU it shares with the servers on this machine goes
- * to sending calls, not to a general client's per-call layers. Counts a call as OK only when the
- * reply's grpc-status is 0.
+ * request bytes, so none of a general client's per-call layers run. Counts a call as OK only when
+ * the reply's grpc-status is 0. The bench sends with `LeanUnaryClient` unless told otherwise: this
+ * one reads the status itself, at several times the CPU per call.
  */
 export class RawUnaryClient {
   private readonly sessions: ClientHttp2Session[];
@@ -274,7 +274,15 @@ export interface WorkerTarget {
   headers?: OutgoingHttpHeaders;
   /** grpc-timeout of each call. Default 5,000 ms. */
   timeoutMs?: number;
+  /**
+   * The HTTP/2 client that sends: `lean` (default) writes frames to the socket itself
+   * (`LeanUnaryClient`), `node` goes through node:http2 (`RawUnaryClient`) and reads every
+   * reply's grpc-status, at several times the CPU per call.
+   */
+  client?: SenderClient;
 }
+
+export type SenderClient = 'lean' | 'node';
 
 /** What a load worker sends: pre-encoded requests round robin, or a fresh assertion per call signed for each workload in turn. */
 export type WorkerRequests = Buffer[] | { fresh: AssertionSigner[] };

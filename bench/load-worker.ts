@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { frame } from '../lib/grpc/framing.js';
 import { closedLoop, openLoop, RawUnaryClient, watchSender, type LoadJob, type LoadMessage } from './load-generator.js';
+import { LeanUnaryClient } from './lean-client.js';
 import { encodeAcquire, fromPortable, signFreshAssertion } from './requests.js';
 
 /**
@@ -31,7 +32,8 @@ function requestsOf(job: LoadJob): (i: number) => Buffer {
 
 async function run(job: LoadJob, post: (m: LoadMessage, transfer?: ArrayBuffer[]) => void): Promise<void> {
   const { target } = job;
-  const client = new RawUnaryClient(target.address, target.path, target.channels ?? 2, target.headers, target.timeoutMs);
+  const Client = target.client === 'node' ? RawUnaryClient : LeanUnaryClient;
+  const client = new Client(target.address, target.path, target.channels ?? 2, target.headers, target.timeoutMs);
   const errors: string[] = [];
   const request = requestsOf(job);
   const send = (i: number): Promise<boolean> => client.send(request(i), errors);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { closedLoopInWorker, openLoop, openLoopInWorker, RawUnaryClient, watchSender, type LoadResult, type OpenLoopOptions, type SenderStats } from './load-generator.js';
 import { frame } from '../lib/grpc/framing.js';
-import { ACQUIRE_PATH, BenchMesh } from './mesh.js';
+import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
 
 /**
  * Where the open-loop tail comes from: starts the bench mesh, runs the open loop at each rate
@@ -12,8 +12,11 @@ import { ACQUIRE_PATH, BenchMesh } from './mesh.js';
  * (a machine much busier than the mesh means other work shared the cores).
  *
  *   node dist/bench/tail.js [--rates 250,500,1000] [--targets gateway,regional] [--duration-ms 6000]
- *     [--prime-ms 3000] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
- *     [--lines-out file] [--sender worker|main]
+ *     [--prime-ms 3000] [--cold-ms 0] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
+ *     [--lines-out file] [--sender worker|main] [--sched]
+ *
+ * `--sched` samples every process's threads from /proc/<pid>/task/<tid>/schedstat every 2 ms and
+ * prints, beside each burst, how long each process ran and how long its threads waited for a core.
  *
  * The sender is a worker thread with its own small heap (as in the bench); `--sender main` sends
  * from this process's main thread instead, whose heap holds the mesh harness and every service line.
@@ -26,6 +29,7 @@ interface Args {
   durationMs: number;
   warmupMs: number;
   primeMs: number;
+  coldMs: number;
   slowMs: number;
   workloads: number;
   backup: boolean;
@@ -33,6 +37,7 @@ interface Args {
   quiet: boolean;
   linesOut: string | undefined;
   sender: 'worker' | 'main';
+  sched: boolean;
 }
 
 function parse(argv: string[]): Args {
@@ -46,6 +51,7 @@ function parse(argv: string[]): Args {
     durationMs: Math.min(10_000, Number(arg('duration-ms') ?? 6000)),
     warmupMs: Number(arg('warmup-ms') ?? 1500),
     primeMs: Math.min(10_000, Number(arg('prime-ms') ?? 3000)),
+    coldMs: Math.min(30_000, Number(arg('cold-ms') ?? 0)),
     slowMs: Number(arg('slow-ms') ?? 5),
     workloads: Number(arg('workloads') ?? 1000),
     backup: !argv.includes('--no-backup'),
@@ -53,6 +59,7 @@ function parse(argv: string[]): Args {
     quiet: argv.includes('--quiet'),
     linesOut: arg('lines-out'),
     sender: arg('sender') === 'main' ? 'main' : 'worker',
+    sched: argv.includes('--sched'),
   };
 }
 
@@ -81,6 +88,45 @@ function processTicks(pid: number): number {
   }
 }
 
+/** On-CPU and run-queue wait time of all of a process's threads, ns (/proc/<pid>/task/<tid>/schedstat). */
+function schedNs(pid: number): { run: number; wait: number } {
+  let run = 0;
+  let wait = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const f = fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+        run += Number(f[0]);
+        wait += Number(f[1]);
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return { run, wait };
+}
+
+/** Samples `schedNs` of each pid every 2 ms, bounded to 60 s of samples. */
+function sampleSched(pids: [string, number][]): { stop: () => { at: number; run: number[]; wait: number[] }[] } {
+  const samples: { at: number; run: number[]; wait: number[] }[] = [];
+  const take = (): void => {
+    if (samples.length >= 30_000) return;
+    const at = performance.now();
+    const s = pids.map(([, pid]) => schedNs(pid));
+    samples.push({ at, run: s.map((x) => x.run), wait: s.map((x) => x.wait) });
+  };
+  const timer = setInterval(take, 2);
+  take();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return samples;
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   const bm = new BenchMesh({ workloads: a.workloads, backup: a.backup, gatewayChannels: 2, log: (l) => console.log(`tail: ${l}`) });
@@ -106,6 +152,11 @@ async function main(): Promise<void> {
         const p = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, requests, { concurrency: 16, durationMs: a.primeMs });
         console.log(`tail: ${t} primed with ${p.ok} calls (${Math.round(p.throughput)}/s closed loop, ${p.failed} failed)`);
       }
+      // As the full bench's cold-path scenario leaves the mesh: a fresh assertion on every call.
+      if (a.coldMs > 0) {
+        const c = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, { fresh: bm.workloads.map(assertionSigner) }, { concurrency: 64, durationMs: a.coldMs });
+        console.log(`tail: ${t} sent ${c.ok} calls with fresh assertions (${Math.round(c.throughput)}/s closed loop, ${c.failed} failed)`);
+      }
       for (const rate of a.rates) {
         const slow: { at: number; ms: number; late: number }[] = [];
         let windowStart = 0;
@@ -115,6 +166,7 @@ async function main(): Promise<void> {
         let p0 = pids.map(([, pid]) => processTicks(pid));
         // This thread's own GC pauses and event-loop delay: the sender's when it sends from here.
         const mainWatch = watchSender(a.sender === 'main');
+        const sched = a.sched ? sampleSched(pids) : undefined;
         const opts: OpenLoopOptions = {
           rate, durationMs: a.durationMs, warmupMs: a.warmupMs,
           onStart: (at) => {
@@ -142,6 +194,15 @@ async function main(): Promise<void> {
           client.close();
         }
         const main = mainWatch.stop();
+        const schedSamples = sched?.stop() ?? [];
+        /** ms each process ran and waited for a core between two times (ms since the window started). */
+        const schedBetween = (from: number, to: number): string => {
+          const pick = (t: number): (typeof schedSamples)[number] | undefined => schedSamples.find((x) => x.at - windowStart >= t);
+          const s0 = pick(from);
+          const s1 = pick(to) ?? schedSamples[schedSamples.length - 1];
+          if (s0 === undefined || s1 === undefined || s1 === s0) return '';
+          return pids.map(([n], k) => `${n} ${r1((s1.run[k]! - s0.run[k]!) / 1e6)}/${r1((s1.wait[k]! - s0.wait[k]!) / 1e6)}`).join(', ');
+        };
         sender ??= main;
         const m1 = machineTicks();
         const cores = (ticks: number): string => `${Math.round((100 * ticks) / (m1.total - m0.total))}%`;
@@ -181,6 +242,7 @@ async function main(): Promise<void> {
           for (const g of ownGc) near.push({ at: g.at, proc: 'sender', text: `GC kind ${g.kind} ${r1(g.ms)} ms` });
           near.sort((x, y) => x.at - y.at);
           console.log(`  at ${r1(b.from)}..${r1(b.to)} ms: ${b.n} slow, max ${r1(b.max)} ms${b.late >= 1 ? `; left up to ${r1(b.late)} ms late` : ''}`);
+          if (a.sched) console.log(`      ran/waited ms from 20 ms before to the last slow call's end: ${schedBetween(b.from - 20, b.to + b.max)}`);
           for (const x of near.slice(0, 8)) console.log(`      ${r1(x.at)} ${x.proc}: ${x.text.slice(0, 160)}`);
         }
       }
