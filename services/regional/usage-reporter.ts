@@ -1,5 +1,6 @@
 import { UsageEntry } from '../../gen/authmesh/directory/v1/directory.js';
 import type { Clock } from '../../lib/clock/index.js';
+import { USAGE_PRECISION_MS } from '../../lib/directory/index.js';
 import { MAX_REQUEST_BYTES } from '../../lib/grpc/index.js';
 import { describeFailure, type DirectorySource } from './directory-client.js';
 import { cacheKey } from './identity-cache.js';
@@ -20,6 +21,13 @@ export interface UsageReporterOptions {
   batchBytes?: number;
   /** Deadline of each ReportUsage call, in ms. Default 5000. */
   timeoutMs?: number;
+  /**
+   * An identity reported is reported again only once its newest authentication is this many ms
+   * past the reported one. Default {@link USAGE_PRECISION_MS}; 0 reports every flush's uses.
+   */
+  precisionMs?: number;
+  /** Most identities remembered as recently reported; past it they are simply reported again. Default 100000. */
+  maxRemembered?: number;
   onEvent?: (event: UsageFlush) => void;
 }
 
@@ -35,15 +43,23 @@ export interface UsageFlush {
  * Tells global which identities this region authenticated, and when last, so that global's
  * per-region usage drives the next prewarm. Recording is synchronous and never waits on global;
  * flushing batches entries and sends them in the background, keeping them for the next flush when
- * global cannot be reached.
+ * global cannot be reached. An identity reported less than `precisionMs` ago is not reported
+ * again until its uses are that much newer, so steady traffic costs global one write per active
+ * identity and minute, not one per report.
  */
 export class UsageReporter {
   private pending = new Map<string, UsageEntry>();
+  /** Identities reported lately, with the authentication time reported. */
+  private readonly reported = new Map<string, number>();
+  private readonly precisionMs: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<UsageFlush> | undefined;
   private dropped = 0;
 
-  constructor(private readonly options: UsageReporterOptions) {}
+  constructor(private readonly options: UsageReporterOptions) {
+    this.precisionMs = options.precisionMs ?? USAGE_PRECISION_MS;
+    if (!Number.isFinite(this.precisionMs) || this.precisionMs < 0) throw new RangeError('precisionMs must be a non-negative number of ms');
+  }
 
   /** Identities waiting to be reported. */
   get size(): number {
@@ -64,6 +80,8 @@ export class UsageReporter {
       current.authenticatedAtMs = Math.max(current.authenticatedAtMs, authenticatedAtMs);
       return;
     }
+    const reportedAt = this.reported.get(key);
+    if (reportedAt !== undefined && authenticatedAtMs - reportedAt < this.precisionMs) return;
     if (this.pending.size >= (this.options.maxPending ?? 10_000)) {
       this.dropped += 1;
       return;
@@ -97,6 +115,9 @@ export class UsageReporter {
     const batch = this.pending;
     this.pending = new Map();
     const entries = [...batch.values()];
+    // Forget what is old enough to be reported again anyway: the map holds recent identities only.
+    const now = this.options.clock.now();
+    for (const [key, at] of this.reported) if (now - at >= this.precisionMs) this.reported.delete(key);
     let sent = 0;
     try {
       for (const chunk of batches(entries, this.options.batchSize ?? 1000, this.options.batchBytes ?? MAX_REQUEST_BYTES / 2)) {
@@ -105,6 +126,7 @@ export class UsageReporter {
           { deadline: Date.now() + (this.options.timeoutMs ?? 5000) },
         );
         sent += chunk.length;
+        if (this.precisionMs > 0) this.remember(chunk);
       }
       const result = { sent, kept: 0 };
       if (sent > 0) this.options.onEvent?.(result);
@@ -120,6 +142,14 @@ export class UsageReporter {
       const result = { sent, kept: entries.length - sent, error: describeFailure(err) };
       this.options.onEvent?.(result);
       return result;
+    }
+  }
+
+  private remember(sent: readonly UsageEntry[]): void {
+    const max = this.options.maxRemembered ?? 100_000;
+    for (const e of sent) {
+      const key = cacheKey(e.tenantId, e.clientId);
+      if (this.reported.size < max || this.reported.has(key)) this.reported.set(key, e.authenticatedAtMs);
     }
   }
 }

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { USAGE_PRECISION_MS } from '../../../lib/directory/index.js';
 
 /** One identity seen in one region. */
 export interface UsageRecord {
@@ -12,7 +13,9 @@ export interface UsageRecord {
 
 /**
  * Per-region usage: which identities a region served or looked up, and when each identity last
- * authenticated. It steers prewarm snapshots; it is not a mutation and has no revision.
+ * authenticated. It steers prewarm snapshots; it is not a mutation and has no revision. A newer
+ * time is written only once it is at least `precisionMs` past the stored one (a first use always
+ * is), so stored times run up to that much behind the newest use.
  */
 export class UsageTable {
   private readonly upsertUsage;
@@ -22,15 +25,24 @@ export class UsageTable {
   private readonly byRegion;
   private readonly byLastAuth;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    precisionMs = USAGE_PRECISION_MS,
+  ) {
+    if (!Number.isInteger(precisionMs) || precisionMs < 0) throw new RangeError('usage precision must be a non-negative integer of ms');
+    // At least 1: an older or equal time never overwrites a newer one.
+    const step = Math.max(1, precisionMs);
     // Only identities that exist are recorded; reports about unknown ones are dropped.
     this.upsertUsage = db.prepare<[{ at: number; tenant: string; client: string; region: string }]>(
       `INSERT INTO usage (tenant_id, client_id, region, last_used_at_ms)
        SELECT tenant_id, client_id, @region, @at FROM apps WHERE tenant_id = @tenant AND client_id = @client
-       ON CONFLICT (tenant_id, client_id, region) DO UPDATE SET last_used_at_ms = max(last_used_at_ms, excluded.last_used_at_ms)`,
+       ON CONFLICT (tenant_id, client_id, region) DO UPDATE SET last_used_at_ms = excluded.last_used_at_ms
+       WHERE excluded.last_used_at_ms - last_used_at_ms >= ${step}`,
     );
-    this.touchApp = db.prepare<[number, string, string]>(
-      'UPDATE apps SET last_authenticated_at_ms = max(last_authenticated_at_ms, ?) WHERE tenant_id = ? AND client_id = ?',
+    this.touchApp = db.prepare<{ at: number; tenant: string; client: string }>(
+      `UPDATE apps SET last_authenticated_at_ms = @at
+       WHERE tenant_id = @tenant AND client_id = @client
+         AND (last_authenticated_at_ms = 0 AND @at > 0 OR @at - last_authenticated_at_ms >= ${step})`,
     );
     this.countApps = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM apps');
     this.allApps = db.prepare<[], KeyRow>('SELECT tenant_id, client_id FROM apps ORDER BY created_at_ms, client_id');
@@ -46,7 +58,7 @@ export class UsageTable {
     this.db.transaction(() => {
       for (const r of records) {
         this.upsertUsage.run({ at: r.atMs, tenant: r.tenantId, client: r.clientId, region: r.region });
-        if (r.authenticated) this.touchApp.run(r.atMs, r.tenantId, r.clientId);
+        if (r.authenticated) this.touchApp.run({ at: r.atMs, tenant: r.tenantId, client: r.clientId });
       }
     })();
   }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ManualClock } from '../../../lib/clock/index.js';
+import { USAGE_PRECISION_MS } from '../../../lib/directory/index.js';
 import { DirectoryStore } from '../../../services/global/store/directory-store.js';
 import { DirectoryError } from '../../../services/global/store/directory-error.js';
 
@@ -184,6 +185,20 @@ describe('DirectoryStore', () => {
     ]);
     assert.equal(store.identity(tenantId, clientId)!.lastAuthenticatedAtMs, 500);
     assert.equal(store.log.head(), 3, 'usage is not a mutation');
+  });
+
+  it('writes a newer usage time only once it is the usage precision past the stored one', () => {
+    const { tenantId, clientId } = seed();
+    const other = store.createApp(tenantId, 'other').clientId;
+    const use = (app: string, atMs: number): void => store.recordUsage([{ tenantId, clientId: app, region: 'eastus', atMs, authenticated: true }]);
+    use(clientId, 1_000_000);
+    use(other, 1_000_500);
+    use(clientId, 1_000_000 + USAGE_PRECISION_MS - 1);
+    assert.equal(store.identity(tenantId, clientId)!.lastAuthenticatedAtMs, 1_000_000, 'within the precision: not written');
+    assert.deepEqual(store.snapshot('eastus', 1).identities.map((i) => i.clientId), [other], 'the usage row kept its time too');
+    use(clientId, 1_000_000 + USAGE_PRECISION_MS);
+    assert.equal(store.identity(tenantId, clientId)!.lastAuthenticatedAtMs, 1_000_000 + USAGE_PRECISION_MS);
+    assert.deepEqual(store.snapshot('eastus', 1).identities.map((i) => i.clientId), [clientId]);
   });
 
   it('calls commit listeners with the revision when a mutation commits', () => {

@@ -73,4 +73,43 @@ describe('UsageReporter', () => {
     assert.equal(usage.size, 3);
     assert.equal(usage.droppedCount, 2);
   });
+
+  it('reports an identity again only once its uses are the precision newer than what it reported', async () => {
+    const clock = new ManualClock(1_000_000);
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock, precisionMs: 60_000 });
+    usage.record('t1', 'a');
+    assert.equal((await usage.flush()).sent, 1);
+    clock.advance(30_000);
+    usage.record('t1', 'a');
+    usage.record('t1', 'b');
+    assert.equal(usage.size, 1, 'a was reported 30 s ago; only the new identity waits');
+    await usage.flush();
+    assert.deepEqual(global.calls.reportUsage[1]!.entries.map((e) => e.clientId), ['b']);
+    clock.advance(30_000);
+    usage.record('t1', 'a');
+    assert.equal(usage.size, 1, 'a is due again 60 s after the use it reported');
+    await usage.flush();
+    assert.deepEqual(global.calls.reportUsage[2]!.entries.map((e) => [e.clientId, e.authenticatedAtMs]), [['a', 1_060_000]]);
+  });
+
+  it('reports again what global did not take, and every use with a precision of 0', async () => {
+    const clock = new ManualClock(1_000_000);
+    const global = new FakeDirectory();
+    const usage = new UsageReporter({ source: global, region: 'eastus', clock });
+    global.reachable = false;
+    usage.record('t1', 'a');
+    await usage.flush();
+    global.reachable = true;
+    clock.advance(1000);
+    usage.record('t1', 'a');
+    assert.equal((await usage.flush()).sent, 1, 'a failed report does not count as reported');
+    const every = new UsageReporter({ source: global, region: 'eastus', clock, precisionMs: 0 });
+    every.record('t1', 'a');
+    await every.flush();
+    clock.advance(1);
+    every.record('t1', 'a');
+    assert.equal((await every.flush()).sent, 1);
+    assert.throws(() => new UsageReporter({ source: global, region: 'eastus', clock, precisionMs: -1 }), /precisionMs/);
+  });
 });
