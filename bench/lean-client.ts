@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { OutgoingHttpHeaders } from 'node:http2';
+import { loopbackPort } from './load-generator.js';
 
 /**
  * Unary gRPC calls over HTTP/2 written straight to a TCP socket: the bench's lean load generator.
@@ -348,10 +349,9 @@ export class LeanUnaryClient {
   private next = 0;
 
   constructor(address: string, path: string, channels = 2, headers: OutgoingHttpHeaders = {}, timeoutMs = 5000) {
-    const m = /^127\.0\.0\.1:(\d+)$/.exec(address);
-    if (m === null) throw new Error(`bench targets 127.0.0.1 only, got ${address}`);
+    const port = loopbackPort(address);
     const block = requestHeaderBlock(address, path, { 'grpc-timeout': `${timeoutMs}m`, ...headers });
-    this.connections = Array.from({ length: channels }, () => new LeanConnection('127.0.0.1', Number(m[1]), block));
+    this.connections = Array.from({ length: channels }, () => new LeanConnection('127.0.0.1', port, block));
   }
 
   send(framed: Buffer, errors: string[]): Promise<boolean> {

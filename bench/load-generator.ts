@@ -168,6 +168,13 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
   };
 }
 
+/** The port of a `127.0.0.1:port` address; the bench targets nothing else. */
+export function loopbackPort(address: string): number {
+  const m = /^127\.0\.0\.1:(\d+)$/.exec(address);
+  if (m === null) throw new Error(`bench targets 127.0.0.1 only, got ${address}`);
+  return Number(m[1]);
+}
+
 /**
  * Unary gRPC calls in gRPC's framing over node:http2 on several connections (round robin), with raw
  * request bytes, so none of a general client's per-call layers run. Counts a call as OK only when
@@ -190,7 +197,7 @@ export class RawUnaryClient {
     headers: Metadata | OutgoingHttpHeaders = {},
     timeoutMs = 5000,
   ) {
-    if (!/^127\.0\.0\.1:\d+$/.test(address)) throw new Error(`bench targets 127.0.0.1 only, got ${address}`);
+    loopbackPort(address);
     // One headers object for every call: http2 copies it per stream, so nothing is built per call.
     this.headers = {
       ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers',

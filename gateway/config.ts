@@ -1,7 +1,7 @@
 import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
-import type { RetryBudgetOptions } from './retry-budget.js';
+import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles, type MeshCertFiles } from '../lib/tls/index.js';
 
@@ -134,7 +134,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     retry: Object.freeze({
       maxTokens: c['retry-max-tokens'],
       tokenRatio: Number(c['retry-token-ratio']),
-      refillPerSecond: c['retry-refill'] === '' ? c['retry-max-tokens'] / 20 : Number(c['retry-refill']),
+      refillPerSecond: c['retry-refill'] === '' ? defaultRefillPerSecond(c['retry-max-tokens']) : Number(c['retry-refill']),
     }),
     channels: c.channels,
     transport: c.transport as 'relay' | 'http2' | 'grpc-js',

@@ -25,12 +25,16 @@ export interface RetryBudgetOptions {
   refillPerSecond?: number;
 }
 
+/** The refill rate a budget of `maxTokens` gets when none is set: a drained bucket is full again after 20 s. */
+export const defaultRefillPerSecond = (maxTokens: number): number => maxTokens / 20;
+
 /**
  * Retry throttling in the spirit of gRFC A6, kept per fault domain as A6 keeps it per server:
  * a failed attempt that reached a domain costs that domain one token, a successful attempt earns
  * it `tokenRatio`, and every domain earns `refillPerSecond` as time passes. The first attempt of a
- * call is always sent (its breaker guards it); a failover (second or later attempt) into a domain is sent only while that domain's tokens > maxTokens / 2.
- * Refusals by an open breaker cost nothing: they put no load on the domain.
+ * call is always sent (its breaker guards it); a failover (second or later attempt) into a domain
+ * is sent only while that domain's tokens > maxTokens / 2. Refusals by an open breaker cost
+ * nothing: they put no load on the domain.
  *
  * Keeping the buckets per domain is what makes failover safe under load: a dead or hung regional
  * drains only its own bucket, so calls keep moving to a global that answers; once global's own
@@ -49,7 +53,7 @@ export class RetryBudget {
   ) {
     this.maxTokens = options.maxTokens ?? 100;
     this.tokenRatio = options.tokenRatio ?? 0.1;
-    this.refillPerSecond = options.refillPerSecond ?? this.maxTokens / 20;
+    this.refillPerSecond = options.refillPerSecond ?? defaultRefillPerSecond(this.maxTokens);
     if (!(this.maxTokens > 0)) throw new RangeError(`retry budget maxTokens must be > 0, got ${this.maxTokens}`);
     if (!(this.tokenRatio > 0)) throw new RangeError(`retry budget tokenRatio must be > 0, got ${this.tokenRatio}`);
     if (!(this.refillPerSecond >= 0)) throw new RangeError(`retry budget refillPerSecond must be >= 0, got ${this.refillPerSecond}`);

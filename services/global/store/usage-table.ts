@@ -14,8 +14,8 @@ export interface UsageRecord {
 /**
  * Per-region usage: which identities a region served or looked up, and when each identity last
  * authenticated. It steers prewarm snapshots; it is not a mutation and has no revision. A newer
- * time is written only once it is at least `precisionMs` past the stored one (a first use always
- * is), so stored times run up to that much behind the newest use.
+ * time is written only once it is at least {@link USAGE_PRECISION_MS} past the stored one (a
+ * first use always is), so stored times run up to that much behind the newest use.
  */
 export class UsageTable {
   private readonly upsertUsage;
@@ -25,24 +25,18 @@ export class UsageTable {
   private readonly byRegion;
   private readonly byLastAuth;
 
-  constructor(
-    private readonly db: Database.Database,
-    precisionMs = USAGE_PRECISION_MS,
-  ) {
-    if (!Number.isInteger(precisionMs) || precisionMs < 0) throw new RangeError('usage precision must be a non-negative integer of ms');
-    // At least 1: an older or equal time never overwrites a newer one.
-    const step = Math.max(1, precisionMs);
+  constructor(private readonly db: Database.Database) {
     // Only identities that exist are recorded; reports about unknown ones are dropped.
     this.upsertUsage = db.prepare<[{ at: number; tenant: string; client: string; region: string }]>(
       `INSERT INTO usage (tenant_id, client_id, region, last_used_at_ms)
        SELECT tenant_id, client_id, @region, @at FROM apps WHERE tenant_id = @tenant AND client_id = @client
        ON CONFLICT (tenant_id, client_id, region) DO UPDATE SET last_used_at_ms = excluded.last_used_at_ms
-       WHERE excluded.last_used_at_ms - last_used_at_ms >= ${step}`,
+       WHERE excluded.last_used_at_ms - last_used_at_ms >= ${USAGE_PRECISION_MS}`,
     );
     this.touchApp = db.prepare<{ at: number; tenant: string; client: string }>(
       `UPDATE apps SET last_authenticated_at_ms = @at
        WHERE tenant_id = @tenant AND client_id = @client
-         AND (last_authenticated_at_ms = 0 AND @at > 0 OR @at - last_authenticated_at_ms >= ${step})`,
+         AND (last_authenticated_at_ms = 0 AND @at > 0 OR @at - last_authenticated_at_ms >= ${USAGE_PRECISION_MS})`,
     );
     this.countApps = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM apps');
     this.allApps = db.prepare<[], KeyRow>('SELECT tenant_id, client_id FROM apps ORDER BY created_at_ms, client_id');
