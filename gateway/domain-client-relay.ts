@@ -5,11 +5,14 @@ import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../gen/au
 import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
 import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { frame, MessageReader } from '../lib/grpc/framing.js';
+import { reusingEncoder } from '../lib/grpc/reusing-encoder.js';
 import { Http2TokenBackend, type Http2BackendOptions } from './domain-client-http2.js';
 import type { Connection } from './domain-client-http2.js';
 import { wireMethodName, type TokenMethod } from './pass-through.js';
 
 const RELAY_PATH = TokenRelayServiceService.relay.path;
+/** Every relayed call is encoded through one kept writer. */
+const encodeRelayRequest = reusingEncoder(RelayRequest);
 const EMPTY = Buffer.alloc(0);
 const METHOD_NAMES: Readonly<Record<TokenMethod, string>> = { acquireToken: wireMethodName('acquireToken'), getJwks: wireMethodName('getJwks') };
 
@@ -102,7 +105,7 @@ class RelayStream {
       };
       options.signal?.addEventListener('abort', pending.onAbort, { once: true });
       open.pending.set(id, pending);
-      const message = RelayRequest.encode({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata, cancel: false }).finish();
+      const message = encodeRelayRequest({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata, cancel: false });
       open.stream.write(frame(message));
     });
   }
@@ -190,7 +193,7 @@ class RelayStream {
    */
   private cancel(open: Open, id: number): void {
     if (open.stream.closed || open.stream.destroyed || open.stream.writableEnded) return;
-    const message = RelayRequest.encode({ id, method: '', message: EMPTY, timeoutMs: 0, metadata: {}, cancel: true }).finish();
+    const message = encodeRelayRequest({ id, method: '', message: EMPTY, timeoutMs: 0, metadata: {}, cancel: true });
     open.stream.write(frame(message));
   }
 

@@ -8,7 +8,8 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { TokenRelayServiceService, type RelayRequest, type RelayResponse } from '../../gen/authmesh/relay/v1/relay.js';
+import { RelayResponse, TokenRelayServiceService, type RelayRequest } from '../../gen/authmesh/relay/v1/relay.js';
+import { reusingEncoder } from './reusing-encoder.js';
 import type { ServiceBinding } from './serve.js';
 
 /** Fully qualified name of the relay service, for grpc.health.v1. */
@@ -190,7 +191,9 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
     });
   };
 
-  return { name: RELAY_SERVICE_NAME, definition: TokenRelayServiceService, implementation: { relay } };
+  // Every answer on the stream is encoded through one kept writer.
+  const definition = { relay: { ...TokenRelayServiceService.relay, responseSerialize: reusingEncoder(RelayResponse) } };
+  return { name: RELAY_SERVICE_NAME, definition, implementation: { relay } };
 }
 
 /**

@@ -4,13 +4,14 @@ import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import {
   TokenServiceService,
   type AcquireTokenRequest,
-  type AcquireTokenResponse,
+  AcquireTokenResponse,
   type GetJwksRequest,
   type GetJwksResponse,
 } from '../../gen/authmesh/token/v1/token.js';
 import { isOAuthError } from '../errors/index.js';
 import { toStatus } from '../grpc/status-map.js';
 import type { ServiceBinding } from '../grpc/serve.js';
+import { reusingEncoder } from '../grpc/reusing-encoder.js';
 import { callDeadline } from '../grpc/unary-methods.js';
 
 /** Trailing metadata key: age in ms of the directory data a token was issued from. */
@@ -38,7 +39,8 @@ export function tokenServiceBinding(handlers: TokenBackendHandlers): ServiceBind
   };
   return {
     name: 'authmesh.token.v1.TokenService',
-    definition: TokenServiceService,
+    // Token answers, direct or relayed, are encoded through one kept writer.
+    definition: { ...TokenServiceService, acquireToken: { ...TokenServiceService.acquireToken, responseSerialize: reusingEncoder(AcquireTokenResponse) } },
     implementation: {
       acquireToken(call: ServerUnaryCall<AcquireTokenRequest, AcquireTokenResponse>, callback: sendUnaryData<AcquireTokenResponse>) {
         const deadline = callDeadline(call);
