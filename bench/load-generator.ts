@@ -5,6 +5,7 @@ import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { Metadata, status } from '@grpc/grpc-js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
+import { startPacer, type Pacer } from './pacer.js';
 import { toPortable, type AssertionSigner, type PortableSigner } from './requests.js';
 
 /** One request: resolves true on success, false on a failed call; never rejects. */
@@ -51,6 +52,11 @@ export interface OpenLoopOptions {
   onSample?: (atMs: number, latencyMs: number, ok: boolean, sentLateMs: number) => void;
   /** Called once when the measured window starts, with its scheduled start (performance.now()). */
   onStart?: (windowStartMs: number) => void;
+  /**
+   * What wakes the loop at each due time: `timer` (setTimeout, whole milliseconds, the default) or
+   * `thread` (a pacer thread, to a fraction of a millisecond; see `bench/pacer.ts`).
+   */
+  pacer?: 'timer' | 'thread';
 }
 
 const nowMs = (): number => performance.now();
@@ -122,8 +128,10 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
     if (inFlight === 0) drained?.();
   };
   let next = begin;
+  let pacer: Pacer | undefined;
   await new Promise<void>((resolve) => {
     const tick = (): void => {
+      if (next >= end) return;
       const t = nowMs();
       if (!started && t >= windowStart) {
         started = true;
@@ -155,9 +163,13 @@ export async function openLoop(send: SendOnce, opts: OpenLoopOptions, errors: st
           opts.onSample?.(due - windowStart, done - due, good, late);
         });
       }
-      if (next >= end) resolve();
-      else setTimeout(tick, Math.max(0, Math.min(2, next - nowMs())));
+      if (next >= end) {
+        pacer?.stop();
+        resolve();
+      } else if (pacer === undefined) setTimeout(tick, Math.max(0, Math.min(2, next - nowMs())));
     };
+    // A pacer thread that fails hands the schedule back to the timer.
+    if (opts.pacer === 'thread') pacer = startPacer(begin, interval, end, tick, () => ((pacer = undefined), tick()));
     tick();
   });
   if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));

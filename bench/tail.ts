@@ -13,7 +13,7 @@ import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
  *
  *   node dist/bench/tail.js [--rates 250,500,1000] [--targets gateway,regional] [--duration-ms 6000]
  *     [--prime-ms 3000] [--cold-ms 0] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
- *     [--lines-out file] [--sender worker|main] [--sched]
+ *     [--lines-out file] [--sender worker|main] [--sched] [--pacer thread|timer]
  *
  * `--sched` samples every process's threads from /proc/<pid>/task/<tid>/schedstat every 2 ms and
  * prints, beside each burst, how long each process ran and how long its threads waited for a core.
@@ -38,6 +38,7 @@ interface Args {
   linesOut: string | undefined;
   sender: 'worker' | 'main';
   sched: boolean;
+  pacer: 'timer' | 'thread';
 }
 
 function parse(argv: string[]): Args {
@@ -60,6 +61,7 @@ function parse(argv: string[]): Args {
     linesOut: arg('lines-out'),
     sender: arg('sender') === 'main' ? 'main' : 'worker',
     sched: argv.includes('--sched'),
+    pacer: arg('pacer') === 'timer' ? 'timer' : 'thread',
   };
 }
 
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
         const mainWatch = watchSender(a.sender === 'main');
         const sched = a.sched ? sampleSched(pids) : undefined;
         const opts: OpenLoopOptions = {
-          rate, durationMs: a.durationMs, warmupMs: a.warmupMs,
+          rate, durationMs: a.durationMs, warmupMs: a.warmupMs, pacer: a.pacer,
           onStart: (at) => {
             windowStart = at;
             mainWatch.window(at);
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
         const late = res.sendLateness!;
         console.log(`\n== ${t} ${rate}/s: ok ${res.ok} failed ${res.failed} p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms${res.errors.length ? `; errors ${res.errors.slice(0, 2).join('; ')}` : ''}`);
         console.log(`sender (${a.sender === 'worker' ? 'worker thread' : 'main thread'}): calls left after their due time by p50 ${late.p50} p99 ${late.p99} p99.9 ${late.p999} max ${late.max} ms; `
-          + `loop delay p99 ${sender.loopDelay?.p99} max ${sender.loopDelay?.max} ms; GC ${gcSum(sender.gc)}; heap ${sender.heapUsedMiB} MiB`);
+          + `${sender.loopDelay === undefined ? '' : `loop delay p99 ${sender.loopDelay.p99} max ${sender.loopDelay.max} ms; `}GC ${gcSum(sender.gc)}; heap ${sender.heapUsedMiB} MiB`);
         if (a.sender === 'worker') console.log(`main thread (not sending): GC ${gcSum(main.gc)}; heap ${main.heapUsedMiB} MiB`);
         console.log(`CPU of both cores: machine ${cores(m1.busy - m0.busy)}; ${ours}`);
         if (a.quiet) continue;
