@@ -172,6 +172,12 @@ async function main(argv: string[]): Promise<void> {
     const target = (name: string, headers?: WorkerTarget['headers']): WorkerTarget => ({ address: mesh.address(name), path: ACQUIRE_PATH, channels: s.channels, headers });
     const gateway = target('gateway-eastus');
     const warm = (t: WorkerTarget) => (opts: ClosedLoopOptions) => closedLoopInWorker(t, warmRequests, opts);
+    // The open loop runs on a warm mesh (every workload cached, the gateway primed) before any
+    // scenario drives it to saturation; the 1,000/s rate is run again after those scenarios.
+    log('open loop');
+    await closedLoopInWorker(gateway, warmRequests, { concurrency: 16, durationMs: s.smoke ? 500 : 3000 });
+    const openLoopResults = [];
+    for (const rate of s.smoke ? [200] : [250, 500, 1000, 1500]) openLoopResults.push(openRow(rate, await openRuns(s, gateway, warmRequests, rate)));
     const scenarios: ScenarioResult[] = [];
     log('gateway → regional');
     scenarios.push(scenario('gateway-regional', 'gateway → regional, cache hit, reused assertions', await runs(s, warm(gateway))));
@@ -193,9 +199,9 @@ async function main(argv: string[]): Promise<void> {
       const r = await closedLoopInWorker(gateway, warmRequests, { concurrency, durationMs: s.durationMs / 2, warmupMs: s.warmupMs / 2 });
       curve.push({ concurrency, throughput: Math.round(r.throughput), p50: r.latency.p50, p99: r.latency.p99 });
     }
-    log('open loop');
-    const openLoopResults = [];
-    for (const rate of s.smoke ? [200] : [250, 500, 1000, 1500]) openLoopResults.push(openRow(rate, await openRuns(s, gateway, warmRequests, rate)));
+    log('open loop after the saturating scenarios');
+    const afterLoadRate = s.smoke ? 200 : 1000;
+    const openLoopAfterLoad = [openRow(afterLoadRate, await openRuns(s, gateway, warmRequests, afterLoadRate))];
     log('revocation propagation');
     const revocation = await bm.revocation(s.revocations);
     log('faults');
@@ -253,13 +259,14 @@ async function main(argv: string[]): Promise<void> {
     const r2 = (v: number): number => Math.round(v * 100) / 100;
     for (const k of Object.keys(ratios)) ratios[k] = r2(ratios[k]!);
     const open1000 = openLoopResults.find((o) => o.rate === 1000);
+    const after1000 = openLoopAfterLoad.find((o) => o.rate === 1000);
     const stop = faults[0]!;
     const kill = faults[1]!;
     const p99s = scale.map((x) => x.lookupP99Ns);
     const targets = [
       { target: 'gateway → regional ≥ 2× node-oidc-provider private_key_jwt', measured: `${ratios['gateway → regional / node-oidc-provider private_key_jwt']}×`, met: ratios['gateway → regional / node-oidc-provider private_key_jwt']! >= 2 },
       { target: 'gateway → regional ≥ 0.7× direct regional', measured: `${ratios['gateway → regional / direct regional']}×`, met: ratios['gateway → regional / direct regional']! >= 0.7 },
-      { target: 'p99 ≤ 5 ms at open-loop 1,000 tokens/s through the gateway', measured: open1000 ? `${open1000.p99} ms, median of ${open1000.runs} runs (${open1000.p99Spread[0]}–${open1000.p99Spread[1]}; ${open1000.failed} failed); same rate against ${openLoopAnchors.map((a) => `${a.description}: ${a.p99} ms`).join('; ')}` : 'not run', met: open1000 !== undefined && open1000.p99 <= 5 && open1000.failed === 0 },
+      { target: 'p99 ≤ 5 ms at open-loop 1,000 tokens/s through the gateway', measured: open1000 ? `${open1000.p99} ms, median of ${open1000.runs} runs (${open1000.p99Spread[0]}–${open1000.p99Spread[1]}; ${open1000.failed} failed); after the saturating scenarios ${after1000 ? `${after1000.p99} ms (${after1000.p99Spread[0]}–${after1000.p99Spread[1]})` : 'not run'}; same rate against ${openLoopAnchors.map((a) => `${a.description}: ${a.p99} ms`).join('; ')}` : 'not run', met: open1000 !== undefined && open1000.p99 <= 5 && open1000.failed === 0 },
       { target: 'regional killed at 500/s: no failed call, window p99 ≤ 50 ms', measured: `${kill.failed} failed, p99 ${kill.windowP99} ms`, met: kill.failed === 0 && kill.windowP99 <= 50 },
       { target: 'regional hung (SIGSTOP) at 500/s: no failed call, window p99 ≤ 300 ms', measured: `${stop.failed} failed, p99 ${stop.windowP99} ms`, met: stop.failed === 0 && stop.windowP99 <= 300 },
       { target: 'cache lookup p99 within 2× from 1k to 1M identities', measured: p99s.map((v) => `${(v / 1000).toFixed(2)} µs`).join(' → '), met: Math.max(...p99s) <= 2 * Math.min(...p99s) },
@@ -277,6 +284,7 @@ async function main(argv: string[]): Promise<void> {
       scenarios,
       curve,
       openLoop: openLoopResults,
+      openLoopAfterLoad,
       openLoopAnchors,
       faults,
       revocation: { count: revocation.count, p50: revocation.p50, p99: revocation.p99, max: revocation.max, timedOut: revocation.timedOut },

@@ -12,7 +12,7 @@ import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
  * (a machine much busier than the mesh means other work shared the cores).
  *
  *   node dist/bench/tail.js [--rates 250,500,1000] [--targets gateway,regional] [--duration-ms 6000]
- *     [--prime-ms 3000] [--cold-ms 0] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
+ *     [--prime-ms 3000] [--cold-ms 0] [--saturate-ms 0] [--slow-ms 5] [--workloads 1000] [--no-backup] [--node-flags "--trace-gc"] [--quiet]
  *     [--lines-out file] [--sender worker|main] [--sched] [--pacer thread|timer]
  *
  * `--sched` samples every process's threads from /proc/<pid>/task/<tid>/schedstat every 2 ms and
@@ -30,6 +30,7 @@ interface Args {
   warmupMs: number;
   primeMs: number;
   coldMs: number;
+  saturateMs: number;
   slowMs: number;
   workloads: number;
   backup: boolean;
@@ -53,6 +54,7 @@ function parse(argv: string[]): Args {
     warmupMs: Number(arg('warmup-ms') ?? 1500),
     primeMs: Math.min(10_000, Number(arg('prime-ms') ?? 3000)),
     coldMs: Math.min(30_000, Number(arg('cold-ms') ?? 0)),
+    saturateMs: Math.min(30_000, Number(arg('saturate-ms') ?? 0)),
     slowMs: Number(arg('slow-ms') ?? 5),
     workloads: Number(arg('workloads') ?? 1000),
     backup: !argv.includes('--no-backup'),
@@ -158,6 +160,11 @@ async function main(): Promise<void> {
       if (a.coldMs > 0) {
         const c = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, { fresh: bm.workloads.map(assertionSigner) }, { concurrency: 64, durationMs: a.coldMs });
         console.log(`tail: ${t} sent ${c.ok} calls with fresh assertions (${Math.round(c.throughput)}/s closed loop, ${c.failed} failed)`);
+      }
+      // As the full bench's throughput-against-load leaves the mesh: saturated at 128 callers.
+      if (a.saturateMs > 0) {
+        const c = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, requests, { concurrency: 128, durationMs: a.saturateMs });
+        console.log(`tail: ${t} saturated with ${c.ok} calls (${Math.round(c.throughput)}/s closed loop at 128 callers, ${c.failed} failed)`);
       }
       for (const rate of a.rates) {
         const slow: { at: number; ms: number; late: number }[] = [];

@@ -21,11 +21,13 @@ describe('bench (smoke)', function () {
         anchors: { name: string; failed: number }[];
         openLoopAnchors: { description: string; ok: number; failed: number }[];
         openLoop: { rate: number; runs: number; ok: number; failed: number; p99: number; p99Spread: [number, number] }[];
+        openLoopAfterLoad: { rate: number; runs: number; ok: number; failed: number; p99: number; p99Spread: [number, number] }[];
       };
-      for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
+      for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'openLoopAfterLoad', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
       assert.deepEqual(report.openLoopAnchors.map((a) => [a.description, a.failed]), [['grpc-js echo, one hop', 0], ['grpc-js echo, two hops (proxy)', 0]]);
       for (const a of report.openLoopAnchors) assert.ok(a.ok > 0, `${a.description} answered no call`);
-      for (const o of report.openLoop) {
+      assert.equal(report.openLoopAfterLoad.length, 1);
+      for (const o of [...report.openLoop, ...report.openLoopAfterLoad]) {
         assert.ok(o.runs >= 1 && o.ok > 0 && o.failed === 0, `open loop at ${o.rate}/s: ${JSON.stringify(o)}`);
         assert.ok(o.p99Spread[0] <= o.p99 && o.p99 <= o.p99Spread[1], `p99 ${o.p99} outside its spread ${o.p99Spread.join('–')}`);
       }
