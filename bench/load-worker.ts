@@ -61,14 +61,14 @@ async function run(job: LoadJob, post: (m: LoadMessage, transfer?: ArrayBuffer[]
     await client.ready();
     // A paced open loop wakes on its due times and reports how late each call left; a timer of
     // the loop-delay monitor would wake the thread a thousand times more a second for the same.
-    const paced = job.open !== undefined && (job.open.pacer ?? 'thread') === 'thread';
-    const watch = watchSender(!paced);
+    const pacer = job.open?.pacer ?? 'thread';
+    const watch = watchSender(job.open === undefined || pacer === 'timer');
     const onStart = (at: number): void => {
       watch.window(at);
       post({ type: 'start', at: performance.timeOrigin + at });
     };
     let result;
-    if (job.open !== undefined) result = await openLoop(send, { ...job.open, pacer: paced ? 'thread' : 'timer', onStart, onSample: job.samples ? onSample : undefined }, errors);
+    if (job.open !== undefined) result = await openLoop(send, { ...job.open, pacer, onStart, onSample: job.samples ? onSample : undefined }, errors);
     else if (job.closed !== undefined) result = await closedLoop(send, job.closed, errors);
     else throw new Error('load job names neither an open nor a closed loop');
     const sender = watch.stop();

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { closedLoopInWorker, openLoop, openLoopInWorker, RawUnaryClient, watchSender, type LoadResult, type OpenLoopOptions, type SenderStats } from './load-generator.js';
+import { closedLoopInWorker, openLoop, openLoopInWorker, RawUnaryClient, watchSender, type LoadResult, type OpenLoopOptions, type SenderStats, type WorkerRequests } from './load-generator.js';
 import { frame } from '../lib/grpc/framing.js';
 import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
 
@@ -151,21 +151,18 @@ async function main(): Promise<void> {
     for (const t of a.targets) {
       const address = bm.mesh.address(target[t] ?? t);
       const requests = bm.warmRequests;
+      /** A closed loop before the open loop, and what it made. */
+      const preload = async (what: string, reqs: WorkerRequests, concurrency: number, durationMs: number): Promise<void> => {
+        if (durationMs <= 0) return;
+        const c = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, reqs, { concurrency, durationMs });
+        console.log(`tail: ${t} ${what} with ${c.ok} calls (${Math.round(c.throughput)}/s closed loop at ${concurrency} callers, ${c.failed} failed)`);
+      };
       // Warm the code paths first (as the full bench's closed-loop scenarios do before its open loop).
-      if (a.primeMs > 0) {
-        const p = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, requests, { concurrency: 16, durationMs: a.primeMs });
-        console.log(`tail: ${t} primed with ${p.ok} calls (${Math.round(p.throughput)}/s closed loop, ${p.failed} failed)`);
-      }
+      await preload('primed', requests, 16, a.primeMs);
       // As the full bench's cold-path scenario leaves the mesh: a fresh assertion on every call.
-      if (a.coldMs > 0) {
-        const c = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, { fresh: bm.workloads.map(assertionSigner) }, { concurrency: 64, durationMs: a.coldMs });
-        console.log(`tail: ${t} sent ${c.ok} calls with fresh assertions (${Math.round(c.throughput)}/s closed loop, ${c.failed} failed)`);
-      }
+      await preload('sent fresh assertions', { fresh: bm.workloads.map(assertionSigner) }, 64, a.coldMs);
       // As the full bench's throughput-against-load leaves the mesh: saturated at 128 callers.
-      if (a.saturateMs > 0) {
-        const c = await closedLoopInWorker({ address, path: ACQUIRE_PATH }, requests, { concurrency: 128, durationMs: a.saturateMs });
-        console.log(`tail: ${t} saturated with ${c.ok} calls (${Math.round(c.throughput)}/s closed loop at 128 callers, ${c.failed} failed)`);
-      }
+      await preload('saturated', requests, 128, a.saturateMs);
       for (const rate of a.rates) {
         const slow: { at: number; ms: number; late: number }[] = [];
         let windowStart = 0;

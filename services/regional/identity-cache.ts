@@ -71,12 +71,13 @@ interface TenantRef {
  * rebuild in place; it doubles while filling.
  */
 export class IdentityCache {
-  private slots = MIN_SLOTS;
+  // The table's arrays, all sized to `slots` by resize().
+  private slots!: number;
   private ints!: Int32Array;
   /** The same slots as float64s: {@link VALIDATED} and {@link EXPIRES} at `(slot * STRIDE >> 1)`. */
   private times!: Float64Array;
-  private links = new Int32Array(MIN_SLOTS * LINKS);
-  private entries: (CacheEntry | undefined)[] = new Array<CacheEntry | undefined>(MIN_SLOTS).fill(undefined);
+  private links!: Int32Array;
+  private entries!: (CacheEntry | undefined)[];
   private count = 0;
   /**
    * The entry in the last key's home slot, loaded before the probe reads the slot. JavaScript has
@@ -103,7 +104,7 @@ export class IdentityCache {
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`cache capacity must be a positive integer, got ${capacity}`);
     this.hasher = hasher ?? new KeyHasher();
-    this.allocateSlots(MIN_SLOTS);
+    this.resize(MIN_SLOTS);
   }
 
   get size(): number {
@@ -329,10 +330,16 @@ export class IdentityCache {
     this.youngest = slot;
   }
 
-  /** Rebuilds the table with `slots` slots, keeping the entries and their queue order. */
+  /**
+   * Rebuilds the table with `slots` slots, keeping the entries and their queue order. The slots
+   * start {@link SLOTS_OFFSET} bytes into their buffer.
+   */
   private resize(slots: number): void {
     const old = { ints: this.ints, links: this.links, entries: this.entries, oldest: this.oldest };
-    this.allocateSlots(slots);
+    const buffer = new ArrayBuffer(SLOTS_OFFSET + slots * STRIDE * 4);
+    this.slots = slots;
+    this.ints = new Int32Array(buffer, SLOTS_OFFSET, slots * STRIDE);
+    this.times = new Float64Array(buffer, SLOTS_OFFSET, (slots * STRIDE) >> 1);
     this.links = new Int32Array(slots * LINKS);
     this.entries = new Array<CacheEntry | undefined>(slots).fill(undefined);
     this.oldest = -1;
@@ -348,11 +355,4 @@ export class IdentityCache {
     }
   }
 
-  /** Replaces the slot arrays with `slots` empty slots (see {@link SLOTS_OFFSET}). */
-  private allocateSlots(slots: number): void {
-    const buffer = new ArrayBuffer(SLOTS_OFFSET + slots * STRIDE * 4);
-    this.slots = slots;
-    this.ints = new Int32Array(buffer, SLOTS_OFFSET, slots * STRIDE);
-    this.times = new Float64Array(buffer, SLOTS_OFFSET, (slots * STRIDE) >> 1);
-  }
 }
