@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { syncFolder } from '../token/token-signer.js';
 
 /**
  * Where snapshots live: a folder locally, an object store in production. Names are flat
@@ -32,15 +34,19 @@ export class FolderBackupStore implements BackupStore {
   put(name: string, data: Buffer): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const final = path.join(this.dir, checkName(name));
-    const tmp = path.join(this.dir, `${TEMP_PREFIX}${name}.${process.pid}`);
-    const fd = openSync(tmp, 'w', 0o600);
+    // A random name opened exclusively: nothing planted under a guessable name is followed.
+    const tmp = path.join(this.dir, `${TEMP_PREFIX}${name}.${randomBytes(12).toString('hex')}`);
+    const fd = openSync(tmp, 'wx', 0o600);
     try {
       let offset = 0;
       while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
       fsyncSync(fd);
-    } finally {
+    } catch (err) {
       closeSync(fd);
+      unlinkSync(tmp);
+      throw err;
     }
+    closeSync(fd);
     renameSync(tmp, final);
     syncFolder(this.dir);
     return Promise.resolve();
@@ -66,17 +72,5 @@ export class FolderBackupStore implements BackupStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     return Promise.resolve();
-  }
-}
-
-function syncFolder(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
