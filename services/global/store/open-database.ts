@@ -99,10 +99,12 @@ const MIGRATIONS: readonly string[] = [
  * promises: WAL journal and synchronous=FULL, so a transaction that returned survives a crash.
  */
 export function openDatabase(file: string): Database.Database {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  restrictModes(file);
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
+    // SQLite gives -wal and -shm the database file's mode; files left by an older build are fixed here.
+    for (const side of [`${file}-wal`, `${file}-shm`]) if (fs.existsSync(side)) fs.chmodSync(side, 0o600);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
@@ -111,6 +113,24 @@ export function openDatabase(file: string): Database.Database {
   } catch (error) {
     db.close();
     throw error;
+  }
+}
+
+/**
+ * The directory holds credential hashes: the folder is made 0700 and the database file is created
+ * (or narrowed) to 0600 before SQLite opens it, whatever the umask. A shared folder that is not ours
+ * (sticky, like /tmp) is left as it is.
+ */
+function restrictModes(file: string): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.statSync(dir);
+  if (st.uid === process.getuid?.() && (st.mode & 0o1000) === 0 && (st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    fs.fchmodSync(fd, 0o600);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
