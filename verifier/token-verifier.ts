@@ -40,11 +40,13 @@ const CLAIM_CODES: Readonly<Record<string, VerifierErrorCode>> = { iss: 'ERR_TOK
 
 /**
  * Checks access tokens for one resource: signature against the mesh's JWK Set, `typ: at+jwt`,
- * algorithm, `iss`, `aud`, `exp`/`nbf` with skew, and required roles.
+ * algorithm, `iss`, `tid` (the tenant `iss` names), `aud`, `exp`/`nbf` with skew, and required roles.
  */
 export class TokenVerifier {
   readonly keys: KeySetCache;
   private readonly issuers: string[];
+  /** Tenant each accepted `iss` belongs to. */
+  private readonly tenantOfIssuer: ReadonlyMap<string, string>;
   private readonly audience: string;
   private readonly toleranceSeconds: number;
   private readonly algorithms: string[];
@@ -56,6 +58,7 @@ export class TokenVerifier {
     const tenants = typeof options.tenantId === 'string' ? [options.tenantId] : [...options.tenantId];
     if (tenants.length === 0 || options.audience === '') throw new Error('tenantId and audience are required');
     this.issuers = tenants.map((t) => tokenIssuer(options.issuer ?? DEFAULT_ISSUER, t));
+    this.tenantOfIssuer = new Map(tenants.map((t, i) => [this.issuers[i]!, t]));
     this.audience = options.audience;
     this.toleranceSeconds = options.clockToleranceSeconds ?? 60;
     this.algorithms = [...(options.algorithms ?? ['ES256'])];
@@ -83,6 +86,12 @@ export class TokenVerifier {
       }));
     } catch (err) {
       throw mapJoseError(err);
+    }
+    // `iss` names the tenant too; a token whose `tid` says another one is refused, so a resource
+    // server that reads `tenantId` never trusts a tenant the issuer did not vouch for.
+    const issuerTenant = this.tenantOfIssuer.get(String(claims.iss));
+    if (claims.tid !== issuerTenant) {
+      throw new TokenClaimError('ERR_TOKEN_CLAIM', 'tid', `claim tid check failed: tid ${JSON.stringify(claims.tid)} is not the tenant of iss (${issuerTenant ?? 'unknown'})`);
     }
     const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : [];
     const missing = (options.requiredRoles ?? []).filter((r) => !roles.includes(r));

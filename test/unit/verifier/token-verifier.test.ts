@@ -3,7 +3,7 @@ import { createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:cr
 import type { JSONWebKeySet, JWK } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { generateSigningKeyPem, TokenSigner } from '../../../lib/token/index.js';
-import { KeySetCache, TokenVerifier, VerifierError, type VerifierErrorCode } from '../../../verifier/index.js';
+import { KeySetCache, TokenClaimError, TokenVerifier, VerifierError, type VerifierErrorCode } from '../../../verifier/index.js';
 
 const TENANT = 'tenant-1';
 const RESOURCE = 'https://storage.authmesh.local';
@@ -83,6 +83,21 @@ describe('TokenVerifier', () => {
     const v = verifier();
     await refused(v, signer.sign(claims({ iss: 'https://login.authmesh.local/tenant-2/v2.0' })), 'ERR_TOKEN_ISSUER');
     await refused(v, signer.sign(claims({ iss: `https://evil.example/${TENANT}/v2.0` })), 'ERR_TOKEN_ISSUER');
+  });
+
+  it('refuses with ERR_TOKEN_CLAIM on tid when tid names another tenant than iss, even one the verifier accepts', async () => {
+    const both = new TokenVerifier({ keys: verifier().keys, tenantId: [TENANT, 'tenant-2'], audience: RESOURCE, clock });
+    for (const v of [verifier(), both]) {
+      await assert.rejects(v.verify(signer.sign(claims({ tid: 'tenant-2' }))), (err: unknown) => {
+        assert.ok(err instanceof TokenClaimError, String(err));
+        assert.equal(err.code, 'ERR_TOKEN_CLAIM');
+        assert.equal(err.claim, 'tid');
+        assert.match(err.message, /tid "tenant-2" is not the tenant of iss \(tenant-1\)/);
+        return true;
+      });
+    }
+    const ok = await both.verify(signer.sign(claims({ iss: 'https://login.authmesh.local/tenant-2/v2.0', tid: 'tenant-2' })));
+    assert.equal(ok.tenantId, 'tenant-2');
   });
 
   it('refuses with ERR_TOKEN_EXPIRED past exp plus the skew, and accepts inside the skew', async () => {
