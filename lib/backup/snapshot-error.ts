@@ -7,7 +7,9 @@ export type SnapshotRejectionCode =
   | 'unknown-key'
   | 'bad-signature'
   | 'digest-mismatch'
-  | 'bad-body';
+  | 'bad-body'
+  /** Signed, but older than the newest snapshot this backup has already accepted. */
+  | 'rolled-back';
 
 /** A snapshot that must not be served from; the message says why, for the log. */
 export class SnapshotRejected extends Error {

@@ -7,6 +7,7 @@ import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, ser
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
 import { BackupDirectory } from './backup-directory.js';
+import { AcceptedSnapshotFile } from './accepted-snapshot.js';
 import { SnapshotLoader } from './snapshot-loader.js';
 import { backupStatus, statusServiceBinding } from './status-service.js';
 import { backupTokenBackend } from './token-backend.js';
@@ -45,6 +46,9 @@ export interface BackupServer {
 /** The file the backup's signing key lives in (made by `authmesh backup init`). */
 export const signingKeyFile = (dataDir: string): string => path.join(dataDir, 'signing-key.pem');
 
+/** The newest snapshot position the backup ever accepted; older snapshots are refused, across restarts. */
+export const acceptedSnapshotFile = (dataDir: string): string => path.join(dataDir, 'accepted-snapshot.json');
+
 /**
  * Loads the newest valid snapshot, serves TokenService (gateways only) and its status, polls the
  * store, and keeps grpc.health.v1 at NOT_SERVING while there is no snapshot within the bound.
@@ -52,7 +56,7 @@ export const signingKeyFile = (dataDir: string): string => path.join(dataDir, 's
 export async function startBackup(opts: BackupServerOptions): Promise<BackupServer> {
   const { clock, log } = opts;
   const signer = await TokenSigner.loadOrCreate(signingKeyFile(opts.dataDir), 'backup');
-  const loader = new SnapshotLoader({ store: opts.store, verifier: opts.verifier, clock });
+  const loader = new SnapshotLoader({ store: opts.store, verifier: opts.verifier, clock, accepted: new AcceptedSnapshotFile(acceptedSnapshotFile(opts.dataDir)) });
   loader.on('loaded', (s, ms) => {
     const mem = process.memoryUsage();
     const mb = (n: number): number => Math.round(n / 1048576);
@@ -62,6 +66,7 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
     );
   });
   loader.on('rejected', (name, code, reason) => log.warn({ snapshot: name, code, reason, inUse: loader.snapshot()?.name ?? null }, 'snapshot rejected'));
+  loader.on('unrecorded', (name, err) => log.error({ snapshot: name, err }, 'cannot record the accepted snapshot revision; a restart would accept older snapshots'));
   const directory = new BackupDirectory({
     snapshot: () => loader.snapshot(),
     clock,
