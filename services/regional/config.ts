@@ -17,6 +17,7 @@ export const REGIONAL_OPTIONS = {
   'cache-capacity': { type: 'int', describe: 'most identities held in memory (LRU beyond that)', default: '100000', check: positive },
   'refresh-ttl': { type: 'duration', describe: 'cached entries are revalidated with global before their data is this old', default: '10m', check: positive },
   'negative-ttl': { type: 'duration', describe: 'how long an "unknown client" answer from global is cached', default: '5s', check: positive },
+  'negative-cache-capacity': { type: 'int', describe: 'most "unknown client" answers held, apart from the identity cache (oldest out first)', default: '10000', check: positive },
   'fill-timeout': { type: 'duration', describe: 'longest a cache-miss fill from global may take', default: '3s', check: positive },
   'watch-idle-timeout': { type: 'duration', describe: 'a change feed silent this long is reconnected', default: '30s', check: positive },
   'signing-key-rotate-after': { type: 'duration', describe: 'the region signing key is replaced by a new one once it is this old (0 = never)', default: '30d', check: nonNegative },

@@ -8,6 +8,7 @@ import type {
 } from '../../gen/authmesh/directory/v1/directory.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { cacheKey, IdentityCache, type CacheEntry } from './identity-cache.js';
+import { NegativeCache } from './negative-cache.js';
 
 export interface DirectoryCacheOptions {
   /** Most identities held in memory (LRU beyond that). */
@@ -15,6 +16,8 @@ export interface DirectoryCacheOptions {
   clock: Clock;
   /** How long a negative answer (unknown client or tenant) is trusted, in ms. Default 5000. */
   negativeTtlMs?: number;
+  /** Most negative answers held, apart from the identities (oldest out first). Default 10000. */
+  negativeCapacity?: number;
 }
 
 /** A cache read: the tenant and the entry for one client. */
@@ -29,13 +32,16 @@ export interface CacheRead {
 export type ChangeOutcome = 'applied' | 'not-cached' | 'older' | 'heartbeat';
 
 /**
- * The regional copy of the directory: every tenant and signing key, and a bounded LRU of the
- * identities this region uses. Every write carries the directory revision it reflects, and an
+ * The regional copy of the directory: every tenant and signing key, a bounded LRU of the
+ * identities this region uses, and a separate small bounded cache of "no such client" answers (so
+ * unknown client ids never evict real identities). Every write carries the directory revision it reflects, and an
  * older answer never replaces a newer one, so a slow miss fill cannot undo a disable that the
  * watch already applied.
  */
 export class DirectoryCache {
   readonly identities: IdentityCache;
+  /** Unknown and removed clients, kept apart from {@link identities}. */
+  readonly negatives: NegativeCache;
   private readonly tenants = new Map<string, { tenant: Tenant; revision: number }>();
   private keys: SigningKey[] = [];
   private keysRevision = 0;
@@ -56,13 +62,14 @@ export class DirectoryCache {
 
   constructor(options: DirectoryCacheOptions) {
     this.identities = new IdentityCache(options.capacity);
+    this.negatives = new NegativeCache(options.negativeCapacity ?? 10_000, (key) => this.filling.has(key));
     this.clock = options.clock;
     this.negativeTtlMs = options.negativeTtlMs ?? 5000;
   }
 
-  /** Identities held now (positive and negative entries). */
+  /** Entries held now (identities and negative answers). */
   get size(): number {
-    return this.identities.size;
+    return this.identities.size + this.negatives.size;
   }
 
   /** Revisions global has that this cache has not applied yet. */
@@ -92,7 +99,10 @@ export class DirectoryCache {
     const now = this.clock.now();
     // The slot holds the flags and times the answer needs, so the entry object itself is not read here.
     const slot = this.identities.lookup(tenantId, clientId, now);
-    if (slot < 0) return undefined;
+    if (slot < 0) {
+      const negative = this.negatives.get(cacheKey(tenantId, clientId), now);
+      return negative === undefined ? undefined : { tenant: this.tenant(tenantId), entry: negative, dataAgeMs: this.ageAt(negative.validatedAtMs, now) };
+    }
     return { tenant: this.tenant(tenantId), entry: this.identities.entryAt(slot), dataAgeMs: this.ageAt(this.identities.validatedAtMsAt(slot), now) };
   }
 
@@ -115,6 +125,7 @@ export class DirectoryCache {
     this.keys = snapshot.signingKeys;
     this.keysRevision = snapshot.revision;
     this.identities.clear();
+    this.negatives.clear();
     for (const identity of snapshot.identities) {
       this.identities.set({
         tenantId: identity.tenantId,
@@ -134,16 +145,28 @@ export class DirectoryCache {
   /** Stores the answer to a lookup (miss fill or refresh) unless the cache already holds newer data. */
   applyLookup(tenantId: string, clientId: string, answer: LookupIdentityResponse): void {
     if (answer.tenant !== undefined) this.putTenant(answer.tenant, answer.revision);
-    const current = this.identities.peek(tenantId, clientId);
+    const current = this.current(tenantId, clientId);
     if (current !== undefined && current.revision > answer.revision) return;
     if (current === undefined && answer.revision < this.snapshotRevision) return;
     const now = this.clock.now();
-    const entry: CacheEntry =
-      answer.identity === undefined
-        ? { tenantId, clientId, identity: undefined, revision: answer.revision, validatedAtMs: now, expiresAtMs: now + this.negativeTtlMs }
-        : { tenantId, clientId, identity: answer.identity, revision: answer.revision, validatedAtMs: now };
-    if (current === undefined) this.identities.set(entry);
+    if (answer.identity === undefined) this.putNegative({ tenantId, clientId, identity: undefined, revision: answer.revision, validatedAtMs: now, expiresAtMs: now + this.negativeTtlMs });
+    else this.putIdentity({ tenantId, clientId, identity: answer.identity, revision: answer.revision, validatedAtMs: now });
+  }
+
+  /** Whatever is held for a client, identity or negative answer (expired ones included). */
+  private current(tenantId: string, clientId: string): CacheEntry | undefined {
+    return this.identities.peek(tenantId, clientId) ?? this.negatives.peek(cacheKey(tenantId, clientId));
+  }
+
+  private putIdentity(entry: CacheEntry): void {
+    this.negatives.delete(cacheKey(entry.tenantId, entry.clientId));
+    if (this.identities.peek(entry.tenantId, entry.clientId) === undefined) this.identities.set(entry);
     else this.identities.replace(entry);
+  }
+
+  private putNegative(entry: CacheEntry): void {
+    this.identities.delete(entry.tenantId, entry.clientId);
+    this.negatives.set(cacheKey(entry.tenantId, entry.clientId), entry);
   }
 
   /**
@@ -178,25 +201,21 @@ export class DirectoryCache {
 
   private applyIdentity(identity: Identity, revision: number): ChangeOutcome {
     this.bump(revision);
-    const current = this.identities.peek(identity.tenantId, identity.clientId);
+    const current = this.current(identity.tenantId, identity.clientId);
     if (current === undefined && !this.filling.has(cacheKey(identity.tenantId, identity.clientId))) return 'not-cached';
     if (current !== undefined && current.revision > revision) return 'older';
-    const entry: CacheEntry = { tenantId: identity.tenantId, clientId: identity.clientId, identity, revision, validatedAtMs: this.clock.now() };
-    if (current === undefined) this.identities.set(entry);
-    else this.identities.replace(entry);
+    this.putIdentity({ tenantId: identity.tenantId, clientId: identity.clientId, identity, revision, validatedAtMs: this.clock.now() });
     return 'applied';
   }
 
   private applyRemoval(tenantId: string, clientId: string, revision: number): ChangeOutcome {
     this.bump(revision);
-    const current = this.identities.peek(tenantId, clientId);
+    const current = this.current(tenantId, clientId);
     if (current === undefined && !this.filling.has(cacheKey(tenantId, clientId))) return 'not-cached';
     if (current !== undefined && current.revision > revision) return 'older';
     const now = this.clock.now();
     // A negative entry, not a delete: a fill answered before the removal must not bring it back.
-    const entry: CacheEntry = { tenantId, clientId, identity: undefined, revision, validatedAtMs: now, expiresAtMs: now + this.negativeTtlMs };
-    if (current === undefined) this.identities.set(entry);
-    else this.identities.replace(entry);
+    this.putNegative({ tenantId, clientId, identity: undefined, revision, validatedAtMs: now, expiresAtMs: now + this.negativeTtlMs });
     return 'applied';
   }
 

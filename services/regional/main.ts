@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const source = grpcDirectorySource({
     address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls),
   });
-  const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'] });
+  const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'], negativeCapacity: config['negative-cache-capacity'] });
   const telemetry = regionalTelemetry(cache, region);
   const directory = new RegionalDirectory({
     cache, source, region, clock, fillTimeoutMs: config['fill-timeout'],

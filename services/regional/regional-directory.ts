@@ -24,7 +24,7 @@ export interface RegionalDirectoryOptions {
 
 /**
  * The directory as a region sees it. A hit answers from memory at once, with no call outside the
- * region. A miss is filled from global with one fetch per client however many callers wait; each
+ * region, and so does an unknown tenant (the region holds every tenant). A miss is filled from global with one fetch per client however many callers wait; each
  * caller waits at most until its own deadline. A miss that global cannot fill is an OAuthError
  * `temporarily_unavailable` with reason `cache-miss-unfillable`, so the gateway moves on.
  */
@@ -47,6 +47,12 @@ export class RegionalDirectory implements DirectoryView {
     if (hit !== undefined) {
       onEvent?.({ type: 'hit', negative: hit.entry.identity === undefined });
       return { tenant: hit.tenant, identity: hit.entry.identity, dataAgeMs: hit.dataAgeMs };
+    }
+    // The region holds every tenant (snapshot and change feed), so an unknown tenant is answered
+    // here: no call to global and no cache entry for whatever client id came with it.
+    if (cache.loaded && cache.tenant(tenantId) === undefined) {
+      onEvent?.({ type: 'hit', negative: true });
+      return { tenant: undefined, identity: undefined, dataAgeMs: Math.max(0, this.options.clock.now() - cache.syncedAtMs) };
     }
     const answer = await this.waitBounded(this.fill(tenantId, clientId), clientId, options);
     // The cache may hold something newer than the answer (a change the watch applied meanwhile).

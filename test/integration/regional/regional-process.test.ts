@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,6 +94,49 @@ describe('regional process against a directory server', function () {
     const miss = await ask(regional, 'never-asked');
     assert.equal(miss.ok, false);
     assert.ok(!miss.ok && miss.code === status.UNAVAILABLE && miss.reason === 'cache-miss-unfillable', JSON.stringify(miss));
+  });
+
+  it('keeps every real cached identity issuable with global stopped after a flood of random client ids', async () => {
+    const real = Array.from({ length: 30 }, (_, i) => `real-${i}`);
+    const credential = withSecret('cached').credentials;
+    for (const id of real) fake.putIdentity(makeIdentity('t1', id, { credentials: credential }));
+    global = await startFakeDirectoryServer(fake, { meshToken: MESH });
+    // Room for the real identities and little more: before negative answers had their own cache,
+    // the flood's "unknown client" answers pushed every real identity out.
+    regional = await start(global.address, ['--cache-capacity', '40', '--negative-cache-capacity', '50']);
+    await eventually(async () => (await regional!.health()) === 'SERVING');
+    for (const id of real) assert.ok((await ask(regional, id)).ok, id);
+
+    const flood = async (count: number, request: (i: number) => Parameters<RegionalProcess['acquire']>[0]): Promise<Map<string, number>> => {
+      const outcomes = new Map<string, number>();
+      let next = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < count) {
+          const a = await regional!.acquire(request(next++));
+          const key = a.ok ? 'token' : `${a.code}/${a.oauthError ?? ''}`;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        }
+      }));
+      return outcomes;
+    };
+    const lookupsBefore = fake.calls.lookupIdentity;
+    const unknownClients = await flood(400, () => ({ tenantId: 't1', clientId: randomUUID(), scope: SCOPE, clientSecret: SECRET }));
+    const lookupsAfterClients = fake.calls.lookupIdentity;
+    const unknownTenants = await flood(200, () => ({ tenantId: randomUUID(), clientId: randomUUID(), scope: SCOPE, clientSecret: SECRET }));
+    console.log(`      400 random clients: ${JSON.stringify(Object.fromEntries(unknownClients))}, ${lookupsAfterClients - lookupsBefore} global lookups; ` +
+      `200 random tenants: ${JSON.stringify(Object.fromEntries(unknownTenants))}, ${fake.calls.lookupIdentity - lookupsAfterClients} global lookups`);
+    assert.deepEqual([...unknownClients.keys()], [`${status.UNAUTHENTICATED}/invalid_client`]);
+    assert.deepEqual([...unknownTenants.keys()], [`${status.INVALID_ARGUMENT}/invalid_request`]);
+    assert.equal(fake.calls.lookupIdentity - lookupsAfterClients, 0, 'unknown tenants are answered in the region');
+
+    await global.stop();
+    global = undefined;
+    const refused = [];
+    for (const id of real) {
+      const a = await ask(regional, id);
+      if (!a.ok) refused.push(`${id}: ${a.code} ${a.reason ?? ''}`);
+    }
+    assert.deepEqual(refused, [], 'every real identity still gets a token from the region');
   });
 
   it('reports NOT_SERVING until the first snapshot loads when global is down at start', async () => {

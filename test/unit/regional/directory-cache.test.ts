@@ -93,4 +93,30 @@ describe('DirectoryCache', () => {
     cache.applyChange({ revision: 11, headRevision: 11, signingKeys: { keys: [key] } });
     assert.deepEqual(cache.signingKeys().map((k) => k.kid), ['k1']);
   });
+
+  it('keeps every identity when negative answers for unknown clients far exceed both capacities', () => {
+    const clock = new ManualClock();
+    const cache = new DirectoryCache({ capacity: 10, clock, negativeCapacity: 20 });
+    const real = Array.from({ length: 10 }, (_, i) => makeIdentity('t1', `real-${i}`));
+    cache.applySnapshot({ revision: 10, tenants: [makeTenant('t1')], identities: real, signingKeys: [] });
+    for (let i = 0; i < 1000; i += 1) cache.applyLookup('t1', `random-${i}`, { revision: 10, tenant: makeTenant('t1'), identity: undefined });
+    for (const identity of real) assert.equal(cache.read('t1', identity.clientId)?.entry.identity?.clientId, identity.clientId);
+    assert.equal(cache.negatives.size, 20);
+    assert.equal(cache.read('t1', 'random-999')?.entry.identity, undefined, 'the newest negative answers are kept');
+    assert.ok(cache.read('t1', 'random-999'));
+    assert.equal(cache.read('t1', 'random-0'), undefined, 'the oldest went first');
+  });
+
+  it('never evicts the negative entry a fill in flight is guarded by', () => {
+    const { cache } = setup();
+    const small = new DirectoryCache({ capacity: 10, clock: new ManualClock(), negativeCapacity: 2 });
+    small.applySnapshot({ revision: 10, tenants: [makeTenant('t1')], identities: [], signingKeys: [] });
+    small.beginFill(cacheKey('t1', 'gone'));
+    small.applyChange({ revision: 12, headRevision: 12, identityRemoved: { tenantId: 't1', clientId: 'gone' } });
+    for (let i = 0; i < 10; i += 1) small.applyLookup('t1', `random-${i}`, { revision: 12, tenant: makeTenant('t1'), identity: undefined });
+    small.applyLookup('t1', 'gone', { revision: 11, tenant: makeTenant('t1'), identity: makeIdentity('t1', 'gone') });
+    small.endFill(cacheKey('t1', 'gone'));
+    assert.equal(small.read('t1', 'gone')?.entry.identity, undefined, 'the removal still wins over the older fill');
+    assert.ok(cache.read('t1', 'app'));
+  });
 });

@@ -97,11 +97,13 @@ describe('RegionalDirectory', () => {
     assert.equal(global.calls.lookupIdentity, 2);
   });
 
-  it('answers an unknown tenant with no tenant and no identity', async () => {
-    const { directory } = setup();
+  it('answers an unknown tenant with no tenant and no identity, in the region without asking global', async () => {
+    const { cache, global, directory } = setup();
     const result = await directory.lookup('nope', 'x');
     assert.equal(result.tenant, undefined);
     assert.equal(result.identity, undefined);
+    assert.equal(global.calls.lookupIdentity, 0);
+    assert.equal(cache.size, 1, 'nothing is cached for it');
   });
 
   it('serves a disable that arrived on the watch during the fill over the older fill answer', async () => {
