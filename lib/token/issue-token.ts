@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
 import type { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
 import type { Clock } from '../clock/index.js';
 import type { VerifiedAssertionCache } from './assertion-cache.js';
+import type { AssertionPolicy } from './assertion-policy.js';
 import type { DirectoryView, LookupOptions } from '../directory/index.js';
 import { invalidClient, invalidRequest, invalidScope, unauthorizedClient } from '../errors/index.js';
 import { FAULT_DOMAIN_CLAIM, tokenIssuer } from './constants.js';
@@ -28,6 +30,8 @@ export interface IssueContext {
    * on every posture change (regional cache, backup snapshot).
    */
   assertionCache?: VerifiedAssertionCache;
+  /** This instance's assertion lifetime cap and the assertion ids used by clients that refuse reuse. */
+  assertions: AssertionPolicy;
 }
 
 export interface IssuedToken {
@@ -51,7 +55,7 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   if (valid.assertion !== undefined) {
     const cache = ctx.assertionCache;
     if (cache === undefined || !cache.has(valid.assertion, identity, Math.floor(ctx.clock.now() / 1000))) {
-      await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock });
+      await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds });
       cache?.remember(valid.assertion, identity);
     }
   } else if (!secretMatches(identity, valid.secret!, Math.floor(ctx.clock.now() / 1000))) {
@@ -68,6 +72,14 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   if (roles.length === 0) throw unauthorizedClient('the client has no role on the resource');
 
   const iat = Math.floor(ctx.clock.now() / 1000);
+  // Checked last, so a refused request (disabled, no role) does not use up the assertion.
+  if (valid.assertion !== undefined && (identity.refuseAssertionReuse === true || tenant.refuseAssertionReuse === true)) {
+    // The assertion verified above, so its claims are the client's own.
+    const { jti, exp } = decodeJwt(valid.assertion);
+    if (!ctx.assertions.firstUse(tenant.tenantId, identity.clientId, String(jti), Number(exp), iat)) {
+      throw invalidClient('client_assertion was already used (its jti was seen before) and this application refuses assertion reuse; sign a new one per request');
+    }
+  }
   const accessToken = ctx.signer.sign({
     iss: tokenIssuer(ctx.issuer, tenant.tenantId),
     aud: resource.identifier,

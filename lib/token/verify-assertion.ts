@@ -15,6 +15,8 @@ import {
 export interface AssertionContext {
   issuer: string;
   clock: Clock;
+  /** Longest lifetime accepted (`exp - iat`, or `exp - now` without `iat`), in seconds. Default 3600. */
+  maxLifetimeSeconds?: number;
 }
 
 /** Public keys by credential JWK text; credentials are immutable once stored. */
@@ -69,7 +71,8 @@ function describeJoseError(err: unknown): string {
 
 /**
  * Verifies an RFC 7523 client assertion for `identity`: `iss` = `sub` = client id, `aud` = the
- * tenant's token endpoint or its issuer identifier, `exp` and `jti` present, lifetime at most one hour, 5 minutes of skew,
+ * tenant's token endpoint or its issuer identifier, `exp` and `jti` present, lifetime at most
+ * `maxLifetimeSeconds` (one hour by default), 5 minutes of skew,
  * ES256/RS256/PS256 only, signed by the certificate credential the header names.
  * Throws `invalid_client` on any failure.
  */
@@ -104,8 +107,10 @@ export async function verifyAssertion(assertion: string, identity: Identity, ctx
   if (payload.iat !== undefined && payload.iat > nowSeconds + ASSERTION_CLOCK_SKEW_SECONDS) {
     throw invalidClient('client_assertion claim "iat" is in the future');
   }
-  const start = payload.iat ?? payload.nbf ?? nowSeconds;
-  if (payload.exp! - start > MAX_ASSERTION_LIFETIME_SECONDS) {
-    throw invalidClient('client_assertion lifetime exceeds one hour');
+  const max = ctx.maxLifetimeSeconds ?? MAX_ASSERTION_LIFETIME_SECONDS;
+  const lifetime = payload.exp! - (payload.iat ?? nowSeconds);
+  if (lifetime > max) {
+    const measured = payload.iat === undefined ? 'exp - now' : 'exp - iat';
+    throw invalidClient(`client_assertion lifetime (${measured}) is ${lifetime} s, more than the ${max} s accepted; sign assertions that expire sooner`);
   }
 }

@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
 import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import { TokenSigner, tokenServiceBinding } from '../../lib/token/index.js';
+import { TokenSigner, tokenServiceBinding, type AssertionPolicy } from '../../lib/token/index.js';
 import { BackupDirectory } from './backup-directory.js';
 import { AcceptedSnapshotFile } from './accepted-snapshot.js';
 import { SnapshotLoader } from './snapshot-loader.js';
@@ -25,6 +25,8 @@ export interface BackupServerOptions {
   coverageWindowMs: number;
   maxStalenessMs: number;
   pollIntervalMs: number;
+  /** Assertion lifetime cap and replay refusal. Default: one hour, 100,000 ids. */
+  assertions?: AssertionPolicy;
   /** Present only when started with fault injection enabled (chaos tests). */
   faults?: FaultInjector;
   clock: Clock;
@@ -77,7 +79,7 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
 
   let check = new BearerCheck([opts.meshToken()]);
   const token = tokenServiceBinding(
-    backupTokenBackend({ directory, snapshot: () => loader.snapshot(), signer, clock, log, issuer: opts.issuer, lifetimeSeconds: opts.lifetimeSeconds }),
+    backupTokenBackend({ directory, snapshot: () => loader.snapshot(), signer, clock, log, issuer: opts.issuer, lifetimeSeconds: opts.lifetimeSeconds, ...(opts.assertions === undefined ? {} : { assertions: opts.assertions }) }),
   );
   // The check is looked up per call, so a re-read token applies at once.
   const guard = opts.tls

@@ -1,5 +1,5 @@
 import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
-import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
@@ -23,6 +23,7 @@ export const BACKUP_OPTIONS = {
   'max-staleness': { type: 'duration', describe: 'refuse (backup-stale, NOT_SERVING) once the newest snapshot is older', default: '1h', check: positive },
   'poll-interval': { type: 'duration', describe: 'how often the store is checked for a newer snapshot', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+  ...ASSERTION_OPTIONS,
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
   ...MESH_TLS_OPTIONS,

@@ -5,6 +5,7 @@ import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';
 import { loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { assertionPolicyFromConfig } from '../../lib/token/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { backupTelemetry } from './backup-telemetry.js';
 import { startBackup } from './backup-server.js';
@@ -45,6 +46,7 @@ async function main(argv: readonly string[]): Promise<void> {
     coverageWindowMs: config['coverage-window'],
     maxStalenessMs: config['max-staleness'],
     pollIntervalMs: config['poll-interval'],
+    assertions: assertionPolicyFromConfig(config),
     ...(config['fault-injection'] ? { faults: new FaultInjector() } : {}),
     clock: systemClock,
     log,

@@ -1,5 +1,5 @@
 import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
-import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
@@ -45,6 +45,7 @@ export const GLOBAL_OPTIONS = {
   'max-concurrent': { type: 'int', describe: 'TokenService calls served at once (admission control)', default: '64', check: positive },
   'max-queue': { type: 'int', describe: 'calls waiting for a slot; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '256', check: nonNegative },
   'max-queue-wait': { type: 'duration', describe: 'longest a call waits for a slot before RESOURCE_EXHAUSTED', default: '500ms', check: nonNegative },
+  ...ASSERTION_OPTIONS,
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
   ...MESH_TLS_OPTIONS,

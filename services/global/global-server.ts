@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
 import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type TokenSigner } from '../../lib/token/index.js';
+import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type AssertionPolicy, type TokenSigner } from '../../lib/token/index.js';
 import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
@@ -21,6 +21,8 @@ export interface GlobalServerOptions {
   dataDir: string;
   issuer: string;
   tokenLifetimeMs: number;
+  /** Assertion lifetime cap and replay refusal of this instance. Default: one hour, 100,000 ids. */
+  assertions?: AssertionPolicy;
   watchHeartbeatMs: number;
   usageFlushMs: number;
   snapshotIdentities: number;
@@ -113,7 +115,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
     const admission = new AdmissionControl({ maxQueueWaitMs: 500, ...opts.admission });
     const token = tokenServiceBinding(
-      globalTokenBackend({ store, keys, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000) }),
+      globalTokenBackend({ store, keys, usage, clock, log, issuer: opts.issuer, lifetimeSeconds: Math.round(opts.tokenLifetimeMs / 1000), ...(opts.assertions === undefined ? {} : { assertions: opts.assertions }) }),
     );
     const bindings = withFaultInjection(opts.faults, [
       adminServiceBinding({

@@ -6,6 +6,7 @@ import { createLogger } from '../../lib/log/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { GLOBAL_OPTIONS, parseGlobalConfig, type GlobalConfig } from './config.js';
 import { startGlobal } from './global-server.js';
+import { assertionPolicyFromConfig } from '../../lib/token/index.js';
 
 /** Composition root of the global authority: config, logger, server, signals. */
 async function main(argv: readonly string[]): Promise<void> {
@@ -29,6 +30,7 @@ async function main(argv: readonly string[]): Promise<void> {
     dataDir: config['data-dir'],
     issuer: config.issuer,
     tokenLifetimeMs: config['token-lifetime'],
+    assertions: assertionPolicyFromConfig(config),
     watchHeartbeatMs: config['watch-heartbeat'],
     usageFlushMs: config['usage-flush'],
     snapshotIdentities: config['snapshot-identities'],

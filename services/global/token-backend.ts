@@ -2,7 +2,7 @@ import type { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { DirectoryView, LookupResult } from '../../lib/directory/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import { issueToken, jwksFromKeys, type IssueContext, type TokenBackendHandlers, type TokenCallOptions, type TokenSigner } from '../../lib/token/index.js';
+import { AssertionPolicy, issueToken, jwksFromKeys, type IssueContext, type TokenBackendHandlers, type TokenCallOptions, type TokenSigner } from '../../lib/token/index.js';
 import type { DirectoryStore } from './store/directory-store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
@@ -28,6 +28,8 @@ export interface GlobalTokenBackendDeps {
   lifetimeSeconds: number;
   /** Fraction of the lifetime after which clients refresh (default 0.5). */
   refreshRatio?: number;
+  /** Assertion lifetime cap and replay refusal of this instance. Default: one hour, 100,000 ids. */
+  assertions?: AssertionPolicy;
 }
 
 /**
@@ -46,6 +48,7 @@ export function globalTokenBackend(deps: GlobalTokenBackendDeps): TokenBackendHa
     lifetimeSeconds: deps.lifetimeSeconds,
     refreshRatio: deps.refreshRatio ?? 0.5,
     clock: deps.clock,
+    assertions: deps.assertions ?? new AssertionPolicy(),
   };
   return {
     async acquireToken(req: AcquireTokenRequest, options: TokenCallOptions) {

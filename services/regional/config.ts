@@ -1,5 +1,5 @@
 import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
-import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
@@ -23,6 +23,7 @@ export const REGIONAL_OPTIONS = {
   'signing-key-rotate-after': { type: 'duration', describe: 'the region signing key is replaced by a new one once it is this old (0 = never)', default: '30d', check: nonNegative },
   'usage-interval': { type: 'duration', describe: 'how often usage is reported to global', default: '5s', check: positive },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
+  ...ASSERTION_OPTIONS,
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
   ...MESH_TLS_OPTIONS,

@@ -12,6 +12,7 @@ import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
 import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, tokenFileReader, withRelay } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { assertionPolicyFromConfig } from '../../lib/token/index.js';
 import { startKeyRotation, type TokenSigner } from '../../lib/token/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { parseRegionalConfig, REGIONAL_OPTIONS, type RegionalConfig } from './config.js';
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
       directory, cache, keys, usage, clock,
       issuer: config.issuer,
       lifetimeSeconds: Math.floor(config['token-lifetime'] / 1000),
+      assertions: assertionPolicyFromConfig(config),
       onServerError: (err, method) => log.error({ err, method }, 'request failed inside the service'),
     }),
   ]);

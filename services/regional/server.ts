@@ -1,6 +1,6 @@
 import type { Clock } from '../../lib/clock/index.js';
 import type { ServiceBinding } from '../../lib/grpc/index.js';
-import { issueToken, jwksFromKeys, tokenServiceBinding, VerifiedAssertionCache, type IssueContext, type TokenSigner } from '../../lib/token/index.js';
+import { AssertionPolicy, issueToken, jwksFromKeys, tokenServiceBinding, VerifiedAssertionCache, type IssueContext, type TokenSigner } from '../../lib/token/index.js';
 import type { DirectoryCache } from './directory-cache.js';
 import type { RegionalDirectory } from './regional-directory.js';
 import { ownSigningKey, publishedKeys } from './signing-key.js';
@@ -17,6 +17,8 @@ export interface RegionalTokenServiceOptions {
   /** Fraction of the lifetime after which clients refresh. Default 0.5. */
   refreshRatio?: number;
   clock: Clock;
+  /** Assertion lifetime cap and replay refusal of this instance. Default: one hour, 100,000 ids. */
+  assertions?: AssertionPolicy;
   onServerError?: (err: unknown, method: string) => void;
 }
 
@@ -40,6 +42,7 @@ export function regionalTokenService(options: RegionalTokenServiceOptions): Serv
     // The cache replaces an identity's object on every change from the watch, so a reused
     // assertion is verified once per posture of its client.
     assertionCache: new VerifiedAssertionCache(),
+    assertions: options.assertions ?? new AssertionPolicy(),
   };
   return tokenServiceBinding({
     async acquireToken(req, { deadline }) {

@@ -5,6 +5,7 @@ import type { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
 import { ManualClock } from '../../lib/clock/index.js';
 import { OAuthError } from '../../lib/errors/index.js';
 import {
+  AssertionPolicy,
   ASSERTION_TYPE,
   DEFAULT_ISSUER,
   TokenSigner,
@@ -47,7 +48,7 @@ describe('fuzz: issueToken', function () {
   before(async () => {
     w = await demoWorkload();
     const signer = await TokenSigner.fromPem(generateSigningKeyPem(), 'global');
-    ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, clock: new ManualClock(NOW_MS) };
+    ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, assertions: new AssertionPolicy(), clock: new ManualClock(NOW_MS) };
   });
 
   const request = (over: Partial<AcquireTokenRequest>): AcquireTokenRequest => ({

@@ -28,4 +28,16 @@ describe('regional config', () => {
       (err: unknown) => err instanceof ConfigError && err.problems.length === 3,
     );
   });
+
+  it('takes the assertion lifetime cap in whole seconds up to a day, one hour by default', () => {
+    assert.equal(parseRegionalConfig(['--region', 'eastus'], {})['assertion-max-lifetime'], 3_600_000);
+    assert.equal(parseRegionalConfig(['--region', 'eastus', '--assertion-max-lifetime', '10m'], {})['assertion-max-lifetime'], 600_000);
+    for (const bad of ['0', '1500ms', '25h']) {
+      assert.throws(
+        () => parseRegionalConfig(['--region', 'eastus', '--assertion-max-lifetime', bad], {}),
+        (err: unknown) => err instanceof ConfigError && /--assertion-max-lifetime/.test(err.message),
+        bad,
+      );
+    }
+  });
 });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
-import { ASSERTION_TYPE, DEFAULT_ISSUER, TokenSigner, assertionAudience, generateSigningKeyPem, issueToken, tokenIssuer, type IssueContext } from '../../../lib/token/index.js';
+import { ASSERTION_TYPE, AssertionPolicy, DEFAULT_ISSUER, TokenSigner, assertionAudience, generateSigningKeyPem, issueToken, tokenIssuer, type IssueContext } from '../../../lib/token/index.js';
 import { demoWorkload, type DemoWorkload } from '../../support/memory-directory.js';
 
 describe('assertion audience (RFC 7523 section 3)', () => {
@@ -14,7 +14,7 @@ describe('assertion audience (RFC 7523 section 3)', () => {
   before(async () => {
     w = await demoWorkload();
     clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
-    ctx = { directory: w.directory, signer: await TokenSigner.fromPem(generateSigningKeyPem(), 'global'), issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, clock };
+    ctx = { directory: w.directory, signer: await TokenSigner.fromPem(generateSigningKeyPem(), 'global'), issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, assertions: new AssertionPolicy(), clock };
   });
 
   const withAud = async (aud: string | string[]): Promise<unknown> => {

@@ -3,6 +3,7 @@ import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import type { DirectoryView } from '../../../lib/directory/index.js';
 import {
+  AssertionPolicy,
   ASSERTION_TYPE,
   DEFAULT_ISSUER,
   TokenSigner,
@@ -40,7 +41,7 @@ describe('VerifiedAssertionCache', () => {
     w = await demoWorkload();
     clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
     cache = new VerifiedAssertionCache();
-    ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, clock, assertionCache: cache };
+    ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, assertions: new AssertionPolicy(), clock, assertionCache: cache };
     ({ assertion } = await buildAssertion({ tenantId: w.tenantId, clientId: w.clientId, issuer: DEFAULT_ISSUER, privateKey: w.privateKey, lifetimeSeconds: 600, nowMs: clock.now() }));
   });
 

@@ -4,7 +4,9 @@ import { SignJWT, jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jo
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import {
+  AssertionPolicy,
   ASSERTION_TYPE,
+  VerifiedAssertionCache,
   DEFAULT_ISSUER,
   TokenSigner,
   buildAssertion,
@@ -40,7 +42,7 @@ describe('issueToken', () => {
   beforeEach(async () => {
     w = await demoWorkload();
     clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
-    ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, clock };
+    ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, assertions: new AssertionPolicy(), clock };
   });
 
   const request = (over: Partial<AcquireTokenRequest> = {}): AcquireTokenRequest => ({
@@ -126,9 +128,9 @@ describe('issueToken', () => {
     it('refuses an aud that is not the tenant token endpoint', async () => rejects(withAssertion(await sign({ aud: 'https://elsewhere/token' })), 'invalid_client', /"aud"/));
     it('refuses an assertion without exp', async () => rejects(withAssertion(await sign({ exp: undefined })), 'invalid_client', /"exp"/));
     it('refuses an assertion without jti', async () => rejects(withAssertion(await sign({ jti: undefined })), 'invalid_client', /"jti"/));
-    it('refuses an assertion living more than an hour', async () => {
+    it('refuses an assertion living more than an hour by default', async () => {
       const now = Math.floor(clock.now() / 1000);
-      await rejects(withAssertion(await sign({ iat: now, exp: now + 3601 })), 'invalid_client', /one hour/);
+      await rejects(withAssertion(await sign({ iat: now, exp: now + 3601 })), 'invalid_client', /lifetime \(exp - iat\) is 3601 s, more than the 3600 s accepted/);
     });
     it('refuses an assertion expired beyond the 5 minute skew', async () => {
       const now = Math.floor(clock.now() / 1000);
@@ -217,6 +219,59 @@ describe('issueToken', () => {
       const key = { kid: 'k1', domain: 'global', publicJwkJson: JSON.stringify(signer.publicJwk), createdAtMs: 0, retiredAtMs: 1_000 };
       assert.equal(JSON.parse(jwksFromKeys([key], 1_000 + 3_599_999, 3_600_000)).keys.length, 1);
       assert.equal(JSON.parse(jwksFromKeys([key], 1_000 + 3_600_000, 3_600_000)).keys.length, 0);
+    });
+  });
+
+  describe('assertion lifetime cap and replay refusal', () => {
+    const now = (): number => Math.floor(clock.now() / 1000);
+    const refuseReuse = (where: 'app' | 'tenant'): void => {
+      if (where === 'app') w.directory.put({ ...w.identity, refuseAssertionReuse: true });
+      else w.directory.tenants.set(w.tenantId, { ...w.directory.tenants.get(w.tenantId)!, refuseAssertionReuse: true });
+    };
+
+    it('refuses with invalid_client an assertion whose exp - iat exceeds the configured cap, and accepts one at the cap', async () => {
+      ctx.assertions = new AssertionPolicy({ maxLifetimeSeconds: 300 });
+      await rejects(withAssertion(await sign({ iat: now(), exp: now() + 301 })), 'invalid_client', /client_assertion lifetime \(exp - iat\) is 301 s, more than the 300 s accepted/);
+      await withAssertion(await sign({ iat: now(), exp: now() + 300 }));
+    });
+
+    it('measures exp - now when the assertion has no iat', async () => {
+      ctx.assertions = new AssertionPolicy({ maxLifetimeSeconds: 300 });
+      await rejects(withAssertion(await sign({ iat: undefined, exp: now() + 400 })), 'invalid_client', /lifetime \(exp - now\) is 400 s, more than the 300 s accepted/);
+      await withAssertion(await sign({ iat: undefined, exp: now() + 290 }));
+    });
+
+    it('accepts the same assertion again until exp when reuse is not refused', async () => {
+      const assertion = await sign({});
+      await withAssertion(assertion);
+      clock.advance(60_000);
+      await withAssertion(assertion);
+      assert.equal(ctx.assertions.remembered, 0, 'no ids are kept for clients that allow reuse');
+    });
+
+    for (const where of ['app', 'tenant'] as const) {
+      it(`refuses the second use of a jti with invalid_client when the ${where} refuses assertion reuse`, async () => {
+        refuseReuse(where);
+        const assertion = await sign({});
+        await withAssertion(assertion);
+        await rejects(withAssertion(assertion), 'invalid_client', /already used \(its jti was seen before\)/);
+        await withAssertion(await sign({}));
+      });
+    }
+
+    it('refuses a reused jti even when the verified-assertion cache skips the signature check', async () => {
+      refuseReuse('app');
+      ctx.assertionCache = new VerifiedAssertionCache();
+      const assertion = await sign({});
+      await withAssertion(assertion);
+      await rejects(withAssertion(assertion), 'invalid_client', /already used/);
+    });
+
+    it('does not use up the jti of a request refused for another reason', async () => {
+      refuseReuse('app');
+      const assertion = await sign({});
+      await rejects(issueToken(request({ clientAssertion: assertion, scope: 'https://unknown.example/.default' }), ctx), 'invalid_scope');
+      await withAssertion(assertion);
     });
   });
 });

@@ -4,7 +4,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { BearerCheck } from '../../../lib/grpc/index.js';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { CredentialKind } from '../../../lib/directory/index.js';
-import { DEFAULT_ISSUER, TokenSigner, generateSecret, generateSigningKeyPem, hashSecret, issueToken, verifySecret } from '../../../lib/token/index.js';
+import { AssertionPolicy, DEFAULT_ISSUER, TokenSigner, generateSecret, generateSigningKeyPem, hashSecret, issueToken, verifySecret } from '../../../lib/token/index.js';
 import { demoWorkload } from '../../support/memory-directory.js';
 
 /** Counts calls of crypto.timingSafeEqual while `fn` runs (the library reads it at call time). */
@@ -80,7 +80,7 @@ describe('client secrets', () => {
       w.identity.credentials.push({ keyId: `secret-extra-${i}`, kind: CredentialKind.CREDENTIAL_KIND_SECRET, publicJwkJson: '', secretHash: hashSecret(s), notBefore: 0, notAfter: 0, x5tS256: '' });
     }
     const signer = await TokenSigner.fromPem(generateSigningKeyPem(), 'global');
-    const ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, clock: new ManualClock() };
+    const ctx = { directory: w.directory, signer, issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, assertions: new AssertionPolicy(), clock: new ManualClock() };
     const req = { tenantId: w.tenantId, clientId: w.clientId, scope: `${w.resource}/.default`, clientAssertion: '', clientAssertionType: '', clientSecret: w.secret };
     // The first credential matches; the other two are still compared.
     assert.equal(await countConstantTimeCompares(() => issueToken(req, ctx)), 3);

@@ -78,6 +78,11 @@ export interface Tenant {
   tenantId: string;
   name: string;
   resources: Resource[];
+  /**
+   * Every application of the tenant refuses a second use of a client assertion's `jti` (see
+   * Identity.refuse_assertion_reuse). Unset means reuse until `exp` is accepted.
+   */
+  refuseAssertionReuse?: boolean | undefined;
 }
 
 /** Credential is a client credential as the mesh stores it: a public key or a secret hash. */
@@ -117,6 +122,12 @@ export interface Identity {
   postureChangedAtMs: number;
   /** Last successful authentication through the primary system, in ms since the epoch. */
   lastAuthenticatedAtMs: number;
+  /**
+   * A client assertion's `jti` is accepted once: a second use is refused with invalid_client by
+   * the fault domain instance that saw the first one. Unset means reuse until `exp` is accepted
+   * (SDKs reuse an assertion while it is valid).
+   */
+  refuseAssertionReuse?: boolean | undefined;
 }
 
 /** SigningKey is the public half of a fault domain's token signing key. */
@@ -303,7 +314,7 @@ export const Resource: MessageFns<Resource> = {
 };
 
 function createBaseTenant(): Tenant {
-  return { tenantId: "", name: "", resources: [] };
+  return { tenantId: "", name: "", resources: [], refuseAssertionReuse: undefined };
 }
 
 export const Tenant: MessageFns<Tenant> = {
@@ -316,6 +327,9 @@ export const Tenant: MessageFns<Tenant> = {
     }
     for (const v of message.resources) {
       Resource.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.refuseAssertionReuse !== undefined) {
+      writer.uint32(32).bool(message.refuseAssertionReuse);
     }
     return writer;
   },
@@ -357,6 +371,14 @@ export const Tenant: MessageFns<Tenant> = {
             message.resources.push(Resource.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -380,6 +402,11 @@ export const Tenant: MessageFns<Tenant> = {
       resources: globalThis.Array.isArray(object?.resources)
         ? object.resources.map((e: any) => Resource.fromJSON(e))
         : [],
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : undefined,
     };
   },
 
@@ -394,6 +421,9 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.resources?.length) {
       obj.resources = message.resources.map((e) => Resource.toJSON(e));
     }
+    if (message.refuseAssertionReuse !== undefined) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
     return obj;
   },
 
@@ -405,6 +435,7 @@ export const Tenant: MessageFns<Tenant> = {
     message.tenantId = object.tenantId ?? "";
     message.name = object.name ?? "";
     message.resources = object.resources?.map((e) => Resource.fromPartial(e)) || [];
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? undefined;
     return message;
   },
 };
@@ -694,6 +725,7 @@ function createBaseIdentity(): Identity {
     grants: [],
     postureChangedAtMs: 0,
     lastAuthenticatedAtMs: 0,
+    refuseAssertionReuse: undefined,
   };
 }
 
@@ -725,6 +757,9 @@ export const Identity: MessageFns<Identity> = {
     }
     if (message.lastAuthenticatedAtMs !== 0) {
       writer.uint32(72).int64(message.lastAuthenticatedAtMs);
+    }
+    if (message.refuseAssertionReuse !== undefined) {
+      writer.uint32(80).bool(message.refuseAssertionReuse);
     }
     return writer;
   },
@@ -814,6 +849,14 @@ export const Identity: MessageFns<Identity> = {
             message.lastAuthenticatedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -861,6 +904,11 @@ export const Identity: MessageFns<Identity> = {
         : isSet(object.last_authenticated_at_ms)
         ? globalThis.Number(object.last_authenticated_at_ms)
         : 0,
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : undefined,
     };
   },
 
@@ -893,6 +941,9 @@ export const Identity: MessageFns<Identity> = {
     if (message.lastAuthenticatedAtMs !== 0) {
       obj.lastAuthenticatedAtMs = Math.round(message.lastAuthenticatedAtMs);
     }
+    if (message.refuseAssertionReuse !== undefined) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
     return obj;
   },
 
@@ -910,6 +961,7 @@ export const Identity: MessageFns<Identity> = {
     message.grants = object.grants?.map((e) => RoleGrant.fromPartial(e)) || [];
     message.postureChangedAtMs = object.postureChangedAtMs ?? 0;
     message.lastAuthenticatedAtMs = object.lastAuthenticatedAtMs ?? 0;
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? undefined;
     return message;
   },
 };
