@@ -139,4 +139,45 @@ describe('backup snapshots (system)', function () {
     );
     assert.ok(logged.loadMs < 10_000);
   });
+
+  it('refuses after a restart an older validly signed snapshot planted under a high name, and loads the next real one', async () => {
+    if (mesh.procs.has('backup')) await mesh.kill('backup');
+    const served = content(3);
+    const servedName = await put(encodeSnapshot(served, signer));
+    await startBackupProcess(mesh, files);
+    await until('the current snapshot to load', async () => (await backupStatusOf(mesh.address('backup'))).snapshotName === servedName);
+    await mesh.kill('backup');
+    const accepted = JSON.parse(fs.readFileSync(path.join(files.dataDir, 'accepted-snapshot.json'), 'utf8')) as { revision: number };
+    assert.equal(accepted.revision, served.revision);
+    // Someone with write access to the store removes every snapshot and plants an old export
+    // (from before revocations) under a name that sorts above everything.
+    for (const name of await store.list()) await store.delete(name);
+    const old = content(3);
+    old.revision = accepted.revision - 50;
+    const planted = snapshotName(9_999_999_999, Date.now());
+    await store.put(planted, encodeSnapshot(old, signer));
+    // It never turns SERVING on the planted snapshot, so the start is awaited only after a real one arrives.
+    const starting = startBackupProcess(mesh, files);
+    starting.catch(() => undefined);
+    const addr = mesh.address('backup');
+    await until('the rollback to be reported', async () => {
+      const status = await backupStatusOf(addr).catch(() => undefined);
+      return status?.lastRejection.startsWith(`${planted}: rolled-back`) === true;
+    }, 20_000);
+    const s = await backupStatusOf(addr);
+    console.log(`      after restart: ${s.lastRejection}`);
+    assert.equal(s.snapshotName, '');
+    assert.equal(await healthOf(addr), 'NOT_SERVING');
+    const refused = await acquireDirect(addr, first(old), meshToken);
+    assert.equal(refused.response, undefined, 'no token from the rolled-back snapshot');
+
+    const next = content(3);
+    next.revision = accepted.revision + 1;
+    const name = snapshotName(next.revision, Date.now());
+    await store.put(name, encodeSnapshot(next, signer));
+    await starting;
+    await until('the newer snapshot to load', async () => (await backupStatusOf(addr)).snapshotName === name);
+    const ok = await acquireDirect(addr, first(next), meshToken);
+    assert.equal(ok.response?.faultDomain, 'backup', ok.error?.details);
+  });
 });
