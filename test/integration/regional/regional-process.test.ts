@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { CredentialKind } from '../../../gen/authmesh/directory/v1/directory.js';
-import { hashSecret } from '../../../lib/token/index.js';
+import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion, hashSecret, parseCredentialPem } from '../../../lib/token/index.js';
 import { startFakeDirectoryServer, type FakeDirectoryServer } from '../../support/fake-directory-server.js';
 import { FakeDirectory, makeIdentity, makeTenant } from '../../support/fake-directory.js';
 import { spawnService } from '../../support/spawn-service.js';
@@ -137,6 +137,37 @@ describe('regional process against a directory server', function () {
       if (!a.ok) refused.push(`${id}: ${a.code} ${a.reason ?? ''}`);
     }
     assert.deepEqual(refused, [], 'every real identity still gets a token from the region');
+  });
+
+  it('refuses a second use of a jti for an app that refuses reuse, allows reuse otherwise, and caps the assertion lifetime, over gRPC', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const parsed = await parseCredentialPem(publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    const certificate = [{ keyId: parsed.keyId, kind: CredentialKind.CREDENTIAL_KIND_CERTIFICATE, publicJwkJson: parsed.publicJwkJson, secretHash: '', notBefore: 0, notAfter: 0, x5tS256: '' }];
+    // The flag travels from global to the region in the directory messages like any other field.
+    fake.putIdentity(makeIdentity('t1', 'strict', { credentials: certificate, refuseAssertionReuse: true }));
+    fake.putIdentity(makeIdentity('t1', 'lenient', { credentials: certificate }));
+    global = await startFakeDirectoryServer(fake, { meshToken: MESH });
+    regional = await start(global.address, ['--assertion-max-lifetime', '5m']);
+    await eventually(async () => (await regional!.health()) === 'SERVING');
+    const withAssertion = async (clientId: string, lifetimeSeconds = 120): Promise<string> =>
+      (await buildAssertion({ tenantId: 't1', clientId, issuer: DEFAULT_ISSUER, privateKey, lifetimeSeconds })).assertion;
+    const use = (clientId: string, clientAssertion: string) =>
+      regional!.acquire({ tenantId: 't1', clientId, scope: SCOPE, clientAssertion, clientAssertionType: ASSERTION_TYPE });
+
+    const strict = await withAssertion('strict');
+    assert.ok((await use('strict', strict)).ok);
+    const replay = await use('strict', strict);
+    assert.ok(!replay.ok && replay.code === status.UNAUTHENTICATED && replay.oauthError === 'invalid_client', JSON.stringify(replay));
+    assert.match(replay.details, /already used/);
+    assert.ok((await use('strict', await withAssertion('strict'))).ok, 'a new assertion is accepted');
+
+    const lenient = await withAssertion('lenient');
+    assert.ok((await use('lenient', lenient)).ok);
+    assert.ok((await use('lenient', lenient)).ok, 'reuse until exp when the app does not refuse it');
+
+    const long = await use('lenient', await withAssertion('lenient', 301));
+    assert.ok(!long.ok && long.code === status.UNAUTHENTICATED && long.oauthError === 'invalid_client', JSON.stringify(long));
+    assert.match(long.details, /lifetime \(exp - iat\) is 301 s, more than the 300 s accepted/);
   });
 
   it('reports NOT_SERVING until the first snapshot loads when global is down at start', async () => {
