@@ -119,7 +119,7 @@ describe('DirectoryService', () => {
 
   describe('LookupIdentity', () => {
     it('returns the identity with its tenant and the head revision when the client exists', async () => {
-      const res = await call<LookupIdentityResponse>(g.directory, 'lookupIdentity', { tenantId, clientId, region: 'westus' }, g.meshAuth);
+      const res = await call<LookupIdentityResponse>(g.directory, 'lookupIdentity', { tenantId, clientId, region: 'eastus' }, g.meshAuth);
       assert.equal(res.tenant?.tenantId, tenantId);
       assert.equal(res.identity?.clientId, clientId);
       assert.equal(res.revision, g.server.store.log.head());
@@ -207,7 +207,7 @@ describe('DirectoryService', () => {
   describe('RegisterSigningKey', () => {
     it('answers INVALID_ARGUMENT when the JWK carries private key material', async () => {
       const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-      const err = await callError(g.directory, 'registerSigningKey', { domain: 'backup', publicJwkJson: JSON.stringify(jwk) }, g.meshAuth);
+      const err = await callError(g.directory, 'registerSigningKey', { domain: 'regional/eastus', publicJwkJson: JSON.stringify(jwk) }, g.meshAuth);
       assert.equal(err.code, status.INVALID_ARGUMENT);
       assert.match(err.details, /private/);
     });
