@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const tlsFiles = meshTlsFiles(config);
   const tls = tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles);
   const source = grpcDirectorySource({
-    address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls),
+    address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls, 'global'),
   });
   const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'] });
   const telemetry = regionalTelemetry(cache, region);
