@@ -75,7 +75,8 @@ export const BACKUP_COMMANDS: readonly Command[] = [
         dataDir: optional(ctx.flags, 'data-dir') ?? path.join(ctx.meshDir, 'backup'),
         global: optional(ctx.flags, 'global') ?? DEFAULT_GLOBAL,
         meshToken: meshToken(ctx),
-        channelCredentials: ctx.meshCredentials(),
+        // Only the backup itself may register the backup's key: its certificate, not admin's.
+        channelCredentials: ctx.meshCredentials('backup'),
       }),
   },
   {
