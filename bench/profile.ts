@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeMemberTokenFile } from '../lib/grpc/index.js';
 import { closedLoopInWorker } from './load-generator.js';
 import { ACQUIRE_PATH, requestBytes } from './mesh.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
     await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
       '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
-      '--mesh-token-file', path.join(mesh.dir, 'global', 'mesh-token'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
+      '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
     ], target === 'regional-eastus' ? prof : {});
     await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
       '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { AdminServiceClient, type ExportBackupResponse } from '../gen/authmesh/admin/v1/admin.js';
 import { BackupStatusServiceClient, type GetStatusResponse } from '../gen/authmesh/backup/v1/backup.js';
 import { DirectoryServiceClient, type RegisterSigningKeyResponse } from '../gen/authmesh/directory/v1/directory.js';
-import { bearer, meshChannelOptions, unary } from '../lib/grpc/index.js';
+import { bearer, meshChannelOptions, memberToken, MEMBER_TOKEN_KEY_FILE, unary } from '../lib/grpc/index.js';
 import { TokenSigner } from '../lib/token/index.js';
 import { optional, UsageError } from './args.js';
 import type { Command } from './command.js';
@@ -17,6 +17,7 @@ export interface BackupInitOptions {
   dataDir: string;
   /** DirectoryService address (global). */
   global: string;
+  /** The backup's member token (development mode; unused under mutual TLS, where the `backup` certificate names it). */
   meshToken: string;
   /** Mutual TLS inside the mesh (a `backup` or `admin` certificate). Default plaintext. */
   channelCredentials?: ChannelCredentials;
@@ -52,12 +53,15 @@ export async function exportBackup(admin: string, adminToken: string, channelCre
   }
 }
 
+/** The backup's member token: from --mesh-token-file, or issued from the local global's member-token key. */
 function meshToken(ctx: CliContext): string {
-  const file = optional(ctx.flags, 'mesh-token-file') ?? path.join(ctx.meshDir, 'global', 'mesh-token');
+  const given = optional(ctx.flags, 'mesh-token-file');
+  const file = given ?? path.join(ctx.meshDir, 'global', MEMBER_TOKEN_KEY_FILE);
   try {
-    return readFileSync(file, 'utf8').trim();
+    const text = readFileSync(file, 'utf8').trim();
+    return given === undefined ? memberToken(text, 'backup') : text;
   } catch {
-    throw new UsageError(`cannot read the mesh token from ${file} (pass --mesh-token-file)`);
+    throw new UsageError(`cannot read the backup's member token (or global's member-token key) from ${file} (pass --mesh-token-file)`);
   }
 }
 
@@ -71,7 +75,8 @@ export const BACKUP_COMMANDS: readonly Command[] = [
         dataDir: optional(ctx.flags, 'data-dir') ?? path.join(ctx.meshDir, 'backup'),
         global: optional(ctx.flags, 'global') ?? DEFAULT_GLOBAL,
         meshToken: meshToken(ctx),
-        channelCredentials: ctx.meshCredentials(),
+        // Only the backup itself may register the backup's key: its certificate, not admin's.
+        channelCredentials: ctx.meshCredentials('backup'),
       }),
   },
   {

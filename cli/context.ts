@@ -42,17 +42,18 @@ export class CliContext {
 
   /**
    * Credentials for mesh-internal endpoints (global's admin API, the backup): the certificate in
-   * --mesh-ca/--mesh-cert/--mesh-key (or AUTHMESH_MESH_*), else the admin certificate the local
-   * mesh issued under `<mesh dir>/ca/` when it runs with mutual TLS, else plaintext.
+   * --mesh-ca/--mesh-cert/--mesh-key (or AUTHMESH_MESH_*), else the certificate of `member`
+   * (default admin) the local mesh issued under `<mesh dir>/ca/` when it runs with mutual TLS,
+   * else plaintext.
    */
-  meshCredentials(): ChannelCredentials {
+  meshCredentials(member = 'admin'): ChannelCredentials {
     const pick = (flag: string, env: string, file: string): string | undefined =>
       optional(this.flags, flag) ?? this.env[env] ?? (existsSync(path.join(this.meshDir, 'ca', file)) ? path.join(this.meshDir, 'ca', file) : undefined);
     const explicit = ['mesh-ca', 'mesh-cert', 'mesh-key'].filter((f) => optional(this.flags, f) !== undefined).length;
     if (explicit > 0 && explicit < 3) throw new UsageError('--mesh-ca, --mesh-cert and --mesh-key go together');
     const ca = pick('mesh-ca', 'AUTHMESH_MESH_CA', 'ca.pem');
-    const cert = pick('mesh-cert', 'AUTHMESH_MESH_CERT', 'admin.pem');
-    const key = pick('mesh-key', 'AUTHMESH_MESH_KEY', 'admin-key.pem');
+    const cert = pick('mesh-cert', 'AUTHMESH_MESH_CERT', `${member}.pem`);
+    const key = pick('mesh-key', 'AUTHMESH_MESH_KEY', `${member}-key.pem`);
     if (ca === undefined || cert === undefined || key === undefined) return credentials.createInsecure();
     try {
       return credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert));

@@ -1,7 +1,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
-import type { MeshTls } from '../lib/grpc/mesh-tls.js';
+import { meshPeerCheck, type MeshTls } from '../lib/grpc/mesh-tls.js';
 import { backendError, bearerSource, cancelledByCaller, type BearerToken, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js';
@@ -44,7 +44,10 @@ export class Connection {
       this.authority,
       this.tls === undefined
         ? {}
-        : { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, ALPNProtocols: ['h2'] },
+        : {
+            ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, ALPNProtocols: ['h2'],
+            ...(this.tls.expectPeer === undefined ? {} : { checkServerIdentity: meshPeerCheck(this.tls.expectPeer) }),
+          },
     );
     let connected = false;
     session.once('connect', () => {

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { systemClock, type Clock } from '../lib/clock/index.js';
-import { loadMeshTls, meshChannelCredentials, serve, tokenFileReader, type RunningServer } from '../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, memberOfDomain, serve, tokenFileReader, type RunningServer } from '../lib/grpc/index.js';
 import { ConfigError } from '../lib/config/index.js';
 import type { Logger } from '../lib/log/index.js';
 import { adminBinding } from './admin-service.js';
@@ -65,10 +65,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (backupToken !== undefined && backupToken() === undefined) {
     throw new ConfigError([`--backup-token-file: cannot read a token from ${config.backupTokenFile!}`]);
   }
-  // One set of mesh credentials for every domain channel, health watches included.
-  const meshTls = config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls);
-  const meshCredentials = meshChannelCredentials(meshTls);
+  const loadedTls = config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls);
   const domains = config.domains.map((spec, priority) => {
+    // Each domain's channels (health watch included) accept only the member that serves it, so
+    // another mesh member's certificate cannot impersonate global or the region's regional.
+    const meshTls = loadedTls === undefined ? undefined : { ...loadedTls, expectPeer: memberOfDomain(spec.name) };
+    const meshCredentials = meshChannelCredentials(meshTls);
     const bearer = spec.name === 'backup' && backupToken !== undefined ? { bearerToken: backupToken } : {};
     const backend =
       deps.backend?.(spec) ??

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
-import { loadMeshTls, meshChannelCredentials, waitForServing } from '../lib/grpc/index.js';
+import { loadMeshTls, meshChannelCredentials, waitForServing, writeMemberTokenFile } from '../lib/grpc/index.js';
 import { exportBackup, initBackup } from '../cli/backup-commands.js';
 import { TRACES_FILE } from '../cli/traces-command.js';
 import { SERVICE_NODE_FLAGS } from '../lib/runtime/node-flags.js';
@@ -24,7 +24,11 @@ const MESH_DIR = path.resolve(process.env.AUTHMESH_MESH_DIR ?? '.mesh');
 const RUN_DIR = path.join(MESH_DIR, 'run');
 const DIST = path.resolve(__dirname, '..');
 const GLOBAL = '127.0.0.1:50051';
-const MESH_TOKEN = path.join(MESH_DIR, 'global', 'mesh-token');
+const GLOBAL_DIR = path.join(MESH_DIR, 'global');
+/** Held by gateways (and checked by the backup) for TokenService; it has no directory rights. */
+const MESH_TOKEN = path.join(GLOBAL_DIR, 'mesh-token');
+/** A regional's development credential for DirectoryService, bound to its member name (written once global has started). */
+const memberTokenPath = (member: string): string => path.join(GLOBAL_DIR, 'members', member);
 const BACKUP = '127.0.0.1:50071';
 const BACKUP_DIR = path.join(MESH_DIR, 'backup');
 /** Loaded with --require before every process, so each one starts its telemetry first. */
@@ -49,7 +53,7 @@ const REGIONAL_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
   name: `regional-${r.region}`,
   entry: 'services/regional/main.js',
   listen: r.regional,
-  args: ['--region', r.region, '--listen', r.regional, '--global', GLOBAL, '--mesh-token-file', MESH_TOKEN, '--data-dir', path.join(MESH_DIR, `regional-${r.region}`)],
+  args: ['--region', r.region, '--listen', r.regional, '--global', GLOBAL, '--mesh-token-file', memberTokenPath(`regional-${r.region}`), '--data-dir', path.join(MESH_DIR, `regional-${r.region}`)],
 }));
 
 const GATEWAY_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
@@ -108,7 +112,7 @@ function meshCredentials(name: string): ChannelCredentials {
 
 /** Setup of the backup: its signing key registered with global, then a first snapshot to serve. */
 async function setUpBackup(): Promise<void> {
-  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBAL, meshToken: readFileSync(MESH_TOKEN, 'utf8').trim(), channelCredentials: meshCredentials('backup') });
+  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBAL, meshToken: readFileSync(writeMemberTokenFile(GLOBAL_DIR, 'backup'), 'utf8').trim(), channelCredentials: meshCredentials('backup') });
   const exported = await exportBackup(GLOBAL, readFileSync(path.join(MESH_DIR, 'global', 'admin-token'), 'utf8').trim(), meshCredentials('admin'));
   say(`backup key ${init.kid} registered; snapshot ${exported.snapshotName} at revision ${exported.revision}`);
 }
@@ -254,6 +258,7 @@ async function main(): Promise<void> {
   await startTraceReceiver();
   start(GLOBAL_PROCESS);
   await waitServing(GLOBAL_PROCESS);
+  for (const r of REGIONS) writeMemberTokenFile(GLOBAL_DIR, `regional-${r.region}`);
   const seed = await seedDemo(MESH_DIR, GLOBAL, meshCredentials('admin'));
   await setUpBackup();
   const rest = [...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];

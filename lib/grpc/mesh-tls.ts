@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { credentials, ServerCredentials, type ChannelCredentials, type Metadata } from '@grpc/grpc-js';
 import { meshIdentityOf, meshIdentityOfPem, type MeshCertFiles } from '../tls/mesh-certs.js';
 
@@ -9,6 +10,11 @@ export interface MeshTls {
   key: Buffer;
   /** The mesh member the certificate names (`global`, `regional-eastus`, ...). */
   identity: string;
+  /**
+   * As a client: the mesh member the server must prove to be (its certificate's SPIFFE id), so
+   * another member's certificate, equally signed by the mesh CA, cannot stand in for it.
+   */
+  expectPeer?: string;
 }
 
 /** Reads the three PEM files; throws with the file name when one is missing or names no member. */
@@ -37,10 +43,30 @@ export function meshServerCredentials(tls: MeshTls | undefined): ServerCredentia
   return ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
 }
 
-/** Client side: present our certificate and trust only the mesh CA, or plaintext when off. */
-export function meshChannelCredentials(tls: MeshTls | undefined): ChannelCredentials {
+/**
+ * A TLS `checkServerIdentity` that accepts only a server whose certificate names mesh member
+ * `expected` in its SPIFFE URI SAN, on top of the usual host name check.
+ */
+export function meshPeerCheck(expected: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (host, cert) => {
+    const peer = meshIdentityOf(cert.subjectaltname);
+    if (peer !== expected) return new Error(`the server is mesh member ${peer ?? '(none)'}, not ${expected}`);
+    return checkServerIdentity(host, cert);
+  };
+}
+
+/**
+ * Client side: present our certificate and trust only the mesh CA, or plaintext when off. With
+ * `expectPeer` (or `tls.expectPeer`), the handshake fails unless the server is that mesh member.
+ */
+export function meshChannelCredentials(tls: MeshTls | undefined, expectPeer = tls?.expectPeer): ChannelCredentials {
   if (tls === undefined) return credentials.createInsecure();
-  return credentials.createSsl(tls.ca, tls.key, tls.cert);
+  return credentials.createSsl(tls.ca, tls.key, tls.cert, expectPeer === undefined ? {} : { checkServerIdentity: meshPeerCheck(expectPeer) });
+}
+
+/** The mesh member that serves fault domain `domain`: `regional/eastus` is `regional-eastus`. */
+export function memberOfDomain(domain: string): string {
+  return domain.replace('/', '-');
 }
 
 const LOOPBACK_IP = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?::1\]?)$/;

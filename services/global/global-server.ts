@@ -3,12 +3,15 @@ import { AdmissionControl, withAdmission, type AdmissionOptions } from '../../li
 import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
-import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
+import {
+  BearerCheck, meshCallerCheck, meshServerCredentials, memberOfToken, memberToken, peerIdentity, serve, withRelay, MEMBER_TOKEN_KEY_FILE, type MeshTls, type RunningServer,
+} from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type AssertionPolicy, type TokenSigner } from '../../lib/token/index.js';
 import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
+import type { CallerIdentity } from './directory-access.js';
 import { directoryServiceBinding } from './directory-service.js';
 import { DirectoryStore } from './store/directory-store.js';
 import { globalTokenBackend } from './token-backend.js';
@@ -45,11 +48,10 @@ export interface GlobalServerOptions {
 }
 
 /**
- * Who may call what when mutual TLS is on: the directory API only regional instances, the backup
- * set-up and the admin certificate; the admin API (export included) the admin certificate or the
- * admin token. TokenService takes any mesh certificate.
+ * Who may call what when mutual TLS is on: the directory API as each member's role allows
+ * (directory-access.ts); the admin API (export included) the admin certificate or the admin
+ * token. TokenService takes any mesh certificate.
  */
-export const DIRECTORY_MEMBERS = (identity: string): boolean => /^regional-[a-z0-9-]+$/.test(identity) || identity === 'backup' || identity === 'admin';
 export const ADMIN_MEMBERS = (identity: string): boolean => identity === 'admin';
 
 export interface GlobalServer {
@@ -58,6 +60,8 @@ export interface GlobalServer {
   port: number;
   adminToken: string;
   meshToken: string;
+  /** The development token of mesh member `member` (e.g. `regional-eastus`): what it presents to DirectoryService. */
+  memberToken(member: string): string;
   /** The key global signs tokens with now (it changes when the key rotates). */
   readonly signer: TokenSigner;
   store: DirectoryStore;
@@ -73,6 +77,7 @@ export const dataFiles = (dataDir: string) => ({
   signingKey: path.join(dataDir, 'signing-key.pem'),
   adminToken: path.join(dataDir, 'admin-token'),
   meshToken: path.join(dataDir, 'mesh-token'),
+  memberTokenKey: path.join(dataDir, MEMBER_TOKEN_KEY_FILE),
   exportKey: path.join(dataDir, 'export-key.pem'),
   exportPublicKey: path.join(dataDir, 'export-key.pub.pem'),
   backups: path.join(dataDir, 'backups'),
@@ -88,6 +93,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const { clock, log } = opts;
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
+  const memberTokenKey = loadOrCreateBearerToken(files.memberTokenKey);
   const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = DirectoryStore.open(files.database, clock);
@@ -128,9 +134,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
         usage,
         clock,
         log,
-        acceptedTokens: [meshToken, adminToken],
+        callerIdentity: opts.tls ? peerIdentity : developmentCallers(adminToken, meshToken, memberTokenKey),
         defaultSnapshotIdentities: opts.snapshotIdentities,
-        ...(opts.tls ? { callerCheck: meshCallerCheck(DIRECTORY_MEMBERS) } : {}),
       }),
       token,
     ]);
@@ -154,7 +159,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
         store.close();
       })());
     return {
-      address: running.address, port: running.port, adminToken, meshToken, store, exporter, running, stop,
+      address: running.address, port: running.port, adminToken, meshToken, memberToken: (member: string) => memberToken(memberTokenKey, member), store, exporter, running, stop,
       get signer() {
         return keys.current;
       },
@@ -163,4 +168,22 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     store.close();
     throw err;
   }
+}
+
+/**
+ * Development mode's answer to "who is calling": the admin token is `admin`, a member token names
+ * its member, and the shared mesh token (which every gateway holds to reach the backup) is
+ * `gateway`, which has no directory rights.
+ */
+function developmentCallers(adminToken: string, meshToken: string, memberTokenKey: string): CallerIdentity {
+  const admin = new BearerCheck([adminToken]);
+  const gateway = new BearerCheck([meshToken]);
+  return (call) => {
+    if (admin.allows(call.metadata)) return 'admin';
+    if (gateway.allows(call.metadata)) return 'gateway';
+    const values = call.metadata.get('authorization');
+    if (values.length !== 1) return undefined;
+    const m = /^Bearer (\S+)$/i.exec(String(values[0]));
+    return m === null ? undefined : memberOfToken(memberTokenKey, m[1]!);
+  };
 }

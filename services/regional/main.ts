@@ -7,6 +7,7 @@
  * with a miss. Once loaded it stays SERVING through any later outage of global: cached identities
  * keep getting tokens, and only uncached ones fail with `cache-miss-unfillable`.
  */
+import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
@@ -43,7 +44,7 @@ function readConfig(): RegionalConfig {
 /** The mesh credential: the flag's value, or the file re-read every few seconds (global writes it). */
 function meshTokenReader(config: RegionalConfig): () => string | undefined {
   if (config['mesh-token'] !== '') return () => config['mesh-token'];
-  return tokenFileReader(config['mesh-token-file']);
+  return tokenFileReader(config['mesh-token-file'] || path.join('.mesh', 'global', 'members', `regional-${config.region}`));
 }
 
 async function main(): Promise<void> {
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const tlsFiles = meshTlsFiles(config);
   const tls = tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles);
   const source = grpcDirectorySource({
-    address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls),
+    address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls, 'global'),
   });
   const cache = new DirectoryCache({ capacity: config['cache-capacity'], clock, negativeTtlMs: config['negative-ttl'], negativeCapacity: config['negative-cache-capacity'] });
   const telemetry = regionalTelemetry(cache, region);

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { RESOURCE, TestMesh, acquire } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
@@ -58,8 +56,7 @@ describe('durability: SIGKILL of global during an admin burst', function () {
       const app = await mesh.adminCall<{ clientId: string }>((c) => (m, o, cb) => c.getApp({ tenantId, clientId: ack.clientId }, m, o, cb));
       assert.equal(app.clientId, ack.clientId);
     }
-    const meshToken = fs.readFileSync(path.join(mesh.dir, 'global', 'mesh-token'), 'utf8').trim();
-    const { revisions, head } = await feedRevisions(mesh.address('global'), meshToken);
+    const { revisions, head } = await feedRevisions(mesh.address('global'), mesh.adminToken);
     assert.deepEqual(revisions, Array.from({ length: head }, (_, i) => i + 1), 'revisions 1..head with no gap');
     assert.ok(head >= Math.max(revokeAck, ...acknowledged.map((a) => a.revision)));
 

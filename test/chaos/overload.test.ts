@@ -4,7 +4,7 @@ import { credentials, status } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { FaultInjectionServiceClient } from '../../gen/authmesh/fault/v1/fault.js';
 import { unary } from '../../lib/grpc/index.js';
-import { meshBackupFiles, startBackupProcess } from '../support/backup-process.js';
+import { backupMemberToken, meshBackupFiles, startBackupProcess } from '../support/backup-process.js';
 import { TestMesh, acquire, printReport, type AcquireOutcome, type TestWorkload } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
 
@@ -39,7 +39,7 @@ describe('overload (admission control and shedding)', function () {
     // Two calls at once, two waiting for at most 200 ms: a small global that a burst overruns.
     await mesh.startGlobal(['--fault-injection', '--max-concurrent', '2', '--max-queue', '2', '--max-queue-wait', '200ms', '--backup-interval', '0', '--usage-flush', '100ms']);
     const files = meshBackupFiles(mesh);
-    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken: fs.readFileSync(files.meshTokenFile, 'utf8').trim() });
+    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken: backupMemberToken(mesh) });
     w = await mesh.addWorkload('overloaded');
     assert.ok((await acquire(mesh.tokenClient('global'), w)).response);
     await sleep(400);

@@ -140,7 +140,7 @@ describe('fuzz: malformed protobuf on the wire', function () {
 
   it('answers damaged bytes to every admin and directory method with a precise status when the caller is authorized', async () => {
     const admin = methodPaths(AdminServiceService).map((p) => ({ path: p, md: () => bearer(t.g.server.adminToken) }));
-    const directory = methodPaths(DirectoryServiceService).map((p) => ({ path: p, md: () => bearer(t.g.server.meshToken) }));
+    const directory = methodPaths(DirectoryServiceService).map((p) => ({ path: p, md: () => bearer(t.g.server.memberToken('regional-eastus')) }));
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...admin, ...directory), malformed(Buffer.from([0x0a, 0x24, ...Buffer.from('00000000-0000-4000-8000-000000000000')])), async (m, bytes) => {
         const out = await rawUnary(raw, m.path, bytes, m.md());

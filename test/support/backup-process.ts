@@ -1,9 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { credentials, makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { BackupStatusServiceClient, type GetStatusResponse } from '../../gen/authmesh/backup/v1/backup.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
-import { bearer, unary } from '../../lib/grpc/index.js';
+import { bearer, unary, writeMemberTokenFile } from '../../lib/grpc/index.js';
 import { ASSERTION_TYPE } from '../../lib/token/index.js';
 import type { TestMesh, TestWorkload } from './mesh-harness.js';
 import { RESOURCE } from './mesh-harness.js';
@@ -22,6 +23,9 @@ export async function startBackupProcess(mesh: TestMesh, files: BackupFiles, ext
     '--export-public-key', files.exportPublicKey, '--mesh-token-file', files.meshTokenFile, '--poll-interval', '200ms', ...extra,
   ]);
 }
+
+/** The backup's member token (development mode), what `backup init` registers its key with. */
+export const backupMemberToken = (mesh: TestMesh): string => fs.readFileSync(writeMemberTokenFile(path.join(mesh.dir, 'global'), 'backup'), 'utf8').trim();
 
 /** The files of a backup set up next to the mesh's global. */
 export const meshBackupFiles = (mesh: TestMesh): BackupFiles => ({

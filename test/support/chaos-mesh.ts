@@ -5,7 +5,7 @@ import { credentials } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { FaultInjectionServiceClient, type SetFaultsRequest } from '../../gen/authmesh/fault/v1/fault.js';
 import { unary } from '../../lib/grpc/index.js';
-import { meshBackupFiles, startBackupProcess, type BackupFiles } from './backup-process.js';
+import { backupMemberToken, meshBackupFiles, startBackupProcess, type BackupFiles } from './backup-process.js';
 import { TestMesh, acquire, type AcquireOutcome, type LoadReport, type TestWorkload } from './mesh-harness.js';
 import { sleep } from './spawn-service.js';
 
@@ -49,8 +49,7 @@ export class ChaosMesh {
     const mesh = this.mesh;
     await mesh.startGlobal(['--fault-injection', '--backup-interval', '0', '--usage-flush', '100ms']);
     this.files = meshBackupFiles(mesh);
-    const meshToken = fs.readFileSync(this.files.meshTokenFile, 'utf8').trim();
-    await initBackup({ dataDir: this.files.dataDir, global: mesh.address('global'), meshToken });
+    await initBackup({ dataDir: this.files.dataDir, global: mesh.address('global'), meshToken: backupMemberToken(mesh) });
     for (let i = 0; i < identities; i += 1) this.workloads.push(await mesh.addWorkload(`chaos-${i}`));
     const global = mesh.tokenClient('global');
     for (const w of this.workloads) {

@@ -20,7 +20,7 @@ export interface TestGlobal {
   token: InstanceType<typeof TokenServiceClient>;
   /** `authorization: Bearer <admin token>`. */
   adminAuth: Metadata;
-  /** `authorization: Bearer <mesh token>`. */
+  /** `authorization: Bearer <member token of regional-eastus>`: a regional's development credential. */
   meshAuth: Metadata;
   close(): Promise<void>;
 }
@@ -51,7 +51,7 @@ export async function startTestGlobal(options: { heartbeatMs?: number; clock?: C
     directory,
     token,
     adminAuth: bearer(server.adminToken),
-    meshAuth: bearer(server.meshToken),
+    meshAuth: bearer(server.memberToken('regional-eastus')),
     async close() {
       for (const c of [admin, directory, token]) c.close();
       await server.stop(1000);

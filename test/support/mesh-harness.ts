@@ -5,7 +5,7 @@ import path from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
-import { bearer, unary } from '../../lib/grpc/index.js';
+import { bearer, unary, writeMemberTokenFile } from '../../lib/grpc/index.js';
 import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion } from '../../lib/token/index.js';
 import { sleep, spawnService, waitForServing, type SpawnedService } from './spawn-service.js';
 
@@ -87,7 +87,7 @@ export class TestMesh {
   async startRegional(region: string, extra: string[] = []): Promise<void> {
     await this.start(`regional-${region}`, 'services/regional/main.js', (port) => [
       '--region', region, '--listen', `127.0.0.1:${port}`, '--global', this.address('global'),
-      '--mesh-token-file', path.join(this.dir, 'global', 'mesh-token'), '--data-dir', path.join(this.dir, `regional-${region}`), ...extra,
+      '--mesh-token-file', writeMemberTokenFile(path.join(this.dir, 'global'), `regional-${region}`), '--data-dir', path.join(this.dir, `regional-${region}`), ...extra,
     ]);
   }
 

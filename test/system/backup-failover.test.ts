@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify, type JWTVerifyResult } from 'jose';
 import type { ExportBackupResponse } from '../../gen/authmesh/admin/v1/admin.js';
 import { initBackup } from '../../cli/backup-commands.js';
-import { acquireDirect, backupStatusOf, meshBackupFiles, startBackupProcess, workloadRequest, type BackupFiles } from '../support/backup-process.js';
+import { acquireDirect, backupMemberToken, backupStatusOf, meshBackupFiles, startBackupProcess, workloadRequest, type BackupFiles } from '../support/backup-process.js';
 import { TestMesh, acquire, printReport, runLoad, type TestWorkload } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
 
@@ -27,7 +27,7 @@ describe('backup failover (system)', function () {
     await mesh.startGlobal(['--backup-interval', '0', '--usage-flush', '100ms']);
     files = meshBackupFiles(mesh);
     meshToken = fs.readFileSync(files.meshTokenFile, 'utf8').trim();
-    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken });
+    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken: backupMemberToken(mesh) });
     served = await mesh.addWorkload('served');
     disabled = await mesh.addWorkload('disabled-before-export');
     never = await mesh.addWorkload('never-authenticated');

@@ -50,7 +50,7 @@ describe('global durability', () => {
     this.timeout(60_000);
     const first = await start();
     const adminToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
-    const meshToken = fs.readFileSync(path.join(dataDir, 'mesh-token'), 'utf8').trim();
+    const feedToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     const admin = new AdminServiceClient(first.address, credentials.createInsecure());
     const acknowledged: { clientId: string; revision: number }[] = [];
     let tenantId: string;
@@ -85,7 +85,7 @@ describe('global durability', () => {
         const app = await call<{ clientId: string }>(again, 'getApp', { tenantId, clientId: ack.clientId }, bearer(adminToken));
         assert.equal(app.clientId, ack.clientId);
       }
-      const { revisions, head } = await feedRevisions(second.address, meshToken);
+      const { revisions, head } = await feedRevisions(second.address, feedToken);
       assert.deepEqual(revisions, Array.from({ length: head }, (_, i) => i + 1), 'revisions 1..head with no gap');
       assert.ok(head >= Math.max(...acknowledged.map((a) => a.revision)));
       const next = await call<{ revision: number }>(again, 'createApp', { tenantId, name: 'after-restart' }, bearer(adminToken));
@@ -106,9 +106,9 @@ describe('global durability', () => {
   it('exits 0 when stopped with SIGTERM while a watch is open', async function () {
     this.timeout(30_000);
     const { proc, address } = await start();
-    const meshToken = fs.readFileSync(path.join(dataDir, 'mesh-token'), 'utf8').trim();
+    const feedToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     const client = new DirectoryServiceClient(address, credentials.createInsecure());
-    const stream = client.watch({ fromRevision: 0 }, bearer(meshToken));
+    const stream = client.watch({ fromRevision: 0 }, bearer(feedToken));
     stream.on('error', () => undefined);
     await new Promise((resolve) => stream.once('data', resolve));
     const t0 = Date.now();

@@ -52,7 +52,7 @@ describe('signing key rotation with real processes', function () {
   it('signs with a new key once global publishes it, and tokens signed before keep verifying', async () => {
     const app = await global.seedApp('payments');
     regional = await startRegional('regional-eastus', [
-      '--region', 'eastus', '--global', global.address, '--mesh-token-file', global.meshTokenFile, '--data-dir', dataDir,
+      '--region', 'eastus', '--global', global.address, '--mesh-token-file', global.memberTokenFile('regional-eastus'), '--data-dir', dataDir,
       '--signing-key-rotate-after', '3s',
     ]);
     const r = regional;
@@ -80,7 +80,7 @@ describe('signing key rotation with real processes', function () {
     global = await startGlobalProcess(['--signing-key-rotate-after', '3s']);
     const app = await global.seedApp('payments');
     regional = await startRegional('regional-eastus', [
-      '--region', 'eastus', '--global', global.address, '--mesh-token-file', global.meshTokenFile, '--data-dir', dataDir,
+      '--region', 'eastus', '--global', global.address, '--mesh-token-file', global.memberTokenFile('regional-eastus'), '--data-dir', dataDir,
     ]);
     const r = regional;
     await eventually(async () => (await r.health()) === 'SERVING', 15_000, 50);

@@ -173,7 +173,7 @@ describe('mutual TLS inside the mesh (system)', function () {
 
     it('refuses a mesh certificate of a member that has no business there (a gateway), even with the admin token', async () => {
       const out = await snapshotAs(tlsAs('gateway-eastus'), bearer(adminToken));
-      assert.equal(out.err?.code, status.UNAUTHENTICATED, out.err?.details);
+      assert.equal(out.err?.code, status.PERMISSION_DENIED, out.err?.details);
     });
   });
 

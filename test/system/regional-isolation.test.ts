@@ -24,7 +24,7 @@ describe('regional isolation with real processes', function () {
 
   const startEastus = async (globalAddress: string): Promise<RegionalProcess> => {
     const r = await startRegional('regional-eastus', [
-      '--region', 'eastus', '--global', globalAddress, '--mesh-token-file', global.meshTokenFile, '--data-dir', dataDir, '--log-level', 'debug',
+      '--region', 'eastus', '--global', globalAddress, '--mesh-token-file', global.memberTokenFile('regional-eastus'), '--data-dir', dataDir, '--log-level', 'debug',
     ]);
     await eventually(async () => (await r.health()) === 'SERVING', 15_000, 50);
     return r;

@@ -6,7 +6,7 @@ import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import type { AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
 import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion } from '../../lib/token/index.js';
-import { meshBackupFiles, startBackupProcess } from '../support/backup-process.js';
+import { backupMemberToken, meshBackupFiles, startBackupProcess } from '../support/backup-process.js';
 import { RESOURCE, TestMesh, acquire, type TestWorkload } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
 
@@ -22,7 +22,7 @@ function walk(dir: string): string[] {
 const isSecretFile = (file: string): boolean => {
   const name = path.basename(file);
   if (name.endsWith('.pub.pem')) return false;
-  if (/-token$/.test(name) || /key.*\.pem$/.test(name)) return true;
+  if (/-token$/.test(name) || /key.*\.pem$/.test(name) || name === 'member-token-key' || path.basename(path.dirname(file)) === 'members') return true;
   return name.endsWith('.pem') && fs.readFileSync(file, 'utf8').includes('PRIVATE KEY');
 };
 
@@ -49,7 +49,8 @@ describe('secrets at rest and in output (system)', function () {
     const meshToken = fs.readFileSync(files.meshTokenFile, 'utf8').trim();
     secrets.set('admin token', mesh.adminToken);
     secrets.set('mesh token', meshToken);
-    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken });
+    secrets.set('backup member token', backupMemberToken(mesh));
+    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken: backupMemberToken(mesh) });
     workload = await mesh.addWorkload('scanned');
     secrets.set('client assertion', workload.assertion);
     const { secret } = await mesh.adminCall<{ secret: string }>((c) => (m, o, cb) => c.addSecretCredential({ tenantId: workload.tenantId, clientId: workload.clientId, lifetimeSeconds: 0 }, m, o, cb));
@@ -116,7 +117,7 @@ describe('secrets at rest and in output (system)', function () {
   it('keeps every private key and token file at mode 0600 in a 0700 folder of its own domain', () => {
     const files = walk(mesh.dir).filter(isSecretFile);
     const names = files.map((f) => path.relative(mesh.dir, f)).sort();
-    for (const expected of ['global/admin-token', 'global/mesh-token', 'global/signing-key.pem', 'global/export-key.pem', 'backup/signing-key.pem']) {
+    for (const expected of ['global/admin-token', 'global/mesh-token', 'global/member-token-key', 'global/signing-key.pem', 'global/export-key.pem', 'backup/signing-key.pem']) {
       assert.ok(names.includes(expected), `${expected} missing from ${names.join(', ')}`);
     }
     assert.ok(names.some((n) => n.startsWith('regional-eastus/')), `no regional key in ${names.join(', ')}`);

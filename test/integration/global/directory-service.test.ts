@@ -119,7 +119,7 @@ describe('DirectoryService', () => {
 
   describe('LookupIdentity', () => {
     it('returns the identity with its tenant and the head revision when the client exists', async () => {
-      const res = await call<LookupIdentityResponse>(g.directory, 'lookupIdentity', { tenantId, clientId, region: 'westus' }, g.meshAuth);
+      const res = await call<LookupIdentityResponse>(g.directory, 'lookupIdentity', { tenantId, clientId, region: 'eastus' }, g.meshAuth);
       assert.equal(res.tenant?.tenantId, tenantId);
       assert.equal(res.identity?.clientId, clientId);
       assert.equal(res.revision, g.server.store.log.head());
@@ -207,9 +207,31 @@ describe('DirectoryService', () => {
   describe('RegisterSigningKey', () => {
     it('answers INVALID_ARGUMENT when the JWK carries private key material', async () => {
       const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
-      const err = await callError(g.directory, 'registerSigningKey', { domain: 'backup', publicJwkJson: JSON.stringify(jwk) }, g.meshAuth);
+      const err = await callError(g.directory, 'registerSigningKey', { domain: 'regional/eastus', publicJwkJson: JSON.stringify(jwk) }, g.meshAuth);
       assert.equal(err.code, status.INVALID_ARGUMENT);
       assert.match(err.details, /private/);
+    });
+
+    it('answers INVALID_ARGUMENT for RSA keys under 2048 bits or with a small exponent, and publishes a 2048-bit one', async () => {
+      const rsa = (modulusLength: number, publicExponent = 65537): string =>
+        JSON.stringify(generateKeyPairSync('rsa', { modulusLength, publicExponent }).publicKey.export({ format: 'jwk' }));
+      for (const [jwk, why] of [[rsa(1024), /2048 to 8192 bits \(this one has 1024\)/], [rsa(2040), /this one has 2040/], [rsa(2048, 3), /exponent/]] as const) {
+        const err = await callError(g.directory, 'registerSigningKey', { domain: 'regional/eastus', publicJwkJson: jwk }, g.meshAuth);
+        assert.equal(err.code, status.INVALID_ARGUMENT);
+        assert.match(err.details, why);
+      }
+      const ok = await call<{ kid: string }>(g.directory, 'registerSigningKey', { domain: 'regional/eastus', publicJwkJson: rsa(2048) }, g.meshAuth);
+      const { jwksJson } = await call<{ jwksJson: string }>(g.token, 'getJwks', { tenantId });
+      assert.ok((JSON.parse(jwksJson) as { keys: { kid: string }[] }).keys.some((k) => k.kid === ok.kid));
+    });
+
+    it('answers INVALID_ARGUMENT for EC keys off P-256 and for an alg that does not fit the key', async () => {
+      const ec = (namedCurve: string): Record<string, unknown> => generateKeyPairSync('ec', { namedCurve }).publicKey.export({ format: 'jwk' }) as Record<string, unknown>;
+      // A P-384 key that claims to be P-256 fails to parse; an honest P-384 or secp256k1 key is refused by name.
+      for (const jwk of [ec('P-384'), ec('secp256k1'), { ...ec('P-384'), crv: 'P-256' }, { ...ec('P-256'), alg: 'HS256' }, { ...ec('P-256'), alg: 'RS256' }]) {
+        const err = await callError(g.directory, 'registerSigningKey', { domain: 'regional/eastus', publicJwkJson: JSON.stringify(jwk) }, g.meshAuth);
+        assert.equal(err.code, status.INVALID_ARGUMENT, JSON.stringify(jwk));
+      }
     });
 
     it('answers INVALID_ARGUMENT when the domain is unknown', async () => {

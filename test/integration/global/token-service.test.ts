@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AcquireTokenResponse } from '../../../gen/authmesh/token/v1/token.js';
 import { sleep } from '../../support/spawn-service.js';
-import { call, callError, startTestGlobal, type TestGlobal } from '../../support/global-harness.js';
+import { bearer, call, callError, startTestGlobal, type TestGlobal } from '../../support/global-harness.js';
 
 const RESOURCE = 'https://storage.example';
 
@@ -78,7 +78,7 @@ describe('global TokenService', () => {
       g.directory,
       'registerSigningKey',
       { domain: 'regional/westus', publicJwkJson: JSON.stringify(jwk) },
-      g.meshAuth,
+      bearer(g.server.memberToken('regional-westus')),
     );
     const { jwksJson } = await call<{ jwksJson: string }>(g.token, 'getJwks', { tenantId });
     const kids = (JSON.parse(jwksJson) as { keys: { kid: string }[] }).keys.map((k) => k.kid);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../../gen/authmesh/admin/v1/admin.js';
+import { writeMemberTokenFile } from '../../../lib/grpc/index.js';
 import { bearer, call } from '../../support/global-harness.js';
 import { spawnService, waitForServing, type SpawnedService } from '../../support/spawn-service.js';
 import { listeningAddress } from './regional-harness.js';
@@ -13,6 +14,8 @@ export interface GlobalProcess {
   address: string;
   dataDir: string;
   meshTokenFile: string;
+  /** Writes the development token of mesh member `member` (e.g. `regional-eastus`) and returns its file. */
+  memberTokenFile(member: string): string;
   admin<Res>(method: string, request: object): Promise<Res>;
   /** Creates an app with a secret and the `reader` role on the tenant's resource. */
   seedApp(name: string): Promise<{ clientId: string; secret: string }>;
@@ -37,6 +40,7 @@ export async function startGlobalProcess(extraArgs: string[] = []): Promise<Glob
     address,
     dataDir,
     meshTokenFile: path.join(dataDir, 'mesh-token'),
+    memberTokenFile: (member) => writeMemberTokenFile(dataDir, member),
     admin,
     tenantId,
     resource,
