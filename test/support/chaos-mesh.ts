@@ -5,7 +5,7 @@ import { credentials } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { FaultInjectionServiceClient, type SetFaultsRequest } from '../../gen/authmesh/fault/v1/fault.js';
 import { unary } from '../../lib/grpc/index.js';
-import { meshBackupFiles, startBackupProcess, type BackupFiles } from './backup-process.js';
+import { meshBackupFiles, startBackupProcess, waitForUsageRecorded, type BackupFiles } from './backup-process.js';
 import { TestMesh, acquire, type AcquireOutcome, type LoadReport, type TestWorkload } from './mesh-harness.js';
 import { sleep } from './spawn-service.js';
 
@@ -57,7 +57,8 @@ export class ChaosMesh {
       const r = await acquire(global, w);
       if (!r.response) throw new Error(`warm-up through global failed: ${r.error?.details}`);
     }
-    await sleep(400); // usage flush, so the export covers every workload
+    // The usage flush has landed, so the export covers every workload.
+    await waitForUsageRecorded(mesh.address('global'), this.workloads, { meshToken });
     await this.exportBackup();
     await startBackupProcess(mesh, this.files, ['--fault-injection']);
     await mesh.startRegional('eastus', ['--fault-injection']);

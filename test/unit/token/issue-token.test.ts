@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT, jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import { SignJWT, jwtVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import {
@@ -136,7 +136,11 @@ describe('issueToken', () => {
     });
     it('accepts an assertion expired within the 5 minute skew', async () => {
       const now = Math.floor(clock.now() / 1000);
-      await withAssertion(await sign({ iat: now - 600, exp: now - 200 }));
+      const { response } = await withAssertion(await sign({ iat: now - 600, exp: now - 200 }));
+      assert.equal(decodeJwt(response.accessToken).client_id, w.clientId);
+      // One second past the skew the same assertion is refused: the skew, not leniency, let it in.
+      clock.advance(101_000);
+      await rejects(withAssertion(await sign({ iat: now - 600, exp: now - 200 })), 'invalid_client', /expired/);
     });
     it('refuses an nbf beyond the skew in the future', async () => {
       const now = Math.floor(clock.now() / 1000);
@@ -178,8 +182,16 @@ describe('issueToken', () => {
       await rejects(withAssertion(await sign({})), 'invalid_client', /credential has expired/);
     });
     it('selects the credential by x5t#S256 when the certificate thumbprint was registered', async () => {
-      w.identity.credentials[0]!.x5tS256 = 'thumb';
-      await withAssertion(await sign({}, { kid: undefined, 'x5t#S256': 'thumb' }));
+      // Two certificate credentials: the thumbprint must pick the second, whose key signed.
+      const second = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      w.identity.credentials.push({
+        keyId: 'second-key', kind: w.identity.credentials[0]!.kind, publicJwkJson: JSON.stringify(second.publicKey.export({ format: 'jwk' })),
+        secretHash: '', notBefore: 0, notAfter: 0, x5tS256: 'thumb',
+      });
+      const { response } = await withAssertion(await sign({}, { kid: undefined, 'x5t#S256': 'thumb' }, second.privateKey));
+      assert.equal(decodeJwt(response.accessToken).client_id, w.clientId);
+      // The first credential's key under the second's thumbprint does not verify.
+      await rejects(withAssertion(await sign({}, { kid: undefined, 'x5t#S256': 'thumb' })), 'invalid_client', /signature/);
     });
   });
 
