@@ -17,7 +17,7 @@ const LOST_CONNECTION: readonly status[] = [status.UNAVAILABLE, status.INTERNAL]
 
 describe('durability: SIGKILL of global during an admin burst', function () {
   this.timeout(120_000);
-  const mesh = new TestMesh();
+  const mesh = new TestMesh({ meshTls: true });
 
   after(async () => {
     await mesh.stop();
@@ -72,7 +72,7 @@ describe('durability: SIGKILL of global during an admin burst', function () {
       assert.equal(app.clientId, ack.clientId);
     }
     const meshToken = fs.readFileSync(path.join(mesh.dir, 'global', 'mesh-token'), 'utf8').trim();
-    const { revisions, head } = await feedRevisions(mesh.address('global'), meshToken);
+    const { revisions, head } = await feedRevisions(mesh.address('global'), meshToken, 10_000, mesh.credentialsAs('regional-eastus'));
     assert.deepEqual(revisions, Array.from({ length: head }, (_, i) => i + 1), 'revisions 1..head with no gap');
     assert.ok(head >= Math.max(revokeAck, ...acknowledged.map((a) => a.revision)));
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { credentials, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { FaultInjectionServiceClient } from '../../gen/authmesh/fault/v1/fault.js';
 import { unary } from '../../lib/grpc/index.js';
@@ -22,11 +22,11 @@ function rssMb(pid: number): number {
  */
 describe('overload (admission control and shedding)', function () {
   this.timeout(120_000);
-  const mesh = new TestMesh();
+  const mesh = new TestMesh({ meshTls: true });
   let w: TestWorkload;
 
   const setGlobalLatency = async (latencyMs: number): Promise<void> => {
-    const client = new FaultInjectionServiceClient(mesh.address('global'), credentials.createInsecure());
+    const client = new FaultInjectionServiceClient(mesh.address('global'), mesh.credentialsAs('admin'));
     try {
       await unary((m, o, cb) => client.setFaults({ latencyMs, errorRate: 0, errorCode: 0 }, m, o, cb));
     } finally {
@@ -38,10 +38,10 @@ describe('overload (admission control and shedding)', function () {
     // Two calls at once, two waiting for at most 200 ms: a small global that a burst overruns.
     await mesh.startGlobal(['--fault-injection', '--max-concurrent', '2', '--max-queue', '2', '--max-queue-wait', '200ms', '--backup-interval', '0', '--usage-flush', '100ms']);
     const files = meshBackupFiles(mesh);
-    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken: fs.readFileSync(files.meshTokenFile, 'utf8').trim() });
+    await initBackup({ dataDir: files.dataDir, global: mesh.address('global'), meshToken: fs.readFileSync(files.meshTokenFile, 'utf8').trim(), channelCredentials: mesh.credentialsAs('backup') });
     w = await mesh.addWorkload('overloaded');
     assert.ok((await acquire(mesh.tokenClient('global'), w)).response);
-    await waitForUsageRecorded(mesh.address('global'), [w], { meshToken: fs.readFileSync(files.meshTokenFile, 'utf8').trim() });
+    await waitForUsageRecorded(mesh.address('global'), [w], { meshToken: fs.readFileSync(files.meshTokenFile, 'utf8').trim(), channelCredentials: mesh.credentialsAs('regional-eastus') });
     await mesh.adminCall((c) => (m, o, cb) => c.exportBackup({}, m, o, cb));
     await startBackupProcess(mesh, files);
     await mesh.startRegional('eastus');

@@ -43,8 +43,9 @@ export function acquireDirect(
   address: string,
   req: { tenantId: string; clientId: string; assertion?: string; secret?: string; scope?: string },
   meshToken: string | undefined,
+  channelCredentials: ChannelCredentials = credentials.createInsecure(),
 ): Promise<DirectOutcome> {
-  const client = new TokenServiceClient(address, credentials.createInsecure());
+  const client = new TokenServiceClient(address, channelCredentials);
   const request = {
     tenantId: req.tenantId,
     clientId: req.clientId,

@@ -39,7 +39,8 @@ export interface ScenarioResult {
  * authenticated through the primary, are cached in the region and are covered by the backup.
  */
 export class ChaosMesh {
-  readonly mesh = new TestMesh();
+  /** With mutual TLS inside the mesh, as production runs it. */
+  readonly mesh = new TestMesh({ meshTls: true });
   readonly results: ScenarioResult[] = [];
   workloads: TestWorkload[] = [];
   files!: BackupFiles;
@@ -50,7 +51,7 @@ export class ChaosMesh {
     await mesh.startGlobal(['--fault-injection', '--backup-interval', '0', '--usage-flush', '100ms']);
     this.files = meshBackupFiles(mesh);
     const meshToken = fs.readFileSync(this.files.meshTokenFile, 'utf8').trim();
-    await initBackup({ dataDir: this.files.dataDir, global: mesh.address('global'), meshToken });
+    await initBackup({ dataDir: this.files.dataDir, global: mesh.address('global'), meshToken, channelCredentials: mesh.credentialsAs('backup') });
     for (let i = 0; i < identities; i += 1) this.workloads.push(await mesh.addWorkload(`chaos-${i}`));
     const global = mesh.tokenClient('global');
     for (const w of this.workloads) {
@@ -58,7 +59,7 @@ export class ChaosMesh {
       if (!r.response) throw new Error(`warm-up through global failed: ${r.error?.details}`);
     }
     // The usage flush has landed, so the export covers every workload.
-    await waitForUsageRecorded(mesh.address('global'), this.workloads, { meshToken });
+    await waitForUsageRecorded(mesh.address('global'), this.workloads, { meshToken, channelCredentials: mesh.credentialsAs('regional-eastus') });
     await this.exportBackup();
     await startBackupProcess(mesh, this.files, ['--fault-injection']);
     await mesh.startRegional('eastus', ['--fault-injection']);
@@ -83,7 +84,7 @@ export class ChaosMesh {
   }
 
   async setFaults(name: string, faults: Partial<SetFaultsRequest>): Promise<void> {
-    const client = new FaultInjectionServiceClient(this.mesh.address(name), credentials.createInsecure());
+    const client = new FaultInjectionServiceClient(this.mesh.address(name), name.startsWith('gateway-') ? credentials.createInsecure() : this.mesh.credentialsAs('admin'));
     try {
       await unary((m, o, cb) => client.setFaults({ latencyMs: 0, errorRate: 0, errorCode: 0, ...faults }, m, o, cb));
     } finally {
@@ -92,7 +93,7 @@ export class ChaosMesh {
   }
 
   async clearFaults(name: string): Promise<void> {
-    const client = new FaultInjectionServiceClient(this.mesh.address(name), credentials.createInsecure());
+    const client = new FaultInjectionServiceClient(this.mesh.address(name), name.startsWith('gateway-') ? credentials.createInsecure() : this.mesh.credentialsAs('admin'));
     try {
       await unary((m, o, cb) => client.clearFaults({}, m, o, cb));
     } finally {
