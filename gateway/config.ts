@@ -1,5 +1,6 @@
 import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
+import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './outlier-detection.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
@@ -36,6 +37,7 @@ export const GATEWAY_OPTIONS = {
   'breaker-window': { type: 'duration', describe: 'rolling window of a breaker', default: `${DEFAULT_BREAKER_OPTIONS.rollingCountTimeout}ms`, check: positive },
   'breaker-buckets': { type: 'int', describe: 'buckets in the rolling window (must divide it)', default: String(DEFAULT_BREAKER_OPTIONS.rollingCountBuckets), check: atLeastOne },
   'breaker-reset-timeout': { type: 'duration', describe: 'time a breaker stays open before a probe', default: `${DEFAULT_BREAKER_OPTIONS.resetTimeout}ms`, check: positive },
+  'outlier-consecutive-timeouts': { type: 'int', describe: 'attempt timeouts in a row that open a domain\'s breaker at once, whatever its window holds (0 = off)', default: String(DEFAULT_OUTLIER_OPTIONS.consecutiveTimeouts), check: between(0, 1000) },
   'breaker-capacity': { type: 'int', describe: 'attempts in flight per domain before refusing', default: String(DEFAULT_BREAKER_OPTIONS.capacity), check: atLeastOne },
   'retry-max-tokens': { type: 'int', describe: 'retry budget capacity (gRFC A6 maxTokens)', default: '100', check: atLeastOne },
   'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
@@ -76,6 +78,8 @@ export interface GatewayConfig {
   /** Hedging delay, ms; 0 turns hedging off. */
   hedgeAfterMs?: number;
   breaker: BreakerOptions;
+  /** Consecutive-timeout ejection (default 5 in a row). */
+  outlier?: OutlierOptions;
   retry: Required<RetryBudgetOptions>;
   channels: number;
   /** How token calls reach the domains (default relay). */
@@ -131,6 +135,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     attemptTimeoutMs: c['attempt-timeout'],
     hedgeAfterMs: c['hedge-after'],
     breaker: Object.freeze(breaker),
+    outlier: Object.freeze({ consecutiveTimeouts: c['outlier-consecutive-timeouts'] }),
     retry: Object.freeze({
       maxTokens: c['retry-max-tokens'],
       tokenRatio: Number(c['retry-token-ratio']),

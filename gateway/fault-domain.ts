@@ -4,6 +4,7 @@ import { breakerState, createBreaker, type BreakerOptions, type DomainBreaker } 
 import type { TokenBackend } from './domain-client.js';
 import type { DomainView, HealthView } from './health-snapshot.js';
 import type { HealthWatch } from './health-watch.js';
+import { DEFAULT_OUTLIER_OPTIONS, detectOutliers, type Ejection, type OutlierOptions } from './outlier-detection.js';
 import { DomainStats, type StatsOptions } from './stats.js';
 
 /** Events a {@link FaultDomain} emits; adapters log and count them. */
@@ -12,6 +13,8 @@ export interface FaultDomainEvents {
   breaker: [state: 'closed' | 'open' | 'half-open'];
   /** Health watch now says `health`. */
   health: [health: HealthView];
+  /** Attempt timeouts in a row opened the breaker (see outlier-detection.ts). */
+  ejected: [ejection: Ejection];
 }
 
 export interface FaultDomainOptions {
@@ -21,6 +24,8 @@ export interface FaultDomainOptions {
   clock: Clock;
   breaker?: Partial<BreakerOptions>;
   stats?: StatsOptions;
+  /** Consecutive-timeout ejection; default {@link DEFAULT_OUTLIER_OPTIONS}. */
+  outlier?: Partial<OutlierOptions>;
   /** Builds the health watch, given the callback that reports changes; none = health unknown. */
   healthWatch?: (onChange: (health: HealthView) => void) => HealthWatch;
 }
@@ -55,6 +60,7 @@ export class FaultDomain extends EventEmitter<FaultDomainEvents> {
       this.stats.forgetFaults();
       this.emit('breaker', 'closed');
     });
+    detectOutliers(this.name, this.breaker, options.clock, { ...DEFAULT_OUTLIER_OPTIONS, ...options.outlier }, (e) => this.emit('ejected', e));
     this.watch = options.healthWatch?.((health) => this.emit('health', health));
   }
 

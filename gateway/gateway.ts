@@ -85,6 +85,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       backend,
       clock,
       breaker: config.breaker,
+      ...(config.outlier === undefined ? {} : { outlier: config.outlier }),
       stats: { windowMs: config.breaker.rollingCountTimeout, buckets: config.breaker.rollingCountBuckets },
       ...(withWatch
         ? {
@@ -103,6 +104,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       snapshots.invalidate();
       log.warn({ domain: d.name, breaker: state }, `breaker ${state}`);
     });
+    d.on('ejected', (e) => log.warn({ domain: e.domain, timeouts: e.timeouts, ms: e.atMs - e.firstTimeoutAtMs }, `${e.domain} ejected after ${e.timeouts} attempt timeouts in a row`));
     d.on('health', (health) => {
       snapshots.invalidate();
       log.info({ domain: d.name, health }, `health ${health}`);

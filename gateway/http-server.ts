@@ -7,6 +7,7 @@ import type { HttpFrontConfig } from './http-config.js';
 import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks } from './http-discovery.js';
 import { httpError, sendJson, sendOAuthError } from './http-errors.js';
 import { serveToken } from './http-token.js';
+import { traceHttpRequest } from './http-tracing.js';
 import { resolveHttpTls } from './http-tls.js';
 
 /** The HTTP front once it listens. */
@@ -22,11 +23,23 @@ export interface RunningHttpFront {
 
 /** Tenant ids as the fault domains accept them. */
 const TENANT = '[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
-const ROUTES: readonly { pattern: RegExp; route: Route; allow: string }[] = [
-  { pattern: new RegExp(`^/(${TENANT})/oauth2/v2\\.0/token$`), route: 'token', allow: 'POST' },
-  { pattern: new RegExp(`^/(${TENANT})/v2\\.0/\\.well-known/openid-configuration$`), route: 'discovery', allow: 'GET, HEAD' },
-  { pattern: new RegExp(`^/(${TENANT})/discovery/v2\\.0/keys$`), route: 'jwks', allow: 'GET, HEAD' },
+/** Each route with its template as traces name it (`http.route`). */
+const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; template: string }[] = [
+  { pattern: new RegExp(`^/(${TENANT})/oauth2/v2\\.0/token$`), route: 'token', allow: 'POST', template: '/{tenant}/oauth2/v2.0/token' },
+  { pattern: new RegExp(`^/(${TENANT})/v2\\.0/\\.well-known/openid-configuration$`), route: 'discovery', allow: 'GET, HEAD', template: '/{tenant}/v2.0/.well-known/openid-configuration' },
+  { pattern: new RegExp(`^/(${TENANT})/discovery/v2\\.0/keys$`), route: 'jwks', allow: 'GET, HEAD', template: '/{tenant}/discovery/v2.0/keys' },
 ];
+
+/** The route a request path names, and its tenant. */
+function matchRoute(url: string): { match: (typeof ROUTES)[number]; tenantId: string } | undefined {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  for (const r of ROUTES) {
+    const m = r.pattern.exec(path);
+    if (m !== null) return { match: r, tenantId: m[1]! };
+  }
+  return undefined;
+}
 type Route = 'token' | 'discovery' | 'jwks';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -84,7 +97,10 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
     res.once('close', () => {
       if (!res.writableFinished) controller.abort();
     });
-    dispatch(req, res, { config, publicUrl, failover: deps.failover, log: deps.log, signal: controller.signal }).catch((err: unknown) => {
+    const matched = matchRoute(req.url ?? '/');
+    traceHttpRequest(req, res, matched?.match.template, () =>
+      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: controller.signal }),
+    ).catch((err: unknown) => {
       deps.log.error({ err, path: req.url?.split('?')[0] }, 'http request failed');
       if (!res.headersSent) sendOAuthError(res, httpError('server_error', 'internal error'));
       else res.destroy();
@@ -127,24 +143,12 @@ interface RequestContext {
   signal: AbortSignal;
 }
 
-async function dispatch(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  let tenantId: string | undefined;
-  let match: (typeof ROUTES)[number] | undefined;
-  for (const r of ROUTES) {
-    const m = r.pattern.exec(path);
-    if (m !== null) {
-      tenantId = m[1]!;
-      match = r;
-      break;
-    }
-  }
-  if (match === undefined || tenantId === undefined) {
+async function dispatch(req: IncomingMessage, res: ServerResponse, matched: ReturnType<typeof matchRoute>, ctx: RequestContext): Promise<void> {
+  if (matched === undefined) {
     sendJson(res, 404, { error: 'not_found', error_description: 'no such endpoint' });
     return;
   }
+  const { match, tenantId } = matched;
   if (!match.allow.split(', ').includes(req.method ?? '')) {
     const e = httpError('invalid_request', `method not allowed; use ${match.allow}`);
     sendOAuthError(res, { ...e, status: 405 }, { allow: match.allow });

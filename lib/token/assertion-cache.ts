@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
+import type { Credential, Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
 
 /** Options of {@link VerifiedAssertionCache}. */
@@ -11,7 +11,7 @@ export interface VerifiedAssertionCacheOptions {
 interface Verified {
   /** The directory's identity object the assertion was verified against. */
   identity: Identity;
-  /** `kid` or `x5t#S256` of the header, to find the credential again. */
+  /** The key id of the credential that verified it (or the header's `kid` / `x5t#S256`), to find it again. */
   kid: string | undefined;
   x5t: string | undefined;
   /** `exp` of the assertion, seconds since the epoch. */
@@ -56,8 +56,12 @@ export class VerifiedAssertionCache {
     return true;
   }
 
-  /** Remembers an assertion that has just passed the full check for `identity`. */
-  remember(assertion: string, identity: Identity): void {
+  /**
+   * Remembers an assertion that has just passed the full check for `identity`. `verifiedWith`, the
+   * credential whose key verified it, is what later checks look for (a kid-less assertion names none);
+   * without it the header's `kid` or `x5t#S256` is.
+   */
+  remember(assertion: string, identity: Identity, verifiedWith?: Credential): void {
     let exp: unknown;
     let kid: unknown;
     let x5t: unknown;
@@ -77,8 +81,8 @@ export class VerifiedAssertionCache {
     this.entries.set(assertion, {
       identity,
       exp,
-      kid: typeof kid === 'string' ? kid : undefined,
-      x5t: typeof x5t === 'string' ? x5t : undefined,
+      kid: verifiedWith !== undefined ? verifiedWith.keyId : typeof kid === 'string' ? kid : undefined,
+      x5t: verifiedWith !== undefined ? undefined : typeof x5t === 'string' ? x5t : undefined,
     });
   }
 

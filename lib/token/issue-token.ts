@@ -55,8 +55,8 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   if (valid.assertion !== undefined) {
     const cache = ctx.assertionCache;
     if (cache === undefined || !cache.has(valid.assertion, identity, Math.floor(ctx.clock.now() / 1000))) {
-      await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds });
-      cache?.remember(valid.assertion, identity);
+      const credential = await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds });
+      cache?.remember(valid.assertion, identity, credential);
     }
   } else if (!secretMatches(identity, valid.secret!, Math.floor(ctx.clock.now() / 1000))) {
     throw invalidClient('client secret is invalid or expired');

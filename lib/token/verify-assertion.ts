@@ -3,7 +3,7 @@ import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type 
 import type { Credential, Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
 import type { Clock } from '../clock/index.js';
-import { invalidClient } from '../errors/index.js';
+import { OAuthError, invalidClient } from '../errors/index.js';
 import {
   ASSERTION_ALGORITHMS,
   ASSERTION_CLOCK_SKEW_SECONDS,
@@ -41,11 +41,17 @@ function readHeader(assertion: string): ProtectedHeaderParameters {
   }
 }
 
-/** Picks the credential named by the header `kid` (JWK thumbprint) or `x5t#S256`. */
-function selectCredential(identity: Identity, header: ProtectedHeaderParameters): Credential {
+/** At most this many credentials are tried for an assertion whose header names none. */
+export const MAX_KIDLESS_CANDIDATES = 10;
+
+/**
+ * The credential named by the header `kid` (JWK thumbprint) or `x5t#S256`; undefined when the
+ * header names none (RFC 7523 does not require a key id).
+ */
+function namedCredential(identity: Identity, header: ProtectedHeaderParameters): Credential | undefined {
   const kid = typeof header.kid === 'string' ? header.kid : undefined;
   const x5t = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
-  if (kid === undefined && x5t === undefined) throw invalidClient('client_assertion header has no kid or x5t#S256');
+  if (kid === undefined && x5t === undefined) return undefined;
   const match = identity.credentials.find(
     (c) =>
       c.kind === CredentialKind.CREDENTIAL_KIND_CERTIFICATE &&
@@ -53,6 +59,19 @@ function selectCredential(identity: Identity, header: ProtectedHeaderParameters)
   );
   if (match === undefined) throw invalidClient('the assertion key id matches no certificate credential of this client');
   return match;
+}
+
+/** Whether a credential's key can have made a signature with `alg` (so a kid-less search skips the rest). */
+function keyFitsAlgorithm(credential: Credential, alg: string): boolean {
+  const type = publicKeyOf(credential).asymmetricKeyType;
+  return alg.startsWith('ES') ? type === 'ec' : type === 'rsa' || type === 'rsa-pss';
+}
+
+/** Certificate credentials inside their validity window, the candidates for a kid-less assertion. */
+function currentCertificates(identity: Identity, nowSeconds: number): Credential[] {
+  return identity.credentials.filter(
+    (c) => c.kind === CredentialKind.CREDENTIAL_KIND_CERTIFICATE && (c.notBefore === 0 || nowSeconds >= c.notBefore) && (c.notAfter === 0 || nowSeconds < c.notAfter),
+  );
 }
 
 function checkValidity(credential: Credential, nowSeconds: number): void {
@@ -72,22 +91,50 @@ function describeJoseError(err: unknown): string {
 /**
  * Verifies an RFC 7523 client assertion for `identity`: `iss` = `sub` = client id, `aud` = the
  * tenant's token endpoint or its issuer identifier, `exp` and `jti` present, lifetime at most
- * `maxLifetimeSeconds` (one hour by default), 5 minutes of skew,
- * ES256/RS256/PS256 only, signed by the certificate credential the header names.
- * Throws `invalid_client` on any failure.
+ * `maxLifetimeSeconds` (one hour by default), 5 minutes of skew, ES256/RS256/PS256 only, signed by
+ * the certificate credential the header names. A header that names none (`kid` and `x5t#S256`
+ * absent, as generic OAuth clients send it) is tried against each of the client's currently valid
+ * certificate credentials, at most {@link MAX_KIDLESS_CANDIDATES}.
+ * Resolves with the credential that verified; throws `invalid_client` on any failure.
  */
-export async function verifyAssertion(assertion: string, identity: Identity, ctx: AssertionContext): Promise<void> {
+export async function verifyAssertion(assertion: string, identity: Identity, ctx: AssertionContext): Promise<Credential> {
   const header = readHeader(assertion);
-  if (typeof header.alg !== 'string' || !ASSERTION_ALGORITHMS.includes(header.alg)) {
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !ASSERTION_ALGORITHMS.includes(alg)) {
     throw invalidClient('client_assertion algorithm is not allowed (use ES256, RS256 or PS256)');
   }
-  const credential = selectCredential(identity, header);
   const now = ctx.clock.now();
-  checkValidity(credential, Math.floor(now / 1000));
+  const nowSeconds = Math.floor(now / 1000);
+  const named = namedCredential(identity, header);
+  if (named !== undefined) {
+    checkValidity(named, nowSeconds);
+    await verifyWith(assertion, alg, named, identity, ctx, now);
+    return named;
+  }
+  const candidates = currentCertificates(identity, nowSeconds);
+  if (candidates.length === 0) throw invalidClient('client_assertion has no kid or x5t#S256 and the client has no valid certificate credential');
+  if (candidates.length > MAX_KIDLESS_CANDIDATES) {
+    throw invalidClient(`client_assertion has no kid or x5t#S256 and the client has more than ${MAX_KIDLESS_CANDIDATES} valid certificate credentials: send the kid header`);
+  }
+  for (const candidate of candidates) {
+    if (!keyFitsAlgorithm(candidate, alg)) continue;
+    try {
+      await verifyWith(assertion, alg, candidate, identity, ctx, now);
+      return candidate;
+    } catch (err) {
+      // Another credential's key: try the next. Any other failure is this assertion's own.
+      if (!(err instanceof OAuthError && err.cause instanceof joseErrors.JWSSignatureVerificationFailed)) throw err;
+    }
+  }
+  throw invalidClient('client_assertion has no kid or x5t#S256 and its signature verifies with none of the client\'s valid certificate credentials');
+}
+
+/** The signature and claim checks against one credential. */
+async function verifyWith(assertion: string, alg: string, credential: Credential, identity: Identity, ctx: AssertionContext, now: number): Promise<void> {
   let payload;
   try {
     ({ payload } = await jwtVerify(assertion, publicKeyOf(credential), {
-      algorithms: [header.alg],
+      algorithms: [alg],
       issuer: identity.clientId,
       subject: identity.clientId,
       // RFC 7523 section 3: the token endpoint URL or the issuer identifier of the server; OAuth

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { status } from '@grpc/grpc-js';
+import { credentials, status } from '@grpc/grpc-js';
 import { acquireDirect, workloadRequest } from '../support/backup-process.js';
 import { CHAOS_FULL, CLIENT_DEADLINE_MS, ChaosMesh, LOAD } from '../support/chaos-mesh.js';
 import { acquire, runLoad, type LoadReport } from '../support/mesh-harness.js';
@@ -65,6 +65,15 @@ describe(`chaos suite (${CHAOS_FULL ? 'full' : 'short'} form)`, function () {
   afterEach(() => {
     for (const name of stopped) mesh.signal(name, 'SIGCONT');
     stopped.clear();
+  });
+
+  it('runs the mesh with mutual TLS, as production does: members refuse a plaintext caller, the gateway serves workloads', async () => {
+    const w = chaos.workloads[0]!;
+    for (const name of ['global', 'regional-eastus', 'backup']) {
+      const plain = await acquireDirect(mesh.address(name), workloadRequest(w), undefined, credentials.createInsecure());
+      assert.equal(plain.error?.code, status.UNAVAILABLE, `${name} answered a plaintext caller: ${plain.error?.details ?? plain.response?.faultDomain}`);
+    }
+    assert.equal((await chaos.callGateway(w)).response?.faultDomain, 'regional/eastus');
   });
 
   it('loses no request when regional-eastus is killed (SIGKILL), served by global', async () => {
@@ -202,10 +211,10 @@ describe(`chaos suite (${CHAOS_FULL ? 'full' : 'short'} form)`, function () {
       assert.ok([status.UNAUTHENTICATED, status.PERMISSION_DENIED].includes(refused.error.code), refused.error.details);
       // Backup loads the export (polled every 200 ms) and refuses too.
       const backupUntil = Date.now() + 5000;
-      let fromBackup = await acquireDirect(mesh.address('backup'), workloadRequest(target), meshToken);
+      let fromBackup = await acquireDirect(mesh.address('backup'), workloadRequest(target), meshToken, mesh.credentialsAs('gateway-eastus'));
       while (fromBackup.response && Date.now() < backupUntil) {
         await sleep(200);
-        fromBackup = await acquireDirect(mesh.address('backup'), workloadRequest(target), meshToken);
+        fromBackup = await acquireDirect(mesh.address('backup'), workloadRequest(target), meshToken, mesh.credentialsAs('gateway-eastus'));
       }
       assert.equal(fromBackup.response, undefined, 'backup refuses the disabled app');
       // Through the gateway nothing issues for it, while every other identity is served.

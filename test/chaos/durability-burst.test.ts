@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { status } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { RESOURCE, TestMesh, acquire } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
 import { feedRevisions } from '../support/change-feed.js';
@@ -10,9 +10,12 @@ import { feedRevisions } from '../support/change-feed.js';
  * after restart every acknowledged mutation is there, the change log has no gap, and regional
  * catches up and enforces what the burst changed.
  */
+/** How a call fails when the server process is killed under it: the connection is gone. */
+const LOST_CONNECTION: readonly status[] = [status.UNAVAILABLE, status.INTERNAL];
+
 describe('durability: SIGKILL of global during an admin burst', function () {
   this.timeout(120_000);
-  const mesh = new TestMesh();
+  const mesh = new TestMesh({ meshTls: true });
 
   after(async () => {
     await mesh.stop();
@@ -29,6 +32,8 @@ describe('durability: SIGKILL of global during an admin burst', function () {
     const acknowledged: { clientId: string; revision: number }[] = [];
     let revokeAck: number | undefined;
     let stop = false;
+    let killed = false;
+    const unexpected: string[] = [];
     const callers = 6;
     const perCaller = 200;
     const killAfterAcks = 60;
@@ -41,13 +46,21 @@ describe('durability: SIGKILL of global during an admin burst', function () {
         try {
           const r = await mesh.adminCall<{ clientId: string; revision: number }>((c) => (m, o, cb) => c.createApp({ tenantId, name: `burst-${n}-${i}` }, m, o, cb));
           acknowledged.push(r);
-          if (acknowledged.length === killAfterAcks) void mesh.kill('global');
-        } catch {
-          stop = true; // global is gone: the callers stop, as they would on UNAVAILABLE
+          if (acknowledged.length === killAfterAcks) {
+            killed = true;
+            void mesh.kill('global');
+          }
+        } catch (err) {
+          // global is gone: the callers stop, as they would on UNAVAILABLE. Any other failure,
+          // or any failure before the kill, is a bug.
+          const e = err as ServiceError;
+          if (!killed || !LOST_CONNECTION.includes(e.code)) unexpected.push(`${killed ? 'after' : 'before'} the kill: ${status[e.code]} ${e.details}`);
+          stop = true;
         }
       }
     };
     await Promise.all(Array.from({ length: callers }, (_, n) => caller(n)));
+    assert.deepEqual(unexpected, []);
     assert.ok(acknowledged.length >= killAfterAcks, `only ${acknowledged.length} acknowledged`);
     assert.ok(revokeAck !== undefined, 'the role revoke was acknowledged');
 
@@ -56,7 +69,7 @@ describe('durability: SIGKILL of global during an admin burst', function () {
       const app = await mesh.adminCall<{ clientId: string }>((c) => (m, o, cb) => c.getApp({ tenantId, clientId: ack.clientId }, m, o, cb));
       assert.equal(app.clientId, ack.clientId);
     }
-    const { revisions, head } = await feedRevisions(mesh.address('global'), mesh.adminToken);
+    const { revisions, head } = await feedRevisions(mesh.address('global'), mesh.adminToken, 10_000, mesh.credentialsAs('admin'));
     assert.deepEqual(revisions, Array.from({ length: head }, (_, i) => i + 1), 'revisions 1..head with no gap');
     assert.ok(head >= Math.max(revokeAck, ...acknowledged.map((a) => a.revision)));
 

@@ -3,7 +3,9 @@ import { Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js'
 import fc from 'fast-check';
 import { AdminServiceService } from '../../gen/authmesh/admin/v1/admin.js';
 import { DirectoryServiceService } from '../../gen/authmesh/directory/v1/directory.js';
-import { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
+import { decodeJwt } from 'jose';
+import { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
+import { ASSERTION_TYPE } from '../../lib/token/index.js';
 import { bearer } from '../support/global-harness.js';
 import { fuzzParams, fuzzTimeout, hostileString } from './arbitraries.js';
 import { assertRefused, assertStillServing, goodAssertion, rawClient, rawUnary, startFuzzTarget, tokenRequest, type FuzzTarget } from './wire-support.js';
@@ -64,6 +66,25 @@ function assertNotABug(err: ServiceError | undefined, what: string): void {
   if (err.code === status.INTERNAL) assert.match(err.details, /deserializ/i, `${what}: INTERNAL that is not a decoding failure: ${err.details}`);
 }
 
+/** What the server reads from request bytes: undefined when they do not decode. */
+function requestMeaning(bytes: Buffer): string | undefined {
+  let r: AcquireTokenRequest;
+  try {
+    r = AcquireTokenRequest.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  const type = r.clientAssertionType === '' ? ASSERTION_TYPE : r.clientAssertionType;
+  return JSON.stringify([r.tenantId, r.clientId, r.scope, r.clientAssertion, type, r.clientSecret]);
+}
+
+/** The parts of an issued token that say who it is for and what it grants. */
+function tokenMeaning(response: Buffer): Record<string, unknown> {
+  const res = AcquireTokenResponse.decode(response);
+  const claims = decodeJwt(res.accessToken);
+  return { sub: claims.sub, aud: claims.aud, iss: claims.iss, tid: claims.tid, roles: claims.roles, azp: claims.azp, appid: claims.appid, faultDomain: res.faultDomain };
+}
+
 const methodPaths = (def: Record<string, { path: string; responseStream: boolean }>): string[] =>
   Object.values(def).filter((m) => !m.responseStream).map((m) => m.path);
 
@@ -93,26 +114,52 @@ describe('fuzz: malformed protobuf on the wire', function () {
     assert.ok(out.response !== undefined && out.response.length > 0, out.error?.details);
   });
 
+  /**
+   * The property: damaged bytes are refused precisely, unless the damage left the request's meaning
+   * as the server reads it unchanged (an empty `client_assertion_type` means the one accepted type;
+   * an appended unknown field is skipped), in which case the answer must be the undamaged request's.
+   */
+  const damagedBytesProperty = async (base: Buffer, bytes: Buffer, seen?: (b: Buffer, issued: boolean) => void): Promise<void> => {
+    const out = await rawUnary(raw, '/authmesh.token.v1.TokenService/AcquireToken', bytes);
+    const issued = out.response !== undefined;
+    seen?.(bytes, issued);
+    const meaning = requestMeaning(bytes);
+    if (meaning !== undefined && meaning === requestMeaning(base)) {
+      if (!issued) {
+        // The same request undamaged is answered with a token; so must this one be.
+        assert.fail(`an undamaged-in-meaning request was refused: ${out.error ? `${status[out.error.code]} ${out.error.details}` : ''}`);
+      }
+      const undamaged = await rawUnary(raw, '/authmesh.token.v1.TokenService/AcquireToken', base);
+      assert.deepEqual(tokenMeaning(out.response!), tokenMeaning(undamaged.response!), 'the answer differs from the undamaged request\'s');
+      return;
+    }
+    assertNotABug(out.error, 'AcquireToken');
+    if (out.error?.code === status.INTERNAL || out.error?.code === status.RESOURCE_EXHAUSTED) return;
+    assertRefused(out);
+  };
+
   it('never issues a token for damaged AcquireToken bytes, and refuses them precisely', async () => {
     const base = validRequest();
+    await fc.assert(fc.asyncProperty(malformed(base), (bytes) => damagedBytesProperty(base, bytes)), fuzzParams(150));
+  });
+
+  it('issues the undamaged answer for the cut that drops only client_assertion_type (seed 979064230, path 105)', async () => {
+    let replayed: { bytes: Buffer; issued: boolean } | undefined;
+    const base = validRequest();
     await fc.assert(
-      fc.asyncProperty(malformed(base), async (bytes) => {
-        // Damage that leaves the message intact (say an appended unknown field) may still be a good request.
-        let decoded: AcquireTokenRequest | undefined;
-        try {
-          decoded = AcquireTokenRequest.decode(bytes);
-        } catch {
-          decoded = undefined;
-        }
-        const stillGood = decoded !== undefined && JSON.stringify(decoded) === JSON.stringify(AcquireTokenRequest.decode(base));
-        const out = await rawUnary(raw, '/authmesh.token.v1.TokenService/AcquireToken', bytes);
-        if (stillGood) return;
-        assertNotABug(out.error, 'AcquireToken');
-        if (out.error?.code === status.INTERNAL || out.error?.code === status.RESOURCE_EXHAUSTED) return;
-        assertRefused(out);
-      }),
-      fuzzParams(150),
+      fc.asyncProperty(malformed(base), (bytes) => damagedBytesProperty(base, bytes, (b, issued) => (replayed = { bytes: b, issued }))),
+      { seed: 979064230, path: '105', numRuns: 1, endOnFailure: true },
     );
+    assert.ok(replayed !== undefined, 'the recorded counterexample was not replayed');
+    // The recorded case: the message cut at a field boundary, everything but the optional type kept.
+    const decoded = AcquireTokenRequest.decode(replayed.bytes);
+    const whole = AcquireTokenRequest.decode(base);
+    assert.equal(decoded.clientAssertionType, '');
+    assert.equal(decoded.tenantId, whole.tenantId);
+    assert.equal(decoded.clientId, whole.clientId);
+    assert.equal(decoded.scope, whole.scope);
+    assert.ok(decoded.clientAssertion.split('.').length === 3, 'the assertion survived the cut whole');
+    assert.equal(replayed.issued, true, 'the request kept its meaning, so it gets a token');
   });
 
   it('answers GetJwks for any bytes with a public key set or a decoding error, never private members', async () => {

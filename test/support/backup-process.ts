@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { credentials, makeGenericClientConstructor, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { DirectoryServiceClient, type LookupIdentityResponse } from '../../gen/authmesh/directory/v1/directory.js';
 import { service as healthService } from 'grpc-health-check';
 import { BackupStatusServiceClient, type GetStatusResponse } from '../../gen/authmesh/backup/v1/backup.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
@@ -46,8 +47,9 @@ export function acquireDirect(
   address: string,
   req: { tenantId: string; clientId: string; assertion?: string; secret?: string; scope?: string },
   meshToken: string | undefined,
+  channelCredentials: ChannelCredentials = credentials.createInsecure(),
 ): Promise<DirectOutcome> {
-  const client = new TokenServiceClient(address, credentials.createInsecure());
+  const client = new TokenServiceClient(address, channelCredentials);
   const request = {
     tenantId: req.tenantId,
     clientId: req.clientId,
@@ -91,6 +93,38 @@ export async function healthOf(address: string, service = ''): Promise<string> {
     return await new Promise<string>((resolve) =>
       check({ service }, { deadline: Date.now() + 1000 }, (err, res) => resolve(err ? 'no answer' : String(res?.status))),
     );
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Waits until global has written each workload's last successful authentication (the usage flush),
+ * asking global's directory API with the mesh token (or mesh certificate), so a backup export
+ * that follows covers them. Throws with the workloads still missing after `timeoutMs`.
+ */
+export async function waitForUsageRecorded(
+  globalAddress: string,
+  workloads: readonly { tenantId: string; clientId: string }[],
+  auth: { meshToken?: string; channelCredentials?: ChannelCredentials },
+  timeoutMs = 10_000,
+): Promise<void> {
+  const client = new DirectoryServiceClient(globalAddress, auth.channelCredentials ?? credentials.createInsecure());
+  const md = auth.meshToken === undefined ? new Metadata() : bearer(auth.meshToken);
+  const deadline = Date.now() + timeoutMs;
+  let missing = [...workloads];
+  try {
+    while (missing.length > 0) {
+      const still: typeof missing = [];
+      for (const w of missing) {
+        const res = await unary<LookupIdentityResponse>((m, o, cb) => client.lookupIdentity({ tenantId: w.tenantId, clientId: w.clientId, region: '' }, m, o, cb), { metadata: md, timeoutMs: 3000 });
+        if (Number(res.identity?.lastAuthenticatedAtMs ?? 0) <= 0) still.push(w);
+      }
+      missing = still;
+      if (missing.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`usage not recorded after ${timeoutMs} ms for ${missing.map((w) => w.clientId).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     client.close();
   }

@@ -3,8 +3,8 @@ import { DirectoryServiceClient, type WatchResponse } from '../../gen/authmesh/d
 import { bearer } from '../../lib/grpc/index.js';
 
 /** Every revision global's change feed holds, read with a watch from 0 until it reaches the head. */
-export async function feedRevisions(address: string, meshToken: string, timeoutMs = 10_000): Promise<{ revisions: number[]; head: number }> {
-  const client = new DirectoryServiceClient(address, credentials.createInsecure());
+export async function feedRevisions(address: string, meshToken: string, timeoutMs = 10_000, channelCredentials = credentials.createInsecure()): Promise<{ revisions: number[]; head: number }> {
+  const client = new DirectoryServiceClient(address, channelCredentials);
   try {
     return await new Promise((resolve, reject) => {
       const revisions: number[] = [];

@@ -5,7 +5,7 @@ import { credentials } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { FaultInjectionServiceClient, type SetFaultsRequest } from '../../gen/authmesh/fault/v1/fault.js';
 import { unary } from '../../lib/grpc/index.js';
-import { backupMemberToken, meshBackupFiles, startBackupProcess, type BackupFiles } from './backup-process.js';
+import { backupMemberToken, meshBackupFiles, startBackupProcess, waitForUsageRecorded, type BackupFiles } from './backup-process.js';
 import { TestMesh, acquire, type AcquireOutcome, type LoadReport, type TestWorkload } from './mesh-harness.js';
 import { sleep } from './spawn-service.js';
 
@@ -39,7 +39,8 @@ export interface ScenarioResult {
  * authenticated through the primary, are cached in the region and are covered by the backup.
  */
 export class ChaosMesh {
-  readonly mesh = new TestMesh();
+  /** With mutual TLS inside the mesh, as production runs it. */
+  readonly mesh = new TestMesh({ meshTls: true });
   readonly results: ScenarioResult[] = [];
   workloads: TestWorkload[] = [];
   files!: BackupFiles;
@@ -49,14 +50,15 @@ export class ChaosMesh {
     const mesh = this.mesh;
     await mesh.startGlobal(['--fault-injection', '--backup-interval', '0', '--usage-flush', '100ms']);
     this.files = meshBackupFiles(mesh);
-    await initBackup({ dataDir: this.files.dataDir, global: mesh.address('global'), meshToken: backupMemberToken(mesh) });
+    await initBackup({ dataDir: this.files.dataDir, global: mesh.address('global'), meshToken: backupMemberToken(mesh), channelCredentials: mesh.credentialsAs('backup') });
     for (let i = 0; i < identities; i += 1) this.workloads.push(await mesh.addWorkload(`chaos-${i}`));
     const global = mesh.tokenClient('global');
     for (const w of this.workloads) {
       const r = await acquire(global, w);
       if (!r.response) throw new Error(`warm-up through global failed: ${r.error?.details}`);
     }
-    await sleep(400); // usage flush, so the export covers every workload
+    // The usage flush has landed, so the export covers every workload.
+    await waitForUsageRecorded(mesh.address('global'), this.workloads, { meshToken: mesh.adminToken, channelCredentials: mesh.credentialsAs('admin') });
     await this.exportBackup();
     await startBackupProcess(mesh, this.files, ['--fault-injection']);
     await mesh.startRegional('eastus', ['--fault-injection']);
@@ -81,7 +83,7 @@ export class ChaosMesh {
   }
 
   async setFaults(name: string, faults: Partial<SetFaultsRequest>): Promise<void> {
-    const client = new FaultInjectionServiceClient(this.mesh.address(name), credentials.createInsecure());
+    const client = new FaultInjectionServiceClient(this.mesh.address(name), name.startsWith('gateway-') ? credentials.createInsecure() : this.mesh.credentialsAs('admin'));
     try {
       await unary((m, o, cb) => client.setFaults({ latencyMs: 0, errorRate: 0, errorCode: 0, ...faults }, m, o, cb));
     } finally {
@@ -90,7 +92,7 @@ export class ChaosMesh {
   }
 
   async clearFaults(name: string): Promise<void> {
-    const client = new FaultInjectionServiceClient(this.mesh.address(name), credentials.createInsecure());
+    const client = new FaultInjectionServiceClient(this.mesh.address(name), name.startsWith('gateway-') ? credentials.createInsecure() : this.mesh.credentialsAs('admin'));
     try {
       await unary((m, o, cb) => client.clearFaults({}, m, o, cb));
     } finally {

@@ -2,12 +2,13 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
-import { bearer, unary, writeMemberTokenFile } from '../../lib/grpc/index.js';
+import { bearer, unary, waitForServing as waitForServingLib, writeMemberTokenFile } from '../../lib/grpc/index.js';
+import { createMeshCa, loadOrIssueMeshCert, type MeshCertFiles } from '../../lib/tls/index.js';
 import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion } from '../../lib/token/index.js';
-import { sleep, spawnService, waitForServing, type SpawnedService } from './spawn-service.js';
+import { sleep, spawnService, type SpawnedService } from './spawn-service.js';
 
 export const RESOURCE = 'https://storage.authmesh.local';
 
@@ -45,6 +46,36 @@ export class TestMesh {
   tenantId = '';
   /** Environment added to every process this mesh starts (e.g. OTEL_* for a test collector). */
   env: Record<string, string> = {};
+  /** Mutual TLS inside the mesh, as production runs: each member gets a mesh certificate. */
+  readonly meshTls: boolean;
+  private readonly certs = new Map<string, MeshCertFiles>();
+
+  constructor(options: { meshTls?: boolean } = {}) {
+    this.meshTls = options.meshTls ?? false;
+  }
+
+  /** The mesh certificate files of `member` (global, regional-<r>, backup, gateway-<r>, admin), issued on first use. */
+  certFiles(member: string): MeshCertFiles {
+    let f = this.certs.get(member);
+    if (f === undefined) {
+      const caDir = path.join(this.dir, 'mesh-ca');
+      f = loadOrIssueMeshCert(caDir, createMeshCa(caDir), member);
+      this.certs.set(member, f);
+    }
+    return f;
+  }
+
+  /** Channel credentials of `member` with mutual TLS on; plaintext otherwise. */
+  credentialsAs(member: string): ChannelCredentials {
+    if (!this.meshTls) return credentials.createInsecure();
+    const f = this.certFiles(member);
+    return credentials.createSsl(fs.readFileSync(f.ca), fs.readFileSync(f.key), fs.readFileSync(f.cert));
+  }
+
+  /** The mesh member a process is, when it is one: its certificate and its mesh port. */
+  private memberOf(name: string): string | undefined {
+    return /^(global|backup|regional-[a-z0-9]+|gateway-[a-z0-9]+)$/.test(name) ? name : undefined;
+  }
 
   address(name: string): string {
     const spec = this.specs.get(name);
@@ -60,7 +91,9 @@ export class TestMesh {
       spec = { entry, args, port: 0 };
       this.specs.set(name, spec);
     }
-    const proc = spawnService(name, spec.entry, spec.args(spec.port), { ...this.env, ...env });
+    const member = this.meshTls ? this.memberOf(name) : undefined;
+    const meshArgs = member === undefined ? [] : ((f) => ['--mesh-ca', f.ca, '--mesh-cert', f.cert, '--mesh-key', f.key])(this.certFiles(member));
+    const proc = spawnService(name, spec.entry, [...spec.args(spec.port), ...meshArgs], { ...this.env, ...env });
     this.procs.set(name, proc);
     const until = Date.now() + 20_000;
     for (;;) {
@@ -75,7 +108,9 @@ export class TestMesh {
       }
       await sleep(50);
     }
-    await waitForServing(this.address(name), 20_000);
+    // A gateway's public port stays plaintext (or public TLS); every other member answers the mesh CA only.
+    const healthCreds = member === undefined || member.startsWith('gateway-') ? undefined : this.credentialsAs('admin');
+    await waitForServingLib(this.address(name), { timeoutMs: 20_000, ...(healthCreds === undefined ? {} : { channelCredentials: healthCreds }) });
     return proc;
   }
 
@@ -111,7 +146,7 @@ export class TestMesh {
   }
 
   private admin(): { client: InstanceType<typeof AdminServiceClient>; metadata: Metadata } {
-    return { client: new AdminServiceClient(this.address('global'), credentials.createInsecure()), metadata: bearer(this.adminToken) };
+    return { client: new AdminServiceClient(this.address('global'), this.credentialsAs('admin')), metadata: bearer(this.adminToken) };
   }
 
   /** Runs one admin call against global with the admin token. */
@@ -145,8 +180,9 @@ export class TestMesh {
     return { tenantId, clientId, privateKey, assertion };
   }
 
+  /** A TokenService client of a process: a workload's plaintext call to a gateway, a gateway's mesh call to any other member. */
   tokenClient(name: string): TokenServiceClient {
-    const client = new TokenServiceClient(this.address(name), credentials.createInsecure());
+    const client = new TokenServiceClient(this.address(name), name.startsWith('gateway-') ? credentials.createInsecure() : this.credentialsAs('gateway-eastus'));
     this.clients.push(client);
     return client;
   }

@@ -4,9 +4,8 @@ import { status } from '@grpc/grpc-js';
 import { createLocalJWKSet, jwtVerify, type JWTVerifyResult } from 'jose';
 import type { ExportBackupResponse } from '../../gen/authmesh/admin/v1/admin.js';
 import { initBackup } from '../../cli/backup-commands.js';
-import { acquireDirect, backupMemberToken, backupStatusOf, meshBackupFiles, startBackupProcess, workloadRequest, type BackupFiles } from '../support/backup-process.js';
+import { acquireDirect, backupMemberToken, backupStatusOf, meshBackupFiles, startBackupProcess, waitForUsageRecorded, workloadRequest, type BackupFiles } from '../support/backup-process.js';
 import { TestMesh, acquire, printReport, runLoad, type TestWorkload } from '../support/mesh-harness.js';
-import { sleep } from '../support/spawn-service.js';
 
 /**
  * The backup fault domain on real processes: global exports a snapshot, the backup loads it,
@@ -36,7 +35,7 @@ describe('backup failover (system)', function () {
       const r = await acquire(globalClient, w);
       assert.equal(r.response?.faultDomain, 'global', r.error?.details);
     }
-    await sleep(400); // usage flush: last_authenticated_at_ms is written
+    await waitForUsageRecorded(mesh.address('global'), [served, disabled], { meshToken: mesh.adminToken }); // last_authenticated_at_ms is written
     await mesh.adminCall((c) => (m, o, cb) => c.setAppEnabled({ tenantId: disabled.tenantId, clientId: disabled.clientId, enabled: false }, m, o, cb));
     exported = await mesh.adminCall<ExportBackupResponse>((c) => (m, o, cb) => c.exportBackup({}, m, o, cb));
     await startBackupProcess(mesh, files);

@@ -20,8 +20,8 @@ describe('bench (smoke)', function () {
         scenarios: { name: string; failed: number; throughput: { median: number } }[];
         anchors: { name: string; failed: number }[];
         openLoopAnchors: { description: string; ok: number; failed: number }[];
-        openLoop: { rate: number; runs: number; ok: number; failed: number; p99: number; p99Spread: [number, number] }[];
-        openLoopAfterLoad: { rate: number; runs: number; ok: number; failed: number; p99: number; p99Spread: [number, number] }[];
+        openLoop: { rate: number; runs: number; ok: number; failed: number; p50: number; p99: number; max: number }[];
+        openLoopAfterLoad: { rate: number; runs: number; ok: number; failed: number; p50: number; p99: number; max: number }[];
       };
       for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'openLoopAfterLoad', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
       assert.deepEqual(report.openLoopAnchors.map((a) => [a.description, a.failed]), [['grpc-js echo, one hop', 0], ['grpc-js echo, two hops (proxy)', 0]]);
@@ -29,7 +29,8 @@ describe('bench (smoke)', function () {
       assert.equal(report.openLoopAfterLoad.length, 1);
       for (const o of [...report.openLoop, ...report.openLoopAfterLoad]) {
         assert.ok(o.runs >= 1 && o.ok > 0 && o.failed === 0, `open loop at ${o.rate}/s: ${JSON.stringify(o)}`);
-        assert.ok(o.p99Spread[0] <= o.p99 && o.p99 <= o.p99Spread[1], `p99 ${o.p99} outside its spread ${o.p99Spread.join('–')}`);
+        // Latencies were measured from real answers: positive, and ordered as percentiles are.
+        assert.ok(o.p50 > 0 && o.p50 <= o.p99 && o.p99 <= o.max, `open loop at ${o.rate}/s: percentiles not measured: ${JSON.stringify(o)}`);
       }
       assert.deepEqual(report.scenarios.map((s) => s.name), ['gateway-regional', 'regional', 'global', 'backup', 'gateway-cold']);
       for (const s of [...report.scenarios, ...report.anchors]) assert.equal(s.failed, 0, `${s.name} had failed calls`);

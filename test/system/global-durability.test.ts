@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
 import { DirectoryServiceClient } from '../../gen/authmesh/directory/v1/directory.js';
 import { bearer, call } from '../support/global-harness.js';
@@ -24,6 +24,9 @@ async function boundAddress(proc: SpawnedService, timeoutMs = 15_000): Promise<s
   }
 }
 
+
+/** How a call fails when the server process is killed under it: the connection is gone. */
+const LOST_CONNECTION: readonly status[] = [status.UNAVAILABLE, status.INTERNAL];
 
 describe('global durability', () => {
   let dataDir: string;
@@ -53,6 +56,8 @@ describe('global durability', () => {
     const feedToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     const admin = new AdminServiceClient(first.address, credentials.createInsecure());
     const acknowledged: { clientId: string; revision: number }[] = [];
+    const unexpected: string[] = [];
+    let killed = false;
     let tenantId: string;
     try {
       ({ tenantId } = await call<{ tenantId: string }>(admin, 'createTenant', { name: 'durable' }, bearer(adminToken)));
@@ -63,9 +68,15 @@ describe('global durability', () => {
           call<{ clientId: string; revision: number }>(admin, 'createApp', { tenantId, name: `app-${i}` }, bearer(adminToken))
             .then((res) => {
               acknowledged.push(res);
-              if (acknowledged.length === 10) first.proc.kill('SIGKILL');
+              if (acknowledged.length === 10) {
+                killed = true;
+                first.proc.kill('SIGKILL');
+              }
             })
-            .catch(() => undefined)
+            .catch((err: ServiceError) => {
+              // Only the kill may fail a call: as a lost connection, and only once it was sent.
+              if (!killed || !LOST_CONNECTION.includes(err.code)) unexpected.push(`${killed ? 'after' : 'before'} the kill: ${status[err.code]} ${err.details}`);
+            })
             .finally(() => {
               settled += 1;
               if (settled === 20) resolve();
@@ -76,6 +87,7 @@ describe('global durability', () => {
       admin.close();
     }
     assert.equal(await first.proc.exited, 'SIGKILL');
+    assert.deepEqual(unexpected, []);
     assert.ok(acknowledged.length >= 10);
 
     const second = await start();

@@ -70,7 +70,16 @@ describe('log lines of a run with bad credentials (system)', function () {
         assert.ok(out.err !== undefined, 'refused');
       }
     }
-    await sleep(500);
+    // Wait until every call's server span has come in (6 calls at each endpoint, regional also
+    // answering the gateway's 6): the spans of the refusals are among those checked below.
+    const want: Record<string, number> = { gateway: 6, regional: 12, global: 6 };
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const got = Object.fromEntries(Object.keys(want).map((k) => [k, receiver.spans().filter((sp) => sp.kind === 2 && sp.name.endsWith('/AcquireToken') && sp.service.includes(k)).length]));
+      if (Object.keys(want).every((k) => got[k]! >= want[k]!)) break;
+      if (Date.now() > until) assert.fail(`server spans still missing after 20 s: ${JSON.stringify(got)}`);
+      await sleep(50);
+    }
     const lines = [...mesh.procs.values()].flatMap((p) => p.output.map((line) => ({ name: p.name, line })));
     assert.ok(lines.length > 10, 'the processes logged');
     const leaks = lines.filter(({ line }) => sensitive.some((s) => line.includes(s)));

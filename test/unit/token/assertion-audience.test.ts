@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
+import { SignJWT, decodeJwt } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import { ASSERTION_TYPE, AssertionPolicy, DEFAULT_ISSUER, TokenSigner, assertionAudience, generateSigningKeyPem, issueToken, tokenIssuer, type IssueContext } from '../../../lib/token/index.js';
@@ -17,7 +17,7 @@ describe('assertion audience (RFC 7523 section 3)', () => {
     ctx = { directory: w.directory, signer: await TokenSigner.fromPem(generateSigningKeyPem(), 'global'), issuer: DEFAULT_ISSUER, lifetimeSeconds: 3600, refreshRatio: 0.5, assertions: new AssertionPolicy(), clock };
   });
 
-  const withAud = async (aud: string | string[]): Promise<unknown> => {
+  const withAud = async (aud: string | string[]): Promise<Awaited<ReturnType<typeof issueToken>>> => {
     const now = Math.floor(clock.now() / 1000);
     const assertion = await new SignJWT({ iss: w.clientId, sub: w.clientId, aud, iat: now, exp: now + 300, jti: randomUUID() })
       .setProtectedHeader({ alg: 'ES256', kid: w.keyId })
@@ -29,11 +29,11 @@ describe('assertion audience (RFC 7523 section 3)', () => {
   };
 
   it('issues a token when aud is the tenant token endpoint', async () => {
-    assert.ok(await withAud(assertionAudience(DEFAULT_ISSUER, w.tenantId)));
+    assert.equal(decodeJwt((await withAud(assertionAudience(DEFAULT_ISSUER, w.tenantId))).response.accessToken).client_id, w.clientId);
   });
 
   it('issues a token when aud is the tenant issuer identifier, as openid-client sends it', async () => {
-    assert.ok(await withAud(tokenIssuer(DEFAULT_ISSUER, w.tenantId)));
+    assert.equal(decodeJwt((await withAud(tokenIssuer(DEFAULT_ISSUER, w.tenantId))).response.accessToken).client_id, w.clientId);
   });
 
   it('refuses with invalid_client when aud is the issuer identifier of another tenant', async () => {

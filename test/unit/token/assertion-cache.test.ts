@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import type { DirectoryView } from '../../../lib/directory/index.js';
@@ -8,6 +10,7 @@ import {
   DEFAULT_ISSUER,
   TokenSigner,
   VerifiedAssertionCache,
+  assertionAudience,
   buildAssertion,
   generateSigningKeyPem,
   issueToken,
@@ -88,6 +91,20 @@ describe('VerifiedAssertionCache', () => {
     await issueToken(request(), ctx);
     clock.advance(61_000);
     await rejects(issueToken(request(), ctx), 'invalid_client');
+  });
+
+  it('remembers a kid-less assertion by the credential that verified it, until that credential reaches its notAfter', async () => {
+    const now = Math.floor(clock.now() / 1000);
+    const kidless = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256' }).setIssuer(w.clientId).setSubject(w.clientId).setAudience(assertionAudience(DEFAULT_ISSUER, w.tenantId))
+      .setIssuedAt(now).setExpirationTime(now + 600).sign(w.privateKey);
+    const identity = { ...w.identity, credentials: w.identity.credentials.map((c) => (c.keyId === w.keyId ? { ...c, notAfter: now + 60 } : c)) };
+    w.directory.put(identity);
+    await issueToken(request({ clientAssertion: kidless }), ctx);
+    assert.ok(cache.has(kidless, identity, now), 'the kid-less assertion was not remembered');
+    clock.advance(61_000);
+    assert.equal(cache.has(kidless, identity, now + 61), false);
+    await rejects(issueToken(request({ clientAssertion: kidless }), ctx), 'invalid_client');
   });
 
   it('refuses once the assertion has expired', async () => {

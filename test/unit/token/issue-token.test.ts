@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT, jwtVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
+import { SignJWT, jwtVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import {
@@ -138,7 +138,11 @@ describe('issueToken', () => {
     });
     it('accepts an assertion expired within the 5 minute skew', async () => {
       const now = Math.floor(clock.now() / 1000);
-      await withAssertion(await sign({ iat: now - 600, exp: now - 200 }));
+      const { response } = await withAssertion(await sign({ iat: now - 600, exp: now - 200 }));
+      assert.equal(decodeJwt(response.accessToken).client_id, w.clientId);
+      // One second past the skew the same assertion is refused: the skew, not leniency, let it in.
+      clock.advance(101_000);
+      await rejects(withAssertion(await sign({ iat: now - 600, exp: now - 200 })), 'invalid_client', /expired/);
     });
     it('refuses an nbf beyond the skew in the future', async () => {
       const now = Math.floor(clock.now() / 1000);
@@ -171,7 +175,51 @@ describe('issueToken', () => {
       await rejects(withAssertion(await sign({}, {}, other)), 'invalid_client', /signature/);
     });
     it('refuses an unknown kid', async () => rejects(withAssertion(await sign({}, { kid: 'not-a-key' })), 'invalid_client', /key id/));
-    it('refuses an assertion without kid or x5t#S256', async () => rejects(withAssertion(await sign({}, { kid: undefined })), 'invalid_client', /kid/));
+    describe('without kid or x5t#S256 (RFC 7523 requires neither)', () => {
+      const addCertificate = (over: { notBefore?: number; notAfter?: number } = {}): KeyObject => {
+        const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        w.identity.credentials.push({
+          keyId: `extra-${w.identity.credentials.length}`, kind: w.identity.credentials[0]!.kind, publicJwkJson: JSON.stringify(pair.publicKey.export({ format: 'jwk' })),
+          secretHash: '', notBefore: over.notBefore ?? 0, notAfter: over.notAfter ?? 0, x5tS256: '',
+        });
+        return pair.privateKey;
+      };
+
+      it('issues when the key of any valid certificate credential signed, the second of three included', async () => {
+        const second = addCertificate();
+        addCertificate();
+        const { response } = await withAssertion(await sign({}, { kid: undefined }, second));
+        assert.equal(decodeJwt(response.accessToken).client_id, w.clientId);
+        const first = await withAssertion(await sign({}, { kid: undefined }));
+        assert.equal(decodeJwt(first.response.accessToken).client_id, w.clientId);
+      });
+
+      it('refuses when no credential of the client signed it', async () => {
+        addCertificate();
+        const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+        await rejects(withAssertion(await sign({}, { kid: undefined }, stranger)), 'invalid_client', /verifies with none/);
+      });
+
+      it('refuses when only an expired credential signed it', async () => {
+        const expired = addCertificate({ notAfter: Math.floor(clock.now() / 1000) - 1 });
+        await rejects(withAssertion(await sign({}, { kid: undefined }, expired)), 'invalid_client', /verifies with none/);
+      });
+
+      it('applies the same claim rules once a key verified the signature', async () => {
+        const second = addCertificate();
+        await rejects(withAssertion(await sign({ aud: 'https://elsewhere/token' }, { kid: undefined }, second)), 'invalid_client', /"aud"/);
+      });
+
+      it('refuses past 10 valid certificate credentials, asking for the kid header', async () => {
+        let last: KeyObject = w.privateKey;
+        for (let i = 0; i < 10; i += 1) last = addCertificate();
+        await rejects(withAssertion(await sign({}, { kid: undefined }, last)), 'invalid_client', /more than 10 valid certificate credentials: send the kid header/);
+        // With the kid the same key is found directly.
+        const kid = w.identity.credentials.at(-1)!.keyId;
+        const { response } = await withAssertion(await sign({}, { kid }, last));
+        assert.equal(decodeJwt(response.accessToken).client_id, w.clientId);
+      });
+    });
     it('refuses garbage that is not a JWT', async () => rejects(withAssertion('not.a.jwt'), 'invalid_client', /well-formed/));
     it('refuses a wrong client_assertion_type', async () =>
       rejects(issueToken(request({ clientAssertion: await sign({}), clientAssertionType: 'urn:other' }), ctx), 'invalid_request', /client_assertion_type/));
@@ -180,8 +228,16 @@ describe('issueToken', () => {
       await rejects(withAssertion(await sign({})), 'invalid_client', /credential has expired/);
     });
     it('selects the credential by x5t#S256 when the certificate thumbprint was registered', async () => {
-      w.identity.credentials[0]!.x5tS256 = 'thumb';
-      await withAssertion(await sign({}, { kid: undefined, 'x5t#S256': 'thumb' }));
+      // Two certificate credentials: the thumbprint must pick the second, whose key signed.
+      const second = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      w.identity.credentials.push({
+        keyId: 'second-key', kind: w.identity.credentials[0]!.kind, publicJwkJson: JSON.stringify(second.publicKey.export({ format: 'jwk' })),
+        secretHash: '', notBefore: 0, notAfter: 0, x5tS256: 'thumb',
+      });
+      const { response } = await withAssertion(await sign({}, { kid: undefined, 'x5t#S256': 'thumb' }, second.privateKey));
+      assert.equal(decodeJwt(response.accessToken).client_id, w.clientId);
+      // The first credential's key under the second's thumbprint does not verify.
+      await rejects(withAssertion(await sign({}, { kid: undefined, 'x5t#S256': 'thumb' })), 'invalid_client', /signature/);
     });
   });
 
