@@ -2,7 +2,7 @@ import type { BackupStore, ExportSigner } from '../../lib/backup/index.js';
 import { encodeSnapshot, newestFirst, snapshotName } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import type { DirectoryStore } from './store/directory-store.js';
+import type { DirectoryStore } from './store/store.js';
 
 export interface BackupExporterOptions {
   store: DirectoryStore;
@@ -62,7 +62,7 @@ export class BackupExporter {
 
   private async exportOnce(): Promise<ExportResult> {
     const started = performance.now();
-    const state = this.opts.store.exportState();
+    const state = await this.opts.store.exportState();
     const createdAtMs = this.opts.clock.now();
     const data = encodeSnapshot({ ...state, createdAtMs }, this.opts.signer);
     const name = snapshotName(state.revision, createdAtMs);

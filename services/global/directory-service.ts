@@ -11,7 +11,7 @@ import type { Logger } from '../../lib/log/index.js';
 import { BearerCheck, requireBearer } from './auth.js';
 import { parseSigningKey } from './signing-key-input.js';
 import { invalidArgument } from './store/directory-error.js';
-import type { DirectoryStore } from './store/directory-store.js';
+import type { DirectoryStore } from './store/store.js';
 import { unary } from './unary-handler.js';
 import type { UsageRecorder } from './usage-recorder.js';
 import type { WatchHub } from './watch-hub.js';
@@ -48,20 +48,18 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
   };
 
   const implementation: DirectoryServiceServer = {
-    getSnapshot: unary(log, 'GetSnapshot', (req) => {
+    getSnapshot: unary(log, 'GetSnapshot', async (req) => {
       const region = regionOrEmpty('region', req.region);
       const max = Math.min(req.maxIdentities || (deps.defaultSnapshotIdentities ?? 5000), MAX_SNAPSHOT_IDENTITIES);
-      const snapshot = store.snapshot(region, max);
+      const snapshot = await store.snapshot(region, max);
       log.debug({ region, revision: snapshot.revision, identities: snapshot.identities.length }, 'snapshot served');
       return snapshot;
     }),
-    lookupIdentity: unary(log, 'LookupIdentity', (req) => {
+    lookupIdentity: unary(log, 'LookupIdentity', async (req) => {
       const region = regionOrEmpty('region', req.region);
       if (req.tenantId === '' || req.clientId === '') throw invalidArgument('tenant_id and client_id are required');
-      // Head, tenant and identity are read in one synchronous turn, so they agree.
-      const revision = store.log.head();
-      const tenant = store.tenant(req.tenantId);
-      const identity = tenant === undefined ? undefined : store.identity(req.tenantId, req.clientId);
+      // Head, tenant and identity are read in one transaction, so they agree.
+      const { revision, tenant, identity } = await store.lookup(req.tenantId, req.clientId);
       if (identity !== undefined && region !== '') {
         usage.record({ tenantId: identity.tenantId, clientId: identity.clientId, region, atMs: clock.now(), authenticated: false });
       }
@@ -70,11 +68,11 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
     watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => watchHub.serve(call),
     registerSigningKey: unary(log, 'RegisterSigningKey', async (req) => {
       const key = await parseSigningKey(req.domain, req.publicJwkJson);
-      const { revision, created } = store.registerSigningKey(key.kid, key.domain, key.publicJwkJson);
+      const { revision, created } = await store.registerSigningKey(key.kid, key.domain, key.publicJwkJson);
       if (created) log.info({ kid: key.kid, domain: key.domain, revision }, 'signing key published');
       return { kid: key.kid, revision };
     }),
-    reportUsage: unary(log, 'ReportUsage', (req) => {
+    reportUsage: unary(log, 'ReportUsage', async (req) => {
       if (!REGION.test(req.region)) throw invalidArgument('region must be a region name like eastus');
       if (req.entries.length > MAX_USAGE_ENTRIES) throw invalidArgument(`at most ${MAX_USAGE_ENTRIES} entries per report`);
       const now = clock.now();
@@ -87,7 +85,7 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
           atMs: e.authenticatedAtMs > now + MAX_FUTURE_SKEW_MS ? now : e.authenticatedAtMs,
           authenticated: true,
         }));
-      store.recordUsage(records);
+      await store.recordUsage(records);
       return {};
     }),
   };

@@ -10,7 +10,8 @@ import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
 import { directoryServiceBinding } from './directory-service.js';
-import { DirectoryStore } from './store/directory-store.js';
+import { openStore } from './store/open-store.js';
+import type { DirectoryStore } from './store/store.js';
 import { globalTokenBackend } from './token-backend.js';
 import { UsageRecorder } from './usage-recorder.js';
 import { WatchHub } from './watch-hub.js';
@@ -19,6 +20,12 @@ import { WatchHub } from './watch-hub.js';
 export interface GlobalServerOptions {
   listen: string;
   dataDir: string;
+  /** The directory store: a SQLite file, `sqlite:<path>` or a postgres:// URL; empty for `<dataDir>/directory.db`. */
+  store?: string;
+  /** File with the PostgreSQL password (first line). */
+  storePasswordFile?: string;
+  /** The PostgreSQL password itself, from the environment. */
+  storePassword?: string;
   issuer: string;
   tokenLifetimeMs: number;
   watchHeartbeatMs: number;
@@ -88,11 +95,17 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const meshToken = loadOrCreateBearerToken(files.meshToken);
   const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
-  const store = DirectoryStore.open(files.database, clock);
+  const store = await openStore({
+    store: opts.store || files.database,
+    clock,
+    log,
+    ...(opts.storePasswordFile ? { passwordFile: opts.storePasswordFile } : {}),
+    ...(opts.storePassword ? { password: opts.storePassword } : {}),
+  });
   try {
     /** Publishes a key of global's own in the directory (every JWK Set comes from there). */
     const publish = async (signer: TokenSigner): Promise<boolean> => {
-      const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
+      const published = await store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
       if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
       return true;
     };
@@ -148,8 +161,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
         watchHub.close();
         exporter.stop();
         await running.shutdown(graceMs);
-        usage.stop();
-        store.close();
+        await usage.stop();
+        await store.close();
       })());
     return {
       address: running.address, port: running.port, adminToken, meshToken, store, exporter, running, stop,
@@ -158,7 +171,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       },
     };
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }
