@@ -4,7 +4,7 @@ export type { ServiceBinding, RunningServer, ServeOptions } from './serve.js';
 export { unary, bearer } from './unary.js';
 export type { UnaryOptions } from './unary.js';
 export { BearerCheck, requireBearer } from './bearer-check.js';
-export { loadMeshTls, meshServerCredentials, meshChannelCredentials, meshChannelOptions, meshCallerCheck } from './mesh-tls.js';
+export { loadMeshTls, meshServerCredentials, meshChannelCredentials, meshChannelOptions, meshCallerCheck, meshTarget } from './mesh-tls.js';
 export type { MeshTls, CallerCheck } from './mesh-tls.js';
 export { waitForServing } from './wait-for-serving.js';
 export type { WaitForServingOptions } from './wait-for-serving.js';

@@ -40,6 +40,12 @@ export const GLOBAL_OPTIONS = {
     default: '',
     check: storeUrl,
   },
+  instance: {
+    type: 'string',
+    describe: 'name of this instance when several global instances share one store (e.g. global-1); its key is published as global/<instance>',
+    default: '',
+    check: (v: unknown) => (v === '' || /^[a-z0-9][a-z0-9-]{0,31}$/.test(String(v)) ? undefined : 'lowercase letters, digits and -, at most 32'),
+  },
   'store-password-file': { type: 'string', describe: 'file holding the PostgreSQL password (first line)', default: '' },
   issuer: { type: 'string', describe: 'issuer base URL; tokens carry <issuer>/<tenant>/v2.0', default: DEFAULT_ISSUER, check: issuerUrl },
   'token-lifetime': { type: 'duration', describe: 'access token lifetime', default: '1h', check: atMostOneDay },

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { AdmissionControl, withAdmission, type AdmissionOptions } from '../../lib/admission/index.js';
 import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
@@ -22,6 +23,11 @@ export interface GlobalServerOptions {
   dataDir: string;
   /** The directory store: a SQLite file, `sqlite:<path>` or a postgres:// URL; empty for `<dataDir>/directory.db`. */
   store?: string;
+  /**
+   * This instance's name when several share one store: its signing key is published as
+   * `global/<instance>` (so instances do not retire each other's keys) and it holds leases under it.
+   */
+  instance?: string;
   /** File with the PostgreSQL password (first line). */
   storePasswordFile?: string;
   /** The PostgreSQL password itself, from the environment. */
@@ -73,9 +79,10 @@ export interface GlobalServer {
 }
 
 /** The files global keeps in its data dir. */
-export const dataFiles = (dataDir: string) => ({
+export const dataFiles = (dataDir: string, instance = '') => ({
   database: path.join(dataDir, 'directory.db'),
-  signingKey: path.join(dataDir, 'signing-key.pem'),
+  // Instances sharing a data dir (tokens, export key, backups) each keep a signing key of their own.
+  signingKey: path.join(dataDir, instance === '' ? 'signing-key.pem' : `signing-key-${instance}.pem`),
   adminToken: path.join(dataDir, 'admin-token'),
   meshToken: path.join(dataDir, 'mesh-token'),
   exportKey: path.join(dataDir, 'export-key.pem'),
@@ -89,7 +96,7 @@ export const dataFiles = (dataDir: string) => ({
  * one port.
  */
 export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServer> {
-  const files = dataFiles(opts.dataDir);
+  const files = dataFiles(opts.dataDir, opts.instance ?? '');
   const { clock, log } = opts;
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
@@ -102,10 +109,12 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     ...(opts.storePasswordFile ? { passwordFile: opts.storePasswordFile } : {}),
     ...(opts.storePassword ? { password: opts.storePassword } : {}),
   });
+  const keyDomain = opts.instance ? `global/${opts.instance}` : 'global';
+  const holder = opts.instance || `${os.hostname()}:${process.pid}`;
   try {
     /** Publishes a key of global's own in the directory (every JWK Set comes from there). */
     const publish = async (signer: TokenSigner): Promise<boolean> => {
-      const published = await store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
+      const published = await store.registerSigningKey(signer.kid, keyDomain, JSON.stringify(signer.publicJwk));
       if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
       return true;
     };
@@ -122,6 +131,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       log,
       ...(opts.backupKeep === undefined ? {} : { keep: opts.backupKeep }),
       ...(opts.backupIntervalMs === undefined ? {} : { intervalMs: opts.backupIntervalMs }),
+      // Timed exports happen once per tier: the instance holding the lease makes them.
+      lease: (ttlMs) => store.claimLease('backup-export', holder, ttlMs),
     });
     const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
     const admission = new AdmissionControl({ maxQueueWaitMs: 500, ...opts.admission });
