@@ -154,6 +154,11 @@ export class PostgresEngine implements SqlEngine {
       throw unavailable(err, 'cannot reach the directory database');
     }
     let broken: unknown;
+    // A checked-out connection that dies between statements reports it here, not as a crash.
+    const onError = (err: unknown): void => {
+      broken ??= err;
+    };
+    client.on('error', onError);
     const query = async (sql: string, params: readonly SqlValue[] = []): Promise<pg.QueryResult> => {
       try {
         return await client.query(this.positional(sql), params as SqlValue[]);
@@ -185,6 +190,7 @@ export class PostgresEngine implements SqlEngine {
       }
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken === undefined ? undefined : (broken as Error));
     }
   }
@@ -202,6 +208,8 @@ export class PostgresEngine implements SqlEngine {
 
   private async migrate(): Promise<void> {
     const client = await this.pool.connect();
+    const onError = (): void => undefined;
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -220,6 +228,7 @@ export class PostgresEngine implements SqlEngine {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      client.off('error', onError);
       client.release();
     }
   }
