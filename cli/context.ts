@@ -25,7 +25,7 @@ export class CliContext {
   }
 
   adminAddress(): string {
-    return optional(this.flags, 'admin') ?? this.env.AUTHMESH_ADMIN_ENDPOINT ?? DEFAULT_GLOBAL;
+    return optional(this.flags, 'admin') ?? optional(this.flags, 'global') ?? this.env.AUTHMESH_ADMIN_ENDPOINT ?? this.env.AUTHMESH_GLOBAL ?? DEFAULT_GLOBAL;
   }
 
   /** The admin token: flag, env, or the local mesh's `global/admin-token` file. */

@@ -10,7 +10,7 @@ import { openStore } from '../../services/global/store/open-store.js';
 import { initPrimary, initStandby, loadOrCreatePassword, PG_USER, promote, STANDBY_NAME, startNode, waitForNode, type PgNode } from '../../scripts/postgres-cluster.js';
 import { acquire, printReport, runLoad, TestMesh, type TestWorkload } from '../support/mesh-harness.js';
 import { freePort } from '../support/postgres-server.js';
-import { sleep } from '../support/spawn-service.js';
+import { sleep, spawnService } from '../support/spawn-service.js';
 
 /**
  * Global as a tier on real processes: a PostgreSQL primary with a synchronous standby, global-1
@@ -92,6 +92,10 @@ describe('global tier on PostgreSQL (real processes)', function () {
     const failed = after.filter((o) => !o.ok);
     const lastFailure = failed.length === 0 ? killedAt : failed[failed.length - 1]!.at;
     console.log(`      admin writes after the kill: ${after.length}, failed ${failed.length}; first success ${firstOk ? firstOk.at - killedAt : '-'} ms after the kill, last failure ${lastFailure - killedAt} ms after it`);
+    // The CLI, given every instance, writes through the one that is left.
+    const cli = spawnService('cli', 'cli/main.js', ['tenant', 'create', '--name', `cli-${Date.now()}`, '--global', mesh.globalList(), '--mesh-dir', mesh.dir]);
+    assert.equal(await cli.exited, 0, cli.output.join('\n'));
+    assert.match(cli.output.join('\n'), /revision: \d+/);
     assert.equal(report.failed, 0, `failed token calls: ${report.errors.join('; ')}`);
     assert.ok(firstOk !== undefined && firstOk.at - killedAt <= 2000, 'an admin write succeeded within 2 s of the kill');
     assert.ok(after.filter((o) => o.at - killedAt > 2000).every((o) => o.ok), `every write from 2 s after the kill succeeded: ${failed.map((f) => f.error).join('; ')}`);
