@@ -76,7 +76,8 @@ export class PostgresEngine implements SqlEngine {
       return engine;
     } catch (err) {
       await engine.close();
-      throw err;
+      if (isDirectoryError(err)) throw err;
+      throw new Error(`cannot open the directory database ${engine.location}: ${describeError(err)}`, { cause: err });
     }
   }
 
