@@ -14,6 +14,8 @@ export const COMMON_OPTIONS: OptionsConfig = {
   json: { type: 'boolean' },
   'mesh-dir': { type: 'string' },
   admin: { type: 'string' },
+  // The global tier's admin API: one instance or several (host:port,host:port); --admin wins.
+  global: { type: 'string' },
   'admin-token': { type: 'string' },
   endpoint: { type: 'string' },
   'mesh-ca': { type: 'string' },

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { AdminServiceClient, type ExportBackupResponse } from '../gen/authmesh/admin/v1/admin.js';
 import { BackupStatusServiceClient, type GetStatusResponse } from '../gen/authmesh/backup/v1/backup.js';
 import { DirectoryServiceClient, type RegisterSigningKeyResponse } from '../gen/authmesh/directory/v1/directory.js';
-import { bearer, meshChannelOptions, memberToken, MEMBER_TOKEN_KEY_FILE, unary } from '../lib/grpc/index.js';
+import { bearer, meshChannelOptions, meshTarget, memberToken, MEMBER_TOKEN_KEY_FILE, unary } from '../lib/grpc/index.js';
 import { TokenSigner } from '../lib/token/index.js';
 import { optional, UsageError } from './args.js';
 import type { Command } from './command.js';
@@ -30,7 +30,7 @@ export interface BackupInitOptions {
 export async function initBackup(opts: BackupInitOptions): Promise<{ kid: string; revision: number; signingKey: string }> {
   const file = path.join(opts.dataDir, 'signing-key.pem');
   const signer = await TokenSigner.loadOrCreate(file, 'backup');
-  const client = new DirectoryServiceClient(opts.global, opts.channelCredentials ?? credentials.createInsecure(), meshChannelOptions(opts.global, opts.channelCredentials ?? credentials.createInsecure()));
+  const client = new DirectoryServiceClient(meshTarget(opts.global), opts.channelCredentials ?? credentials.createInsecure(), meshChannelOptions(opts.global, opts.channelCredentials ?? credentials.createInsecure()));
   try {
     const metadata = bearer(opts.meshToken);
     const res = await unary<RegisterSigningKeyResponse>(
@@ -45,7 +45,7 @@ export async function initBackup(opts: BackupInitOptions): Promise<{ kid: string
 
 /** Asks global (AdminService.ExportBackup, admin token) to write a snapshot now. */
 export async function exportBackup(admin: string, adminToken: string, channelCredentials?: ChannelCredentials): Promise<ExportBackupResponse> {
-  const client = new AdminServiceClient(admin, channelCredentials ?? credentials.createInsecure(), meshChannelOptions(admin, channelCredentials ?? credentials.createInsecure()));
+  const client = new AdminServiceClient(meshTarget(admin), channelCredentials ?? credentials.createInsecure(), meshChannelOptions(admin, channelCredentials ?? credentials.createInsecure()));
   try {
     return await unary<ExportBackupResponse>((m, o, cb) => client.exportBackup({}, m, o, cb), { metadata: bearer(adminToken), timeoutMs: 60_000 });
   } finally {

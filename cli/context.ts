@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminServiceClient } from '../gen/authmesh/admin/v1/admin.js';
 import { TokenServiceClient } from '../gen/authmesh/token/v1/token.js';
-import { bearer, meshChannelOptions } from '../lib/grpc/index.js';
+import { bearer, meshChannelOptions, meshTarget } from '../lib/grpc/index.js';
 import { optional, UsageError, type Flags } from './args.js';
 
 /** Where the local mesh keeps its state, and the default endpoints it listens on. */
@@ -25,7 +25,7 @@ export class CliContext {
   }
 
   adminAddress(): string {
-    return optional(this.flags, 'admin') ?? this.env.AUTHMESH_ADMIN_ENDPOINT ?? DEFAULT_GLOBAL;
+    return optional(this.flags, 'admin') ?? optional(this.flags, 'global') ?? this.env.AUTHMESH_ADMIN_ENDPOINT ?? this.env.AUTHMESH_GLOBAL ?? DEFAULT_GLOBAL;
   }
 
   /** The admin token: flag, env, or the local mesh's `global/admin-token` file. */
@@ -64,7 +64,7 @@ export class CliContext {
 
   admin(): { client: InstanceType<typeof AdminServiceClient>; metadata: ReturnType<typeof bearer> } {
     const creds = this.meshCredentials();
-    return { client: new AdminServiceClient(this.adminAddress(), creds, meshChannelOptions(this.adminAddress(), creds)), metadata: bearer(this.adminToken()) };
+    return { client: new AdminServiceClient(meshTarget(this.adminAddress()), creds, meshChannelOptions(this.adminAddress(), creds)), metadata: bearer(this.adminToken()) };
   }
 
   /** The token endpoint: --endpoint, AUTHMESH_ENDPOINT, or the local eastus gateway. */

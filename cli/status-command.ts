@@ -6,6 +6,7 @@ import { backupStatus, DEFAULT_BACKUP } from './backup-commands.js';
 import { optional } from './args.js';
 import type { Command } from './command.js';
 import { DEFAULT_GATEWAY } from './context.js';
+import { formatTierStatus, tierStatus } from './tier-status.js';
 
 /** The local mesh's gateways: eastus and westus. */
 const LOCAL_GATEWAYS = [DEFAULT_GATEWAY, '127.0.0.1:50150'];
@@ -31,7 +32,9 @@ export const STATUS_COMMAND: Command = {
     const results = await Promise.all(listed.map(statusOf));
     const backupAddress = optional(ctx.flags, 'backup') ?? DEFAULT_BACKUP;
     const backup = await backupStatus(backupAddress, ctx.meshCredentials()).catch((err: { details?: string }) => ({ address: backupAddress, error: err.details ?? String(err) }));
+    const tier = await tierStatus(ctx.meshDir, ctx.meshCredentials());
     if (!ctx.json) {
+      if (tier !== undefined) process.stdout.write(formatTierStatus(tier));
       for (const r of results) {
         process.stdout.write(r.status ? `${formatGatewayStatus(r.status)}\n` : `gateway ${r.address}: unreachable (${r.error})\n\n`);
       }
@@ -44,6 +47,7 @@ export const STATUS_COMMAND: Command = {
       return {};
     }
     return {
+      ...(tier === undefined ? {} : { global: tier }),
       backup,
       gateways: results.map((r) => (r.status ? { address: r.address, ...GetStatusResponse.toJSON(r.status) as object } : { address: r.address, error: r.error })),
     };

@@ -1,4 +1,4 @@
-import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
+import { ConfigError, hostPort, hostPortList, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
 import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './outlier-detection.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
@@ -26,7 +26,7 @@ export const GATEWAY_OPTIONS = {
   region: { type: 'string', describe: 'region this gateway serves, e.g. eastus', check: regionName },
   listen: { type: 'string', describe: 'host:port to listen on (port 0 picks one)', default: '127.0.0.1:50050', check: hostPort },
   regional: { type: 'string', describe: 'host:port of the home regional instance', check: hostPort },
-  global: { type: 'string', describe: 'host:port of global', default: '127.0.0.1:50051', check: hostPort },
+  global: { type: 'string', describe: 'host:port of global; several instances (one fault domain) as host:port,host:port', default: '127.0.0.1:50051', check: hostPortList },
   backup: { type: 'string', describe: 'host:port of backup; empty for none', default: '', check: optionalHostPort },
   'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer); read at start and every 5 s', default: '' },
   'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },

@@ -1,6 +1,6 @@
 import type { CallerSignal } from './caller-signal.js';
 import { Client, Metadata, credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { meshChannelOptions } from '../lib/grpc/mesh-tls.js';
+import { meshChannelOptions, meshTarget } from '../lib/grpc/mesh-tls.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 
 /** Per-call options of {@link TokenBackend.call}. */
@@ -84,7 +84,7 @@ export class GrpcTokenBackend implements TokenBackend {
     this.clients = Array.from(
       { length: n },
       () =>
-        new Client(address, channelCredentials, {
+        new Client(meshTarget(address), channelCredentials, {
           ...meshChannelOptions(address, channelCredentials),
           'grpc.keepalive_time_ms': 10_000,
           'grpc.keepalive_timeout_ms': 2_000,

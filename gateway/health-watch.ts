@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { credentials, makeGenericClientConstructor, type ChannelCredentials, type Client } from '@grpc/grpc-js';
-import { meshChannelOptions } from '../lib/grpc/mesh-tls.js';
+import { meshChannelOptions, meshTarget } from '../lib/grpc/mesh-tls.js';
 import { service as healthService } from 'grpc-health-check';
 import type { HealthView } from './health-snapshot.js';
 
@@ -138,7 +138,7 @@ const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 /** An {@link OpenWatch} over grpc-js to `address`, with its own client; close it when done. */
 export function grpcOpenWatch(address: string, channelCredentials?: ChannelCredentials): { openWatch: OpenWatch; client: Client } {
   const creds = channelCredentials ?? credentials.createInsecure();
-  const client = new HealthClient(address, creds, {
+  const client = new HealthClient(meshTarget(address), creds, {
     ...meshChannelOptions(address, creds),
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2_000,

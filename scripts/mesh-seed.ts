@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminServiceClient } from '../gen/authmesh/admin/v1/admin.js';
-import { bearer, meshChannelOptions, unary } from '../lib/grpc/index.js';
+import { bearer, meshChannelOptions, meshTarget, unary } from '../lib/grpc/index.js';
 import { writePrivateFile } from '../lib/token/index.js';
 
 /** The demo identity `make run-mesh` creates on first start. */
@@ -26,7 +26,7 @@ export async function seedDemo(meshDir: string, globalAddress: string, channelCr
 
   const token = readFileSync(path.join(meshDir, 'global', 'admin-token'), 'utf8').trim();
   const metadata = bearer(token);
-  const admin = new AdminServiceClient(globalAddress, channelCredentials, meshChannelOptions(globalAddress, channelCredentials));
+  const admin = new AdminServiceClient(meshTarget(globalAddress), channelCredentials, meshChannelOptions(globalAddress, channelCredentials));
   try {
     const { tenantId } = await unary<{ tenantId: string }>((m, o, cb) => admin.createTenant({ name: 'demo' }, m, o, cb), { metadata });
     await unary((m, o, cb) => admin.createResource({ tenantId, identifier: DEMO_RESOURCE, roles: ['Blob.Read', 'Blob.Write'] }, m, o, cb), { metadata });

@@ -10,6 +10,7 @@ import { SERVICE_NODE_FLAGS } from '../lib/runtime/node-flags.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
 import { createMeshCa, loadOrIssueMeshCert, type MeshCertFiles } from '../lib/tls/index.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
+import { initPrimary, initStandby, loadOrCreatePassword, PG_USER, promote, STANDBY_NAME, startNode, waitForNode, type PgNode } from './postgres-cluster.js';
 
 /** One process of the local mesh. */
 interface MeshProcess {
@@ -29,6 +30,27 @@ const GLOBAL_DIR = path.join(MESH_DIR, 'global');
 const MESH_TOKEN = path.join(GLOBAL_DIR, 'mesh-token');
 /** A regional's development credential for DirectoryService, bound to its member name (written once global has started). */
 const memberTokenPath = (member: string): string => path.join(GLOBAL_DIR, 'members', member);
+/**
+ * `make run-mesh STORE=postgres`: a PostgreSQL primary with a synchronous standby, two global
+ * instances on it (global-1, global-2), and the rest of the mesh pointed at both. Otherwise one
+ * global on SQLite in its data dir.
+ */
+const STORE_MODE = process.env.AUTHMESH_MESH_STORE ?? '';
+if (STORE_MODE !== '' && STORE_MODE !== 'sqlite' && STORE_MODE !== 'postgres') {
+  throw new Error(`STORE must be sqlite or postgres, got "${STORE_MODE}"`);
+}
+const POSTGRES = STORE_MODE === 'postgres';
+const GLOBAL_2 = '127.0.0.1:50052';
+/** What regional, gateway and the backup set-up are told: every global instance. */
+const GLOBALS = POSTGRES ? `${GLOBAL},${GLOBAL_2}` : GLOBAL;
+const PG_DIR = path.join(MESH_DIR, 'pg');
+const PG_NODES: PgNode[] = [
+  { name: 'node-a', dir: path.join(PG_DIR, 'node-a'), port: 55432 },
+  { name: 'node-b', dir: path.join(PG_DIR, 'node-b'), port: 55433 },
+];
+const PG_PASSWORD_FILE = path.join(PG_DIR, 'password');
+const PG_STATE = path.join(PG_DIR, 'state.json');
+const STORE_URL = `postgres://${PG_USER}@${PG_NODES.map((n) => `127.0.0.1:${n.port}`).join(',')}/postgres`;
 const BACKUP = '127.0.0.1:50071';
 const BACKUP_DIR = path.join(MESH_DIR, 'backup');
 /** Loaded with --require before every process, so each one starts its telemetry first. */
@@ -43,24 +65,33 @@ const REGIONS = [
 ];
 
 const GLOBAL_PROCESS: MeshProcess = {
-  name: 'global',
+  name: POSTGRES ? 'global-1' : 'global',
   entry: 'services/global/main.js',
   listen: GLOBAL,
-  args: ['--listen', GLOBAL, '--data-dir', path.join(MESH_DIR, 'global')],
+  args: ['--listen', GLOBAL, '--data-dir', path.join(MESH_DIR, 'global'),
+    ...(POSTGRES ? ['--instance', 'global-1', '--store', STORE_URL, '--store-password-file', PG_PASSWORD_FILE] : [])],
+};
+
+/** The second global instance (PostgreSQL only): same data dir, its own signing key. */
+const GLOBAL_2_PROCESS: MeshProcess = {
+  name: 'global-2',
+  entry: 'services/global/main.js',
+  listen: GLOBAL_2,
+  args: ['--listen', GLOBAL_2, '--data-dir', path.join(MESH_DIR, 'global'), '--instance', 'global-2', '--store', STORE_URL, '--store-password-file', PG_PASSWORD_FILE],
 };
 
 const REGIONAL_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
   name: `regional-${r.region}`,
   entry: 'services/regional/main.js',
   listen: r.regional,
-  args: ['--region', r.region, '--listen', r.regional, '--global', GLOBAL, '--mesh-token-file', memberTokenPath(`regional-${r.region}`), '--data-dir', path.join(MESH_DIR, `regional-${r.region}`)],
+  args: ['--region', r.region, '--listen', r.regional, '--global', GLOBALS, '--mesh-token-file', memberTokenPath(`regional-${r.region}`), '--data-dir', path.join(MESH_DIR, `regional-${r.region}`)],
 }));
 
 const GATEWAY_PROCESSES: MeshProcess[] = REGIONS.map((r) => ({
   name: `gateway-${r.region}`,
   entry: 'gateway/main.js',
   listen: r.gateway,
-  args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBAL,
+  args: ['--region', r.region, '--listen', r.gateway, '--regional', r.regional, '--global', GLOBALS,
     '--http-listen', r.https, '--data-dir', path.join(MESH_DIR, `gateway-${r.region}`), '--backup', BACKUP, '--backup-token-file', MESH_TOKEN],
 }));
 
@@ -79,7 +110,7 @@ const BACKUP_PROCESS: MeshProcess = {
  * gRPC port in plaintext; their HTTPS front has its own certificate.
  */
 const CA_DIR = path.join(MESH_DIR, 'ca');
-const MESH_TLS_SERVERS = new Set(['global', 'backup', ...REGIONS.map((r) => `regional-${r.region}`)]);
+const MESH_TLS_SERVERS = new Set(['global', 'global-1', 'global-2', 'backup', ...REGIONS.map((r) => `regional-${r.region}`)]);
 
 /** Each name's certificate files and client credentials, read or issued once per start. */
 const meshFiles = new Map<string, MeshCertFiles>();
@@ -97,7 +128,8 @@ function meshCertFiles(name: string): MeshCertFiles {
 }
 
 function meshTlsArgs(name: string): string[] {
-  const files = meshCertFiles(name);
+  // Every global instance is `global` to the rest of the mesh.
+  const files = meshCertFiles(name.startsWith('global-') ? 'global' : name);
   return ['--mesh-ca', files.ca, '--mesh-cert', files.cert, '--mesh-key', files.key];
 }
 
@@ -112,7 +144,7 @@ function meshCredentials(name: string): ChannelCredentials {
 
 /** Setup of the backup: its signing key registered with global, then a first snapshot to serve. */
 async function setUpBackup(): Promise<void> {
-  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBAL, meshToken: readFileSync(writeMemberTokenFile(GLOBAL_DIR, 'backup'), 'utf8').trim(), channelCredentials: meshCredentials('backup') });
+  const init = await initBackup({ dataDir: BACKUP_DIR, global: GLOBALS, meshToken: readFileSync(writeMemberTokenFile(GLOBAL_DIR, 'backup'), 'utf8').trim(), channelCredentials: meshCredentials('backup') });
   const exported = await exportBackup(GLOBAL, readFileSync(path.join(MESH_DIR, 'global', 'admin-token'), 'utf8').trim(), meshCredentials('admin'));
   say(`backup key ${init.kid} registered; snapshot ${exported.snapshotName} at revision ${exported.revision}`);
 }
@@ -177,14 +209,67 @@ function start(p: MeshProcess): ChildProcess {
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
   }
-  writeFileSync(pidFile(p.name), `${child.pid}\n`);
-  children.set(p.name, child);
+  return track(p.name, child);
+}
+
+/** Keeps a pid file for `child` under `name` while it runs. */
+function track(name: string, child: ChildProcess, onExit?: () => void): ChildProcess {
+  writeFileSync(pidFile(name), `${child.pid}\n`);
+  children.set(name, child);
   child.once('exit', (code, signal) => {
-    children.delete(p.name);
-    if (existsSync(pidFile(p.name))) unlinkSync(pidFile(p.name));
-    if (!stopping) say(`${p.name} exited (${signal ?? `code ${code}`}); the rest of the mesh keeps running`);
+    if (children.get(name) === child) {
+      children.delete(name);
+      if (existsSync(pidFile(name))) unlinkSync(pidFile(name));
+    }
+    if (!stopping) say(`${name} exited (${signal ?? `code ${code}`}); the rest of the mesh keeps running`);
+    if (!stopping) onExit?.();
   });
   return child;
+}
+
+/**
+ * The PostgreSQL pair: the primary from the last run (initdb the first time), a standby made
+ * fresh from it while it is stopped, then both started; commits wait for the standby. When the
+ * primary's process dies, the standby is promoted and global instances find it by themselves.
+ */
+let pairUp = false;
+
+async function startPostgresPair(): Promise<void> {
+  mkdirSync(PG_DIR, { recursive: true, mode: 0o755 });
+  const password = loadOrCreatePassword(PG_PASSWORD_FILE);
+  const state = existsSync(PG_STATE) ? (JSON.parse(readFileSync(PG_STATE, 'utf8')) as { primary: string }) : { primary: 'node-a' };
+  const primary = PG_NODES.find((n) => n.name === state.primary) ?? PG_NODES[0]!;
+  const standby = PG_NODES.find((n) => n !== primary)!;
+  initPrimary(primary, PG_PASSWORD_FILE);
+  initStandby(standby, primary, password);
+  writeFileSync(PG_STATE, JSON.stringify({ primary: primary.name }));
+  const standbyChild = track('postgres-standby', startNode(standby, path.join(PG_DIR, `${standby.name}.log`)));
+  track(
+    'postgres-primary',
+    startNode(primary, path.join(PG_DIR, `${primary.name}.log`), STANDBY_NAME),
+    () => {
+      if (pairUp) void promoteStandby(standby, standbyChild, password);
+    },
+  );
+  await waitForNode(primary, password, true);
+  await waitForNode(standby, password, false);
+  pairUp = true;
+  say(`postgres primary ${primary.name} 127.0.0.1:${primary.port}, synchronous standby ${standby.name} 127.0.0.1:${standby.port} (logs in ${PG_DIR})`);
+}
+
+async function promoteStandby(standby: PgNode, child: ChildProcess, password: string): Promise<void> {
+  const started = Date.now();
+  try {
+    await promote(standby, password);
+    writeFileSync(PG_STATE, JSON.stringify({ primary: standby.name }));
+    // The promoted node is the primary now; no standby runs until the next start.
+    children.delete('postgres-standby');
+    if (existsSync(pidFile('postgres-standby'))) unlinkSync(pidFile('postgres-standby'));
+    track('postgres-primary', child);
+    say(`standby ${standby.name} promoted to primary in ${Date.now() - started} ms; global instances reconnect to it`);
+  } catch (err) {
+    say(`promoting ${standby.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 async function waitServing(p: MeshProcess, timeoutMs = 30_000): Promise<void> {
@@ -205,7 +290,8 @@ async function stopAll(): Promise<void> {
         child.once('exit', () => resolve());
         try {
           process.kill(child.pid!, 'SIGCONT');
-          process.kill(child.pid!, 'SIGTERM');
+          // PostgreSQL: fast shutdown (SIGTERM would wait for every client to leave).
+          process.kill(child.pid!, name.startsWith('postgres-') ? 'SIGINT' : 'SIGTERM');
         } catch {
           resolve();
         }
@@ -242,9 +328,11 @@ async function startTraceReceiver(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const all = [GLOBAL_PROCESS, ...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
+  const globals = POSTGRES ? [GLOBAL_PROCESS, GLOBAL_2_PROCESS] : [GLOBAL_PROCESS];
+  const all = [...globals, ...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
   mkdirSync(RUN_DIR, { recursive: true });
   checkNotRunning(all);
+  if (POSTGRES) checkNotRunning(['postgres-primary', 'postgres-standby'].map((name) => ({ name, entry: '', listen: '', args: [] })));
   for (const p of all) p.args.push(...meshTlsArgs(p.name));
   meshCredentials('admin');
   say(`mutual TLS on every internal hop; mesh CA ${path.join(CA_DIR, 'ca.pem')}, admin certificate for the CLI in ${CA_DIR}`);
@@ -256,9 +344,17 @@ async function main(): Promise<void> {
   }
 
   await startTraceReceiver();
+  if (POSTGRES) await startPostgresPair();
+  // One instance first (it creates the shared tokens and keys), then the others.
   start(GLOBAL_PROCESS);
   await waitServing(GLOBAL_PROCESS);
   for (const r of REGIONS) writeMemberTokenFile(GLOBAL_DIR, `regional-${r.region}`);
+  for (const p of globals.slice(1)) start(p);
+  await Promise.all(globals.slice(1).map((p) => waitServing(p)));
+  writeFileSync(
+    path.join(RUN_DIR, 'mesh.json'),
+    JSON.stringify({ globals: globals.map((p) => ({ name: p.name, address: p.listen })), ...(POSTGRES ? { postgres: { nodes: PG_NODES.map((n) => ({ name: n.name, address: `127.0.0.1:${n.port}` })), user: PG_USER, passwordFile: PG_PASSWORD_FILE } } : {}) }, null, 2),
+  );
   const seed = await seedDemo(MESH_DIR, GLOBAL, meshCredentials('admin'));
   await setUpBackup();
   const rest = [...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];

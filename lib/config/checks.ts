@@ -10,6 +10,19 @@ export function hostPort(value: unknown): string | undefined {
   return port > 65535 ? `port out of range in "${String(value)}"` : undefined;
 }
 
+/** One `host:port`, or several instances of one tier as IP `host:port` entries joined by commas. */
+export function hostPortList(value: unknown): string | undefined {
+  const parts = String(value).split(',');
+  if (parts.length === 1) return hostPort(value);
+  for (const p of parts) {
+    const bad = hostPort(p);
+    if (bad !== undefined) return bad;
+  }
+  const ipv4 = parts.every((p) => /^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(p));
+  const ipv6 = parts.every((p) => /^\[[0-9a-fA-F:]+\]:\d+$/.test(p));
+  return ipv4 || ipv6 ? undefined : `several addresses must all be IPv4 or all IPv6 host:port, got "${String(value)}"`;
+}
+
 export const positive = (value: unknown): string | undefined =>
   typeof value === 'number' && value > 0 ? undefined : `must be greater than 0, got ${String(value)}`;
 

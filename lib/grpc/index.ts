@@ -4,7 +4,7 @@ export type { ServiceBinding, RunningServer, ServeOptions } from './serve.js';
 export { unary, bearer } from './unary.js';
 export type { UnaryOptions } from './unary.js';
 export { BearerCheck, requireBearer } from './bearer-check.js';
-export { loadMeshTls, meshServerCredentials, meshChannelCredentials, meshChannelOptions, meshCallerCheck, meshPeerCheck, memberOfDomain, peerIdentity } from './mesh-tls.js';
+export { loadMeshTls, meshServerCredentials, meshChannelCredentials, meshChannelOptions, meshCallerCheck, meshPeerCheck, memberOfDomain, peerIdentity, meshTarget } from './mesh-tls.js';
 export { memberToken, memberOfToken, writeMemberTokenFile, MEMBER_TOKEN_KEY_FILE } from './member-token.js';
 export type { MeshTls, CallerCheck } from './mesh-tls.js';
 export { waitForServing } from './wait-for-serving.js';

@@ -77,9 +77,27 @@ const LOOPBACK_IP = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[?::1\]?)$/;
  * address as the SNI server name (RFC 6066 forbids it, and Node warns on every connection).
  */
 export function meshChannelOptions(address: string, channelCredentials: ChannelCredentials): Record<string, string> {
-  if (!channelCredentials._isSecure()) return {};
-  const host = address.slice(0, address.lastIndexOf(':'));
-  return LOOPBACK_IP.test(host) ? { 'grpc.ssl_target_name_override': 'localhost' } : {};
+  const first = address.split(',')[0]!;
+  // Several instances of one tier: calls spread over the ones that are up, and skip one that is down.
+  const balance: Record<string, string> = address.includes(',') ? { 'grpc.service_config': ROUND_ROBIN } : {};
+  if (!channelCredentials._isSecure()) return balance;
+  const host = first.slice(0, first.lastIndexOf(':'));
+  return LOOPBACK_IP.test(host) ? { ...balance, 'grpc.ssl_target_name_override': 'localhost' } : balance;
+}
+
+const ROUND_ROBIN = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+
+/**
+ * The grpc-js target for `address`: one `host:port` as it is, or several instances of one tier
+ * (`10.0.0.1:50051,10.0.0.2:50051`) as one channel over all of them (`ipv4:` / `ipv6:` lists;
+ * a list needs IP addresses, a name that resolves to several is one entry).
+ */
+export function meshTarget(address: string): string {
+  if (!address.includes(',')) return address;
+  const parts = address.split(',').map((a) => a.trim());
+  if (parts.every((p) => /^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(p))) return `ipv4:${parts.join(',')}`;
+  if (parts.every((p) => /^\[[0-9a-fA-F:]+\]:\d+$/.test(p))) return `ipv6:${parts.join(',')}`;
+  throw new Error(`a list of addresses must be IP addresses of one family: ${address}`);
 }
 
 /** What a server call offers for authorization. */

@@ -1,6 +1,6 @@
 import { credentials, makeGenericClientConstructor, type ChannelCredentials } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { meshChannelOptions } from './mesh-tls.js';
+import { meshChannelOptions, meshTarget } from './mesh-tls.js';
 
 const HealthClient = makeGenericClientConstructor(healthService, 'Health');
 type CheckFn = (req: { service: string }, opts: { deadline: number }, cb: (err: Error | null, res?: { status: string }) => void) => void;
@@ -20,7 +20,7 @@ export interface WaitForServingOptions {
 export async function waitForServing(address: string, options: WaitForServingOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const creds = options.channelCredentials ?? credentials.createInsecure();
-  const client = new HealthClient(address, creds, meshChannelOptions(address, creds));
+  const client = new HealthClient(meshTarget(address), creds, meshChannelOptions(address, creds));
   const check = (client as unknown as { check: CheckFn }).check.bind(client);
   const until = Date.now() + timeoutMs;
   try {

@@ -22,7 +22,7 @@ import {
 import { BearerCheck, requireBearer } from './auth.js';
 import type { BackupExporter } from './backup-exporter.js';
 import { notFound } from './store/directory-error.js';
-import type { DirectoryStore } from './store/directory-store.js';
+import type { DirectoryStore } from './store/store.js';
 import { unary } from './unary-handler.js';
 
 export interface AdminServiceDeps {
@@ -46,20 +46,20 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
     log.info({ method, revision, ...fields }, 'directory mutation');
 
   const implementation: AdminServiceServer = {
-    createTenant: unary(log, 'CreateTenant', (req) => {
-      const result = store.createTenant(nameField('name', req.name));
+    createTenant: unary(log, 'CreateTenant', async (req) => {
+      const result = await store.createTenant(nameField('name', req.name));
       mutated('CreateTenant', { tenantId: result.tenantId }, result.revision);
       return result;
     }),
-    createApp: unary(log, 'CreateApp', (req) => {
+    createApp: unary(log, 'CreateApp', async (req) => {
       const tenantId = uuidField('tenant_id', req.tenantId);
-      const result = store.createApp(tenantId, nameField('name', req.name));
+      const result = await store.createApp(tenantId, nameField('name', req.name));
       mutated('CreateApp', { tenantId, clientId: result.clientId }, result.revision);
       return result;
     }),
-    setAppEnabled: unary(log, 'SetAppEnabled', (req) => {
+    setAppEnabled: unary(log, 'SetAppEnabled', async (req) => {
       const [tenantId, clientId] = appKey(req);
-      const revision = store.setAppEnabled(tenantId, clientId, req.enabled);
+      const revision = await store.setAppEnabled(tenantId, clientId, req.enabled);
       mutated('SetAppEnabled', { tenantId, clientId, enabled: req.enabled }, revision);
       return { revision };
     }),
@@ -67,55 +67,55 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
       const [tenantId, clientId] = appKey(req);
       const parsed = await parseCredentialPem(req.pem);
       const validity = validityOf(req, parsed, nowSeconds(clock));
-      const revision = store.addCertificateCredential(tenantId, clientId, { ...parsed, ...validity });
+      const revision = await store.addCertificateCredential(tenantId, clientId, { ...parsed, ...validity });
       mutated('AddCertificateCredential', { tenantId, clientId, keyId: parsed.keyId }, revision);
       return { keyId: parsed.keyId, revision };
     }),
-    addSecretCredential: unary(log, 'AddSecretCredential', (req) => {
+    addSecretCredential: unary(log, 'AddSecretCredential', async (req) => {
       const [tenantId, clientId] = appKey(req);
       const lifetime = secretLifetimeField(req.lifetimeSeconds);
       const secret = generateSecret();
       const now = nowSeconds(clock);
       const keyId = randomUUID();
       const notAfter = now + lifetime;
-      const revision = store.addSecretCredential(tenantId, clientId, { keyId, secretHash: hashSecret(secret), notBefore: now, notAfter });
+      const revision = await store.addSecretCredential(tenantId, clientId, { keyId, secretHash: hashSecret(secret), notBefore: now, notAfter });
       mutated('AddSecretCredential', { tenantId, clientId, keyId }, revision);
       return { keyId, secret, notAfter, revision };
     }),
-    removeCredential: unary(log, 'RemoveCredential', (req) => {
+    removeCredential: unary(log, 'RemoveCredential', async (req) => {
       const [tenantId, clientId] = appKey(req);
       const keyId = keyIdField('key_id', req.keyId);
-      const revision = store.removeCredential(tenantId, clientId, keyId);
+      const revision = await store.removeCredential(tenantId, clientId, keyId);
       mutated('RemoveCredential', { tenantId, clientId, keyId }, revision);
       return { revision };
     }),
-    createResource: unary(log, 'CreateResource', (req) => {
+    createResource: unary(log, 'CreateResource', async (req) => {
       const tenantId = uuidField('tenant_id', req.tenantId);
       const identifier = resourceField('identifier', req.identifier);
-      const revision = store.createResource(tenantId, identifier, rolesField('roles', req.roles));
+      const revision = await store.createResource(tenantId, identifier, rolesField('roles', req.roles));
       mutated('CreateResource', { tenantId, identifier }, revision);
       return { revision };
     }),
-    grantRole: unary(log, 'GrantRole', (req) => {
+    grantRole: unary(log, 'GrantRole', async (req) => {
       const [tenantId, clientId] = appKey(req);
       const resource = resourceField('resource', req.resource);
       const role = roleField('role', req.role);
-      const revision = store.grantRole(tenantId, clientId, resource, role);
+      const revision = await store.grantRole(tenantId, clientId, resource, role);
       mutated('GrantRole', { tenantId, clientId, resource, role }, revision);
       return { revision };
     }),
-    revokeRole: unary(log, 'RevokeRole', (req) => {
+    revokeRole: unary(log, 'RevokeRole', async (req) => {
       const [tenantId, clientId] = appKey(req);
       const resource = resourceField('resource', req.resource);
       const role = roleField('role', req.role);
-      const revision = store.revokeRole(tenantId, clientId, resource, role);
+      const revision = await store.revokeRole(tenantId, clientId, resource, role);
       mutated('RevokeRole', { tenantId, clientId, resource, role }, revision);
       return { revision };
     }),
-    getApp: unary(log, 'GetApp', (req) => {
+    getApp: unary(log, 'GetApp', async (req) => {
       const [tenantId, clientId] = appKey(req);
-      if (store.tenant(tenantId) === undefined) throw notFound(`tenant ${tenantId} does not exist`);
-      const identity = store.identity(tenantId, clientId);
+      const { tenant, identity } = await store.lookup(tenantId, clientId);
+      if (tenant === undefined) throw notFound(`tenant ${tenantId} does not exist`);
       if (identity === undefined) throw notFound(`application ${clientId} does not exist in tenant ${tenantId}`);
       return {
         clientId: identity.clientId,
@@ -133,9 +133,9 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
         grants: identity.grants.map((g) => `${g.resource}#${g.role}`),
       };
     }),
-    listTenants: unary(log, 'ListTenants', () => ({ tenants: store.listTenants() })),
-    compactChangeLog: unary(log, 'CompactChangeLog', (req) => {
-      const compactedThrough = store.compactChangeLog(req.retain);
+    listTenants: unary(log, 'ListTenants', async () => ({ tenants: await store.listTenants() })),
+    compactChangeLog: unary(log, 'CompactChangeLog', async (req) => {
+      const compactedThrough = await store.compactChangeLog(req.retain);
       log.info({ method: 'CompactChangeLog', retain: req.retain, compactedThrough }, 'change log compacted');
       return { compactedThrough };
     }),

@@ -2,7 +2,7 @@ import type { BackupStore, ExportSigner, ExportVerifier, SnapshotHeader } from '
 import { encodeSnapshot, exportVerifierFromPem, isSnapshotRejected, parseSnapshotName, snapshotName, verifySnapshot } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { Logger } from '../../lib/log/index.js';
-import type { DirectoryStore } from './store/directory-store.js';
+import type { DirectoryStore } from './store/store.js';
 
 export interface BackupExporterOptions {
   store: DirectoryStore;
@@ -14,6 +14,11 @@ export interface BackupExporterOptions {
   keep?: number;
   /** Time between exports in ms; 0 exports only on demand (default 30 s). */
   intervalMs?: number;
+  /**
+   * Claims (or renews) the right to make the timed exports for `ttlMs`; false when another
+   * instance holds it. Absent: this instance always exports. On-demand exports never ask.
+   */
+  lease?: (ttlMs: number) => Promise<boolean>;
 }
 
 export interface ExportResult {
@@ -45,8 +50,13 @@ export class BackupExporter {
   start(): void {
     const interval = this.opts.intervalMs ?? 30_000;
     if (interval <= 0 || this.timer !== undefined) return;
+    // Held for two intervals and a bit: a holder that dies hands over within that.
+    const ttlMs = 2 * interval + 5000;
     const tick = (): void => {
-      this.exportNow().catch((err: unknown) => this.opts.log.error({ err }, 'backup export failed'));
+      const lease = this.opts.lease;
+      (lease === undefined ? Promise.resolve(true) : lease(ttlMs))
+        .then((mine) => (mine ? this.exportNow() : undefined))
+        .catch((err: unknown) => this.opts.log.error({ err }, 'backup export failed'));
     };
     tick();
     this.timer = setInterval(tick, interval);
@@ -66,7 +76,7 @@ export class BackupExporter {
 
   private async exportOnce(): Promise<ExportResult> {
     const started = performance.now();
-    const state = this.opts.store.exportState();
+    const state = await this.opts.store.exportState();
     const createdAtMs = this.opts.clock.now();
     const data = encodeSnapshot({ ...state, createdAtMs }, this.opts.signer);
     const name = snapshotName(state.revision, createdAtMs);

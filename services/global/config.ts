@@ -15,6 +15,13 @@ const issuerUrl = (value: unknown): string | undefined => {
   return text.endsWith('/') ? `must not end with "/", got "${text}"` : undefined;
 };
 
+const storeUrl = (value: unknown): string | undefined => {
+  const text = String(value);
+  if (!/^postgres(ql)?:/.test(text)) return undefined;
+  if (!/^postgres(ql)?:\/\/([^:@/]*(:[^@/]*)?@)?[^/?@]+(\/[^?]*)?(\?.*)?$/.test(text)) return 'expected postgres://user@host:port[,host:port]/database';
+  return /^postgres(ql)?:\/\/[^:@/]*:[^@/]*@/.test(text) ? 'must not carry a password: use --store-password-file or AUTHMESH_STORE_PASSWORD' : undefined;
+};
+
 const atMostOneDay = (value: unknown): string | undefined =>
   positive(value) ?? (Number(value) <= 86_400_000 && Number(value) % 1000 === 0 ? undefined : 'must be whole seconds, at most 24h');
 
@@ -27,6 +34,19 @@ export const GLOBAL_OPTIONS = {
     default: '.mesh/global',
     check: nonEmpty,
   },
+  store: {
+    type: 'string',
+    describe: 'directory store: a SQLite file, sqlite:<path>, or postgres://user@host:port[,host:port]/database (password from --store-password-file or AUTHMESH_STORE_PASSWORD); empty for <data-dir>/directory.db',
+    default: '',
+    check: storeUrl,
+  },
+  instance: {
+    type: 'string',
+    describe: 'name of this instance when several global instances share one store (e.g. global-1); its key is published as global/<instance>',
+    default: '',
+    check: (v: unknown) => (v === '' || /^[a-z0-9][a-z0-9-]{0,31}$/.test(String(v)) ? undefined : 'lowercase letters, digits and -, at most 32'),
+  },
+  'store-password-file': { type: 'string', describe: 'file holding the PostgreSQL password (first line)', default: '' },
   issuer: { type: 'string', describe: 'issuer base URL; tokens carry <issuer>/<tenant>/v2.0', default: DEFAULT_ISSUER, check: issuerUrl },
   'token-lifetime': { type: 'duration', describe: 'access token lifetime', default: '1h', check: atMostOneDay },
   'watch-heartbeat': { type: 'duration', describe: 'heartbeat interval on idle watch streams', default: '5s', check: positive },

@@ -12,7 +12,7 @@ import type { Logger } from '../../lib/log/index.js';
 import { guardDirectory, roleOf, type CallerIdentity, type DirectoryRole } from './directory-access.js';
 import { parseSigningKey } from './signing-key-input.js';
 import { invalidArgument } from './store/directory-error.js';
-import type { DirectoryStore } from './store/directory-store.js';
+import type { DirectoryStore } from './store/store.js';
 import { unary } from './unary-handler.js';
 import type { UsageRecorder } from './usage-recorder.js';
 import type { WatchHub } from './watch-hub.js';
@@ -57,21 +57,19 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
   };
 
   const implementation: DirectoryServiceServer = {
-    getSnapshot: unary(log, 'GetSnapshot', (req, call) => {
+    getSnapshot: unary(log, 'GetSnapshot', async (req, call) => {
       const region = callerRegion(roleOf(call), req.region);
       const max = Math.min(req.maxIdentities || (deps.defaultSnapshotIdentities ?? 5000), MAX_SNAPSHOT_IDENTITIES);
-      const snapshot = store.snapshot(region, max);
+      const snapshot = await store.snapshot(region, max);
       log.debug({ region, revision: snapshot.revision, identities: snapshot.identities.length }, 'snapshot served');
       return snapshot;
     }),
-    lookupIdentity: unary(log, 'LookupIdentity', (req, call) => {
+    lookupIdentity: unary(log, 'LookupIdentity', async (req, call) => {
       const role = roleOf(call);
       const region = callerRegion(role, req.region);
       if (req.tenantId === '' || req.clientId === '') throw invalidArgument('tenant_id and client_id are required');
-      // Head, tenant and identity are read in one synchronous turn, so they agree.
-      const revision = store.log.head();
-      const tenant = store.tenant(req.tenantId);
-      const identity = tenant === undefined ? undefined : store.identity(req.tenantId, req.clientId);
+      // Head, tenant and identity are read in one transaction, so they agree.
+      const { revision, tenant, identity } = await store.lookup(req.tenantId, req.clientId);
       // Only a region's own lookups count as its usage (they widen what its snapshots and the backup cover).
       if (identity !== undefined && region !== '' && role.region !== undefined) {
         usage.record({ tenantId: identity.tenantId, clientId: identity.clientId, region, atMs: clock.now(), authenticated: false });
@@ -87,11 +85,11 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
       if (role.signingDomain === undefined || key.domain !== role.signingDomain) {
         throw unauthorizedClient(`mesh member ${role.member} may register signing keys for ${role.signingDomain ?? 'no domain'} only`);
       }
-      const { revision, created } = store.registerSigningKey(key.kid, key.domain, key.publicJwkJson);
+      const { revision, created } = await store.registerSigningKey(key.kid, key.domain, key.publicJwkJson);
       if (created) log.info({ kid: key.kid, domain: key.domain, revision }, 'signing key published');
       return { kid: key.kid, revision };
     }),
-    reportUsage: unary(log, 'ReportUsage', (req, call) => {
+    reportUsage: unary(log, 'ReportUsage', async (req, call) => {
       if (!REGION.test(req.region)) throw invalidArgument('region must be a region name like eastus');
       const region = callerRegion(roleOf(call), req.region);
       if (req.entries.length > MAX_USAGE_ENTRIES) throw invalidArgument(`at most ${MAX_USAGE_ENTRIES} entries per report`);
@@ -105,7 +103,7 @@ export function directoryServiceBinding(deps: DirectoryServiceDeps): ServiceBind
           atMs: e.authenticatedAtMs > now + MAX_FUTURE_SKEW_MS ? now : e.authenticatedAtMs,
           authenticated: true,
         }));
-      store.recordUsage(records);
+      await store.recordUsage(records);
       return {};
     }),
   };

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { AdmissionControl, withAdmission, type AdmissionOptions } from '../../lib/admission/index.js';
 import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index.js';
@@ -13,7 +14,8 @@ import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
 import type { CallerIdentity } from './directory-access.js';
 import { directoryServiceBinding } from './directory-service.js';
-import { DirectoryStore } from './store/directory-store.js';
+import { openStore } from './store/open-store.js';
+import type { DirectoryStore } from './store/store.js';
 import { globalTokenBackend } from './token-backend.js';
 import { UsageRecorder } from './usage-recorder.js';
 import { WatchHub } from './watch-hub.js';
@@ -22,6 +24,17 @@ import { WatchHub } from './watch-hub.js';
 export interface GlobalServerOptions {
   listen: string;
   dataDir: string;
+  /** The directory store: a SQLite file, `sqlite:<path>` or a postgres:// URL; empty for `<dataDir>/directory.db`. */
+  store?: string;
+  /**
+   * This instance's name when several share one store: its signing key is published as
+   * `global/<instance>` (so instances do not retire each other's keys) and it holds leases under it.
+   */
+  instance?: string;
+  /** File with the PostgreSQL password (first line). */
+  storePasswordFile?: string;
+  /** The PostgreSQL password itself, from the environment. */
+  storePassword?: string;
   issuer: string;
   tokenLifetimeMs: number;
   /** Assertion lifetime cap and replay refusal of this instance. Default: one hour, 100,000 ids. */
@@ -72,9 +85,10 @@ export interface GlobalServer {
 }
 
 /** The files global keeps in its data dir. */
-export const dataFiles = (dataDir: string) => ({
+export const dataFiles = (dataDir: string, instance = '') => ({
   database: path.join(dataDir, 'directory.db'),
-  signingKey: path.join(dataDir, 'signing-key.pem'),
+  // Instances sharing a data dir (tokens, export key, backups) each keep a signing key of their own.
+  signingKey: path.join(dataDir, instance === '' ? 'signing-key.pem' : `signing-key-${instance}.pem`),
   adminToken: path.join(dataDir, 'admin-token'),
   meshToken: path.join(dataDir, 'mesh-token'),
   memberTokenKey: path.join(dataDir, MEMBER_TOKEN_KEY_FILE),
@@ -89,18 +103,26 @@ export const dataFiles = (dataDir: string) => ({
  * one port.
  */
 export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServer> {
-  const files = dataFiles(opts.dataDir);
+  const files = dataFiles(opts.dataDir, opts.instance ?? '');
   const { clock, log } = opts;
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
   const memberTokenKey = loadOrCreateBearerToken(files.memberTokenKey);
   const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
-  const store = DirectoryStore.open(files.database, clock);
+  const store = await openStore({
+    store: opts.store || files.database,
+    clock,
+    log,
+    ...(opts.storePasswordFile ? { passwordFile: opts.storePasswordFile } : {}),
+    ...(opts.storePassword ? { password: opts.storePassword } : {}),
+  });
+  const keyDomain = opts.instance ? `global/${opts.instance}` : 'global';
+  const holder = opts.instance || `${os.hostname()}:${process.pid}`;
   try {
     /** Publishes a key of global's own in the directory (every JWK Set comes from there). */
     const publish = async (signer: TokenSigner): Promise<boolean> => {
-      const published = store.registerSigningKey(signer.kid, signer.domain, JSON.stringify(signer.publicJwk));
+      const published = await store.registerSigningKey(signer.kid, keyDomain, JSON.stringify(signer.publicJwk));
       if (published.created) log.info({ kid: signer.kid, revision: published.revision }, 'own signing key published');
       return true;
     };
@@ -117,6 +139,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       log,
       ...(opts.backupKeep === undefined ? {} : { keep: opts.backupKeep }),
       ...(opts.backupIntervalMs === undefined ? {} : { intervalMs: opts.backupIntervalMs }),
+      // Timed exports happen once per tier: the instance holding the lease makes them.
+      lease: (ttlMs) => store.claimLease('backup-export', holder, ttlMs),
     });
     const watchHub = new WatchHub({ store, log, heartbeatMs: opts.watchHeartbeatMs });
     const admission = new AdmissionControl({ maxQueueWaitMs: 500, ...opts.admission });
@@ -155,8 +179,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
         watchHub.close();
         exporter.stop();
         await running.shutdown(graceMs);
-        usage.stop();
-        store.close();
+        await usage.stop();
+        await store.close();
       })());
     return {
       address: running.address, port: running.port, adminToken, meshToken, memberToken: (member: string) => memberToken(memberTokenKey, member), store, exporter, running, stop,
@@ -165,7 +189,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
       },
     };
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }

@@ -28,6 +28,10 @@ async function main(argv: readonly string[]): Promise<void> {
   const server = await startGlobal({
     listen: config.listen,
     dataDir: config['data-dir'],
+    store: config.store,
+    instance: config.instance,
+    storePasswordFile: config['store-password-file'],
+    ...(process.env.AUTHMESH_STORE_PASSWORD ? { storePassword: process.env.AUTHMESH_STORE_PASSWORD } : {}),
     issuer: config.issuer,
     tokenLifetimeMs: config['token-lifetime'],
     assertions: assertionPolicyFromConfig(config),
@@ -46,7 +50,7 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   log.info({ mutualTls: tlsFiles !== undefined, mode: config.mode }, tlsFiles === undefined ? 'mesh hops in plaintext with bearer tokens (development)' : 'mesh hops over mutual TLS');
   log.info(
-    { listening: server.address, dataDir: config['data-dir'], kid: server.signer.kid, revision: server.store.log.head() },
+    { listening: server.address, dataDir: config['data-dir'], instance: config.instance || undefined, store: server.store.engine, location: server.store.location, kid: server.signer.kid, revision: await server.store.head() },
     'global authority serving',
   );
   if (config['fault-injection']) log.warn({ faultInjection: true }, 'FAULT INJECTION ENABLED: FaultInjectionService can slow or fail every call; never run this in production');

@@ -3,16 +3,23 @@ import type { Clock } from '../../lib/clock/index.js';
 import type { DirectoryView, LookupResult } from '../../lib/directory/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { AssertionPolicy, issueToken, jwksFromKeys, type IssueContext, type TokenBackendHandlers, type TokenCallOptions, type TokenSigner } from '../../lib/token/index.js';
-import type { DirectoryStore } from './store/directory-store.js';
+import { unavailable } from '../../lib/errors/index.js';
+import { isDirectoryError } from './store/directory-error.js';
+import type { DirectoryStore } from './store/store.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
 /** Global reads its own store: the data is never stale, so its age is 0. */
 export function storeDirectoryView(store: DirectoryStore): DirectoryView {
   return {
-    lookup(tenantId: string, clientId: string): Promise<LookupResult> {
-      const tenant = store.tenant(tenantId);
-      const identity = tenant === undefined ? undefined : store.identity(tenantId, clientId);
-      return Promise.resolve({ tenant, identity, dataAgeMs: 0 });
+    async lookup(tenantId: string, clientId: string): Promise<LookupResult> {
+      try {
+        const { tenant, identity } = await store.lookup(tenantId, clientId);
+        return { tenant, identity, dataAgeMs: 0 };
+      } catch (err) {
+        // The gateway moves on to the next fault domain.
+        if (isDirectoryError(err) && err.code === 'unavailable') throw unavailable('not-ready', 'the directory store is unavailable', err);
+        throw err;
+      }
     },
   };
 }
@@ -62,8 +69,8 @@ export function globalTokenBackend(deps: GlobalTokenBackendDeps): TokenBackendHa
       });
       return issued;
     },
-    getJwks(): Promise<string> {
-      return Promise.resolve(jwksFromKeys(deps.store.signingKeys(), deps.clock.now(), deps.lifetimeSeconds * 1000));
+    async getJwks(): Promise<string> {
+      return jwksFromKeys(await deps.store.signingKeys(), deps.clock.now(), deps.lifetimeSeconds * 1000);
     },
     onServerError(err: unknown, method: string) {
       deps.log.error({ err, method }, 'token request failed');

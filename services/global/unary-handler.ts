@@ -9,6 +9,7 @@ const STATUS_BY_CODE: Readonly<Record<DirectoryErrorCode, status>> = Object.free
   not_found: status.NOT_FOUND,
   already_exists: status.ALREADY_EXISTS,
   out_of_range: status.OUT_OF_RANGE,
+  unavailable: status.UNAVAILABLE,
 });
 
 /** Maps a refusal to its status; anything unexpected is logged and answered INTERNAL. */

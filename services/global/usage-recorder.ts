@@ -1,6 +1,5 @@
 import type { Logger } from '../../lib/log/index.js';
-import type { DirectoryStore } from './store/directory-store.js';
-import type { UsageRecord } from './store/usage-table.js';
+import type { DirectoryStore, UsageRecord } from './store/store.js';
 
 export interface UsageRecorderOptions {
   store: DirectoryStore;
@@ -20,12 +19,13 @@ export class UsageRecorder {
   private pending = new Map<string, UsageRecord>();
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: UsageRecorderOptions) {}
 
   start(): void {
     if (this.timer !== undefined) return;
-    this.timer = setInterval(() => this.flush(), this.options.flushIntervalMs ?? 1000);
+    this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 1000);
     this.timer.unref();
   }
 
@@ -44,13 +44,26 @@ export class UsageRecorder {
     });
   }
 
-  /** Writes everything pending now. */
-  flush(): void {
+  /** Writes everything pending now; flushes never overlap. */
+  flush(): Promise<void> {
+    const run = this.flushing.then(() => this.flushOnce());
+    this.flushing = run;
+    return run;
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private async flushOnce(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending = new Map();
     try {
-      this.options.store.recordUsage(batch);
+      await this.options.store.recordUsage(batch);
     } catch (err) {
       this.options.log.warn({ err, entries: batch.length }, 'could not record usage');
     }
@@ -58,12 +71,5 @@ export class UsageRecorder {
       this.options.log.warn({ dropped: this.dropped }, 'usage entries dropped: too many pending');
       this.dropped = 0;
     }
-  }
-
-  /** Stops the timer and writes what is pending. */
-  stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
-    this.flush();
   }
 }

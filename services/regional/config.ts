@@ -1,4 +1,4 @@
-import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
+import { hostPort, hostPortList, nonEmpty, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf } from '../../lib/config/index.js';
 import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
@@ -8,7 +8,7 @@ import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 export const REGIONAL_OPTIONS = {
   region: { type: 'string', describe: 'region this instance serves, e.g. eastus', check: regionName },
   listen: { type: 'string', describe: 'host:port to serve TokenService on (port 0 picks one)', default: '127.0.0.1:50061', check: hostPort },
-  global: { type: 'string', describe: 'host:port of global (DirectoryService)', default: '127.0.0.1:50051', check: hostPort },
+  global: { type: 'string', describe: 'host:port of global (DirectoryService); several instances as host:port,host:port', default: '127.0.0.1:50051', check: hostPortList },
   'mesh-token': { type: 'string', describe: 'member token of regional-<region> for DirectoryService (development mode); wins over --mesh-token-file', default: '' },
   'mesh-token-file': { type: 'string', describe: 'file holding the member token (default .mesh/global/members/regional-<region>)', default: '' },
   'data-dir': { type: 'string', describe: 'folder for the region signing key (default .mesh/regional-<region>)', default: '' },

@@ -11,7 +11,7 @@ import {
   type ReportUsageResponse,
   type WatchResponse,
 } from '../../gen/authmesh/directory/v1/directory.js';
-import { meshChannelOptions } from '../../lib/grpc/mesh-tls.js';
+import { meshChannelOptions, meshTarget } from '../../lib/grpc/mesh-tls.js';
 import { DirectoryCallError, type DirectoryCallOptions, type DirectorySource } from './directory-client.js';
 
 export interface GrpcDirectoryOptions {
@@ -36,7 +36,7 @@ type Unary<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: 
 /** DirectorySource over gRPC to global, with the mesh credential in `authorization: Bearer`. */
 export function grpcDirectorySource(options: GrpcDirectoryOptions): GrpcDirectorySource {
   const channelCredentials = options.channelCredentials ?? credentials.createInsecure();
-  const client = new DirectoryServiceClient(options.address, channelCredentials, {
+  const client = new DirectoryServiceClient(meshTarget(options.address), channelCredentials, {
     ...meshChannelOptions(options.address, channelCredentials),
     // Detect a hung or vanished global on an open watch stream.
     'grpc.keepalive_time_ms': 10_000,

@@ -27,7 +27,18 @@ export interface TestGlobal {
 
 export { bearer };
 
-export async function startTestGlobal(options: { heartbeatMs?: number; clock?: Clock; dataDir?: string } = {}): Promise<TestGlobal> {
+export interface TestGlobalOptions {
+  heartbeatMs?: number;
+  clock?: Clock;
+  dataDir?: string;
+  /** A postgres:// URL (with `storePasswordFile`), or absent for SQLite in the data dir. */
+  store?: string;
+  storePasswordFile?: string;
+  instance?: string;
+  backupIntervalMs?: number;
+}
+
+export async function startTestGlobal(options: TestGlobalOptions = {}): Promise<TestGlobal> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-global-'));
   const server = await startGlobal({
     listen: '127.0.0.1:0',
@@ -39,6 +50,10 @@ export async function startTestGlobal(options: { heartbeatMs?: number; clock?: C
     snapshotIdentities: 5000,
     clock: options.clock ?? systemClock,
     log: silentLogger(),
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.storePasswordFile === undefined ? {} : { storePasswordFile: options.storePasswordFile }),
+    ...(options.instance === undefined ? {} : { instance: options.instance }),
+    ...(options.backupIntervalMs === undefined ? {} : { backupIntervalMs: options.backupIntervalMs }),
   });
   const insecure = credentials.createInsecure();
   const admin = new AdminServiceClient(server.address, insecure);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
-import { bearer, unary, waitForServing as waitForServingLib, writeMemberTokenFile } from '../../lib/grpc/index.js';
+import { bearer, meshChannelOptions, meshTarget, unary, waitForServing as waitForServingLib, writeMemberTokenFile } from '../../lib/grpc/index.js';
 import { createMeshCa, loadOrIssueMeshCert, type MeshCertFiles } from '../../lib/tls/index.js';
 import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion } from '../../lib/token/index.js';
 import { sleep, spawnService, type SpawnedService } from './spawn-service.js';
@@ -44,6 +44,8 @@ export class TestMesh {
   private readonly clients: TokenServiceClient[] = [];
   adminToken = '';
   tenantId = '';
+  /** The global instances regional, gateway and admin calls are pointed at (one unless startGlobalInstances). */
+  globals = ['global'];
   /** Environment added to every process this mesh starts (e.g. OTEL_* for a test collector). */
   env: Record<string, string> = {};
   /** Mutual TLS inside the mesh, as production runs: each member gets a mesh certificate. */
@@ -119,16 +121,32 @@ export class TestMesh {
     this.adminToken = fs.readFileSync(path.join(this.dir, 'global', 'admin-token'), 'utf8').trim();
   }
 
+  /** Several global instances on one PostgreSQL store, sharing one data dir. */
+  async startGlobalInstances(names: string[], store: string, passwordFile: string): Promise<void> {
+    this.globals = names;
+    for (const name of names) {
+      await this.start(name, 'services/global/main.js', (port) => [
+        '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(this.dir, 'global'), '--instance', name, '--store', store, '--store-password-file', passwordFile,
+      ]);
+    }
+    this.adminToken = fs.readFileSync(path.join(this.dir, 'global', 'admin-token'), 'utf8').trim();
+  }
+
+  /** Every global instance, as regional and gateway are given it: host:port[,host:port]. */
+  globalList(): string {
+    return this.globals.map((g) => this.address(g)).join(',');
+  }
+
   async startRegional(region: string, extra: string[] = []): Promise<void> {
     await this.start(`regional-${region}`, 'services/regional/main.js', (port) => [
-      '--region', region, '--listen', `127.0.0.1:${port}`, '--global', this.address('global'),
+      '--region', region, '--listen', `127.0.0.1:${port}`, '--global', this.globalList(),
       '--mesh-token-file', writeMemberTokenFile(path.join(this.dir, 'global'), `regional-${region}`), '--data-dir', path.join(this.dir, `regional-${region}`), ...extra,
     ]);
   }
 
   async startGateway(region: string, extra: string[] = []): Promise<void> {
     await this.start(`gateway-${region}`, 'gateway/main.js', (port) => [
-      '--region', region, '--listen', `127.0.0.1:${port}`, '--regional', this.address(`regional-${region}`), '--global', this.address('global'), ...extra,
+      '--region', region, '--listen', `127.0.0.1:${port}`, '--regional', this.address(`regional-${region}`), '--global', this.globalList(), ...extra,
     ]);
   }
 
@@ -146,7 +164,9 @@ export class TestMesh {
   }
 
   private admin(): { client: InstanceType<typeof AdminServiceClient>; metadata: Metadata } {
-    return { client: new AdminServiceClient(this.address('global'), this.credentialsAs('admin')), metadata: bearer(this.adminToken) };
+    const list = this.globalList();
+    const creds = this.credentialsAs('admin');
+    return { client: new AdminServiceClient(meshTarget(list), creds, meshChannelOptions(list, creds)), metadata: bearer(this.adminToken) };
   }
 
   /** Runs one admin call against global with the admin token. */

@@ -92,6 +92,16 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO meta (key, value) VALUES ('compacted_through', '0');
   `,
+  // The revision is a counter row every write transaction updates (the same rule on every
+  // engine); it starts from the head the AUTOINCREMENT sequence reached.
+  `
+  CREATE TABLE revision_counter (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+  );
+  INSERT INTO revision_counter (id, value)
+    SELECT 1, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0);
+  `,
 ];
 
 /**

@@ -103,7 +103,7 @@ describe('DirectoryService', () => {
   describe('GetSnapshot', () => {
     it('returns tenants, identities and signing keys at the head revision when the directory is small', async () => {
       const snap = await call<GetSnapshotResponse>(g.directory, 'getSnapshot', { region: 'eastus' }, g.meshAuth);
-      assert.equal(snap.revision, g.server.store.log.head());
+      assert.equal(snap.revision, (await g.server.store.head()));
       assert.deepEqual(snap.tenants.map((t) => t.tenantId), [tenantId]);
       assert.deepEqual(snap.tenants[0]!.resources, [{ identifier: RESOURCE, roles: ['read'] }]);
       assert.deepEqual(snap.identities.map((i) => i.clientId), [clientId]);
@@ -122,7 +122,7 @@ describe('DirectoryService', () => {
       const res = await call<LookupIdentityResponse>(g.directory, 'lookupIdentity', { tenantId, clientId, region: 'eastus' }, g.meshAuth);
       assert.equal(res.tenant?.tenantId, tenantId);
       assert.equal(res.identity?.clientId, clientId);
-      assert.equal(res.revision, g.server.store.log.head());
+      assert.equal(res.revision, (await g.server.store.head()));
     });
 
     it('leaves identity unset when the client is unknown', async () => {
@@ -140,7 +140,7 @@ describe('DirectoryService', () => {
 
   describe('Watch', () => {
     it('replays every change after from_revision in order when it starts behind the head', async () => {
-      const head = g.server.store.log.head();
+      const head = (await g.server.store.head());
       const r = watch(0);
       await r.until(() => r.changes.length === head);
       assert.deepEqual(r.changes.map((m) => m.revision), Array.from({ length: head }, (_, i) => i + 1));
@@ -150,7 +150,7 @@ describe('DirectoryService', () => {
     });
 
     it('streams a change with the current identity state when a mutation commits', async () => {
-      const head = g.server.store.log.head();
+      const head = (await g.server.store.head());
       const r = watch(head);
       await r.until(() => r.messages.length > 0);
       const { revision } = await call<{ revision: number }>(g.admin, 'setAppEnabled', { tenantId, clientId, enabled: false }, g.adminAuth);
@@ -162,7 +162,7 @@ describe('DirectoryService', () => {
     });
 
     it('sends heartbeats carrying the head revision when the stream is idle', async () => {
-      const head = g.server.store.log.head();
+      const head = (await g.server.store.head());
       const r = watch(head);
       await r.until(() => r.messages.length >= 3);
       for (const m of r.messages) {
@@ -172,7 +172,7 @@ describe('DirectoryService', () => {
     });
 
     it('streams a signing key set when a fault domain registers its key', async () => {
-      const r = watch(g.server.store.log.head());
+      const r = watch((await g.server.store.head()));
       const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
       const res = await call<{ kid: string; revision: number }>(
         g.directory,
@@ -245,7 +245,7 @@ describe('DirectoryService', () => {
     it('records the last authentication of an identity when a region reports it', async () => {
       const at = Date.now() - 1000;
       await call(g.directory, 'reportUsage', { region: 'eastus', entries: [{ tenantId, clientId, authenticatedAtMs: at }] }, g.meshAuth);
-      assert.ok(g.server.store.identity(tenantId, clientId)!.lastAuthenticatedAtMs >= at);
+      assert.ok((await g.server.store.identity(tenantId, clientId))!.lastAuthenticatedAtMs >= at);
     });
   });
 });

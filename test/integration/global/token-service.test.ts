@@ -47,8 +47,8 @@ describe('global TokenService', () => {
   it('records the authentication in the directory shortly after a token is issued', async () => {
     await acquire();
     const until = Date.now() + 3000;
-    while (g.server.store.identity(tenantId, clientId)!.lastAuthenticatedAtMs === 0 && Date.now() < until) await sleep(20);
-    assert.ok(g.server.store.identity(tenantId, clientId)!.lastAuthenticatedAtMs > 0);
+    while ((await g.server.store.identity(tenantId, clientId))!.lastAuthenticatedAtMs === 0 && Date.now() < until) await sleep(20);
+    assert.ok((await g.server.store.identity(tenantId, clientId))!.lastAuthenticatedAtMs > 0);
   });
 
   it('answers UNAUTHENTICATED with oauth-error invalid_client when the secret is wrong', async () => {

@@ -8,7 +8,7 @@ import { createLogger } from '../../../lib/log/index.js';
 import { AcceptedSnapshotFile } from '../../../services/backup/accepted-snapshot.js';
 import { SnapshotLoader } from '../../../services/backup/snapshot-loader.js';
 import { BackupExporter } from '../../../services/global/backup-exporter.js';
-import type { DirectoryStore } from '../../../services/global/store/directory-store.js';
+import type { DirectoryStore } from '../../../services/global/store/store.js';
 import { exportKeyPair, syntheticContent } from '../../support/backup-fixtures.js';
 
 /** A name that sorts above every real one. */
@@ -112,7 +112,7 @@ describe('BackupExporter pruning', () => {
       const store = new FolderBackupStore(dir);
       const { signer } = await exportKeyPair();
       let revision = 20;
-      const directory = { exportState: () => ({ ...syntheticContent(1, revision, 0), createdAtMs: undefined }) } as unknown as DirectoryStore;
+      const directory = { exportState: () => Promise.resolve({ ...syntheticContent(1, revision, 0), createdAtMs: undefined }) } as unknown as DirectoryStore;
       const exporter = new BackupExporter({ store: directory, backupStore: store, signer, clock: new ManualClock(), log: createLogger('test', 'silent'), keep: 2, intervalMs: 0 });
       await store.put(HIGH, Buffer.from('garbage under the highest name'));
       const oldHigh = snapshotName(9_999_999_998, 1);
