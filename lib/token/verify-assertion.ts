@@ -49,9 +49,11 @@ export const MAX_KIDLESS_CANDIDATES = 10;
  * header names none (RFC 7523 does not require a key id).
  */
 function namedCredential(identity: Identity, header: ProtectedHeaderParameters): Credential | undefined {
+  // Only a header without either member is searched; a member of the wrong type names no key.
+  if (!('kid' in header) && !('x5t#S256' in header)) return undefined;
   const kid = typeof header.kid === 'string' ? header.kid : undefined;
   const x5t = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
-  if (kid === undefined && x5t === undefined) return undefined;
+  if (kid === undefined && x5t === undefined) throw invalidClient('the assertion header names its key with kid or x5t#S256 of the wrong type (a string is required)');
   const match = identity.credentials.find(
     (c) =>
       c.kind === CredentialKind.CREDENTIAL_KIND_CERTIFICATE &&
