@@ -1,5 +1,6 @@
 import { ConfigError, hostPort, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
+import { FRONT_LIMITS, type FrontLimits } from './grpc-front.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
@@ -41,6 +42,10 @@ export const GATEWAY_OPTIONS = {
   'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
   'retry-refill': { type: 'string', describe: 'tokens each domain earns back per second whatever its traffic (default: retry-max-tokens / 20)', default: '', check: optionalRate },
   'max-in-flight': { type: 'int', describe: 'TokenService calls in flight; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '2048', check: atLeastOne },
+  'max-streams-per-connection': { type: 'int', describe: 'streams a caller may have open at once on one connection to the public gRPC port', default: String(FRONT_LIMITS.maxStreamsPerConnection), check: between(1, 10_000) },
+  'max-session-memory-mb': { type: 'int', describe: 'memory one connection to the public gRPC port may hold in HTTP/2 buffers, MB; past it new streams are refused', default: String(FRONT_LIMITS.maxSessionMemoryMb), check: between(1, 1024) },
+  'max-buffered-request-bytes': { type: 'int', describe: 'request bytes held over all unfinished token calls; past it new bytes are refused with RESOURCE_EXHAUSTED', default: String(FRONT_LIMITS.maxBufferedBytes), check: between(64 * 1024, 4 * 1024 * 1024 * 1024) },
+  'request-body-timeout': { type: 'duration', describe: 'time a token call may take to send its request body; past it DEADLINE_EXCEEDED', default: `${FRONT_LIMITS.requestBodyTimeoutMs}ms`, check: positive },
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   transport: {
     type: 'string',
@@ -82,6 +87,8 @@ export interface GatewayConfig {
   transport?: 'relay' | 'http2' | 'grpc-js';
   /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
   maxInFlight?: number;
+  /** What callers can make the public gRPC front hold (streams, memory, buffered bytes, body time). */
+  frontLimits?: FrontLimits;
   snapshotMaxAgeMs: number;
   logLevel: string;
   /** The HTTPS OAuth 2.0 / OpenID Connect front; undefined when off. */
@@ -139,6 +146,12 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     channels: c.channels,
     transport: c.transport as 'relay' | 'http2' | 'grpc-js',
     maxInFlight: c['max-in-flight'],
+    frontLimits: Object.freeze({
+      maxStreamsPerConnection: c['max-streams-per-connection'],
+      maxSessionMemoryMb: c['max-session-memory-mb'],
+      maxBufferedBytes: c['max-buffered-request-bytes'],
+      requestBodyTimeoutMs: c['request-body-timeout'],
+    }),
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],
     ...(http === undefined ? {} : { http }),

@@ -137,6 +137,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(innerSocket) }) },
       log,
       ...(config.maxInFlight === undefined ? {} : { maxInFlight: config.maxInFlight }),
+      ...(config.frontLimits === undefined ? {} : { limits: config.frontLimits }),
     });
   } catch (error) {
     await server.shutdown(0);
