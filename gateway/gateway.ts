@@ -113,6 +113,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ...(config.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: config.hedgeAfterMs }),
     ...(deps.routing ? { routing: deps.routing } : {}),
     observer: attemptTelemetry(domains),
+    onNoAnswer: (said) => log.warn({ said }, 'no fault domain could answer'),
   });
   const startedAt = clock.now();
   let address = config.listen;
