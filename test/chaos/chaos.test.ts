@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { acquireDirect, workloadRequest } from '../support/backup-process.js';
 import { CHAOS_FULL, CLIENT_DEADLINE_MS, ChaosMesh, LOAD } from '../support/chaos-mesh.js';
+import { attack } from '../support/hostile-client.js';
 import { acquire, runLoad, type LoadReport } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
 
@@ -125,6 +126,28 @@ describe(`chaos suite (${CHAOS_FULL ? 'full' : 'short'} form)`, function () {
     });
     assertInvisible(alone);
     assert.ok((alone.byDomain.backup ?? 0) > 0, 'backup served while global was slow');
+  });
+
+  it('loses no request and keeps every call on regional-eastus while a hostile caller sends malformed requests', async () => {
+    let attacking = true;
+    let hostile = 0;
+    let loop: Promise<void> = Promise.resolve();
+    const r = await scenario('hostile caller', 'undecodable / malformed gRPC requests, 4 streams, anonymous', {
+      inject: () => {
+        loop = (async () => {
+          // Bounded: at most 200 rounds, and only while the load runs.
+          for (let round = 0; attacking && round < 200; round += 1) hostile += (await attack(mesh.address('gateway-eastus'), 1)).length;
+        })();
+      },
+      heal: async () => {
+        attacking = false;
+        await loop;
+      },
+    });
+    console.log(`      ${hostile} hostile calls during the load`);
+    assertInvisible(r);
+    assert.ok(hostile > 0);
+    assert.deepEqual(Object.keys(r.byDomain), ['regional/eastus'], `served by ${JSON.stringify(r.byDomain)}`);
   });
 
   it('loses no request while regional-eastus flaps (killed and restarted every 2 s)', async () => {
