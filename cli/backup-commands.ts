@@ -52,7 +52,8 @@ export async function exportBackup(admin: string, adminToken: string, channelCre
   }
 }
 
-function meshToken(ctx: CliContext): string {
+/** The mesh token: --mesh-token-file, else the local mesh's. */
+export function meshToken(ctx: CliContext): string {
   const file = optional(ctx.flags, 'mesh-token-file') ?? path.join(ctx.meshDir, 'global', 'mesh-token');
   try {
     return readFileSync(file, 'utf8').trim();

@@ -29,6 +29,7 @@ export const GATEWAY_OPTIONS = {
   global: { type: 'string', describe: 'host:port of global', default: '127.0.0.1:50051', check: hostPort },
   backup: { type: 'string', describe: 'host:port of backup; empty for none', default: '', check: optionalHostPort },
   'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer); read at start and every 5 s', default: '' },
+  'status-token-file': { type: 'string', describe: 'file holding the mesh token GatewayAdminService.GetStatus requires (authorization: Bearer); empty = the --backup-token-file token; with neither, GetStatus refuses every call', default: '' },
   'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },
   'attempt-timeout': { type: 'duration', describe: 'longest single attempt on one domain (hang detection)', default: '1s', check: positive },
   'hedge-after': { type: 'duration', describe: 'ask the next domain too when an attempt has not answered after this long (0 = off)', default: '150ms', check: nonNegative },
@@ -76,6 +77,8 @@ export interface GatewayConfig {
   domains: readonly DomainSpec[];
   /** File with the mesh token the backup domain requires; empty for none. */
   backupTokenFile?: string;
+  /** File with the token GetStatus requires; undefined or empty = backupTokenFile. */
+  statusTokenFile?: string;
   defaultDeadlineMs: number;
   attemptTimeoutMs: number;
   /** Hedging delay, ms; 0 turns hedging off. */
@@ -134,6 +137,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     listen: c.listen,
     domains: Object.freeze(domains),
     backupTokenFile: c['backup-token-file'],
+    ...(c['status-token-file'] === '' ? {} : { statusTokenFile: c['status-token-file'] }),
     defaultDeadlineMs: c['default-deadline'],
     attemptTimeoutMs: c['attempt-timeout'],
     hedgeAfterMs: c['hedge-after'],

@@ -65,6 +65,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (backupToken !== undefined && backupToken() === undefined) {
     throw new ConfigError([`--backup-token-file: cannot read a token from ${config.backupTokenFile!}`]);
   }
+  // GetStatus shares the public port: it answers only the mesh token (--status-token-file, by
+  // default the backup's), and nobody when there is none.
+  const statusTokenFile = config.statusTokenFile ?? config.backupTokenFile ?? '';
+  const statusToken = statusTokenFile === '' ? () => undefined : statusTokenFile === config.backupTokenFile && backupToken !== undefined ? backupToken : tokenFileReader(statusTokenFile, 5000, clock);
   // One set of mesh credentials for every domain channel, health watches included.
   const meshTls = config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls);
   const meshCredentials = meshChannelCredentials(meshTls);
@@ -125,7 +129,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     listen: `unix:${innerSocket}`,
     healthServices: [TOKEN_SERVICE_NAME],
     services: [
-      adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }),
+      adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }, statusToken),
       ...reflectionBindings(deps.protoRoot),
     ],
   });

@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { GatewayAdminServiceClient, BreakerState, DomainHealth, type GetStatusResponse } from '../../../gen/authmesh/gateway/v1/gateway.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../../gen/authmesh/token/v1/token.js';
+import { bearer } from '../../../lib/grpc/index.js';
 import { silentLogger } from '../../../lib/log/index.js';
 import { ConfigError } from '../../../lib/config/index.js';
 import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/breaker-factory.js';
@@ -69,6 +73,7 @@ describe('gateway over real grpc-js', function () {
       channels: 1,
       snapshotMaxAgeMs: 0,
       logLevel: 'silent',
+      statusTokenFile,
       ...patch,
     };
     gateway = await startGateway(config, { log: silentLogger(), watchBackoff: { baseMs: 20, capMs: 200 } });
@@ -76,8 +81,19 @@ describe('gateway over real grpc-js', function () {
     admin = new GatewayAdminServiceClient(gateway.address, credentials.createInsecure());
   }
 
-  const statusOf = (): Promise<GetStatusResponse> =>
-    new Promise((resolve, reject) => admin.getStatus({}, (e, r) => (e ? reject(e) : resolve(r))));
+  const statusToken = `status-${process.pid}-${Date.now()}`;
+  const statusTokenFile = path.join(os.tmpdir(), `authmesh-gateway-status-token-${process.pid}`);
+  fs.writeFileSync(statusTokenFile, statusToken, { mode: 0o600 });
+  after(() => fs.rmSync(statusTokenFile, { force: true }));
+  const statusOf = (token = statusToken): Promise<GetStatusResponse> =>
+    new Promise((resolve, reject) => admin.getStatus({}, bearer(token), (e, r) => (e ? reject(e) : resolve(r))));
+
+  it('refuses GetStatus on the public port without the mesh token', async () => {
+    await start();
+    await assert.rejects(statusOf('wrong'), (e: ServiceError) => e.code === status.UNAUTHENTICATED);
+    await assert.rejects(new Promise((resolve, reject) => admin.getStatus({}, (e, r) => (e ? reject(e) : resolve(r)))), (e: ServiceError) => e.code === status.UNAUTHENTICATED);
+    assert.equal((await statusOf()).region, 'eastus');
+  });
 
   afterEach(async () => {
     client?.close();
