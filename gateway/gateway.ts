@@ -20,6 +20,7 @@ import { SnapshotSource } from './health-snapshot.js';
 import { grpcOpenWatch, HealthWatch, type BackoffOptions } from './health-watch.js';
 import { startGrpcFront, type RunningGrpcFront } from './grpc-front.js';
 import { startHttpFront, type RunningHttpFront } from './http-server.js';
+import { InFlightLimit, limitedForwarding } from './in-flight.js';
 import { TOKEN_SERVICE_NAME } from './pass-through.js';
 import { RetryBudget } from './retry-budget.js';
 import { reflectionBindings } from './server.js';
@@ -120,6 +121,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     onNoAnswer: (said) => log.warn({ said }, 'no fault domain could answer'),
   });
   const startedAt = clock.now();
+  // One count of token calls in flight over both fronts (--max-in-flight).
+  const inFlightLimit = new InFlightLimit(config.maxInFlight ?? Infinity);
   let address = config.listen;
   // Health, reflection and the admin service run on grpc-js behind a private Unix socket; the
   // public listener answers TokenService itself and relays everything else there.
@@ -141,7 +144,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       forwarder: failover,
       inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(innerSocket) }) },
       log,
-      ...(config.maxInFlight === undefined ? {} : { maxInFlight: config.maxInFlight }),
+      inFlightLimit,
       ...(config.frontLimits === undefined ? {} : { limits: config.frontLimits }),
     });
   } catch (error) {
@@ -152,7 +155,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   address = front.address;
   let http: RunningHttpFront | undefined;
   try {
-    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover, log });
+    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover: limitedForwarding(failover, inFlightLimit), log });
   } catch (error) {
     await Promise.all([front.close(0), server.shutdown(0)]);
     rmSync(innerDir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { encodeStatusMessage, frame, parseGrpcTimeout, readMessage } from '../li
 import type { Logger } from '../lib/log/index.js';
 import { TokenServiceService } from '../gen/authmesh/token/v1/token.js';
 import { CallerGone } from './caller-signal.js';
+import { InFlightLimit } from './in-flight.js';
 import type { ForwardRequest, ForwardResult } from './failover.js';
 import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from './pass-through.js';
 
@@ -37,6 +38,8 @@ export interface GrpcFrontOptions {
   log: Logger;
   /** TokenService calls in flight; past it RESOURCE_EXHAUSTED (overloaded) at once. */
   maxInFlight?: number;
+  /** The in-flight count shared with the gateway's other fronts; default one of `maxInFlight`. */
+  inFlightLimit?: InFlightLimit;
   /** Largest request message, bytes; larger fail with RESOURCE_EXHAUSTED. */
   maxRequestBytes?: number;
   /** Bounds on what callers can make the front hold; see {@link FRONT_LIMITS}. */
@@ -158,7 +161,7 @@ function respondMessage(stream: ServerHttp2Stream, bytes: Buffer, trailers: Meta
  * joined to the caller's trace context), so the attempt spans of the failover loop hang under it.
  */
 export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrpcFront> {
-  const maxInFlight = opts.maxInFlight ?? Infinity;
+  const limit = opts.inFlightLimit ?? new InFlightLimit(opts.maxInFlight ?? Infinity);
   const maxBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
   const limits: FrontLimits = { ...FRONT_LIMITS, ...opts.limits };
   /** Request bytes held for token calls whose body has not ended yet. */
@@ -194,7 +197,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
     const received = Date.now();
     // A call holds a slot from its headers on, partial body included: the body timeout bounds how
     // long a caller that never finishes its request can hold it.
-    if (inFlight >= maxInFlight) {
+    if (!limit.tryEnter()) {
       const s = toStatus(overloaded('gateway saturated; retry with backoff'));
       return respondStatus(stream, s.code, s.details, s.metadata);
     }
@@ -214,6 +217,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
       finished = true;
       clearTimeout(bodyTimer);
       release();
+      limit.leave();
       inFlight -= 1;
       if (draining && inFlight === 0) idle?.();
     };

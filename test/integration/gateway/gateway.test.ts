@@ -25,6 +25,14 @@ interface Outcome {
   ms: number;
 }
 
+async function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function acquire(client: TokenServiceClient, deadlineMs = 5000): Promise<Outcome> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -141,6 +149,31 @@ describe('gateway over real grpc-js', function () {
     assert.equal(s.domains[0]!.breakerState, BreakerState.BREAKER_STATE_CLOSED);
     assert.equal(s.domains[0]!.errors, 0);
     assert.equal(s.domains[0]!.callerErrors, 6);
+  });
+
+  it('counts HTTPS token requests in --max-in-flight with gRPC calls: past it both fronts answer overloaded', async () => {
+    await start({ maxInFlight: 1, attemptTimeoutMs: 1000, http: { listen: '127.0.0.1:0', issuer: 'https://login.authmesh.local', publicUrl: undefined, plaintext: true, maxBodyBytes: 65536, tlsCertFile: undefined, tlsKeyFile: undefined, dataDir: undefined } });
+    regional.set({ kind: 'hang' });
+    global.set({ kind: 'hang' });
+    const form = new URLSearchParams({ grant_type: 'client_credentials', scope: 'https://storage.authmesh.local/.default', client_id: 'app1', client_secret: 's3cret' });
+    const post = (): Promise<{ status: number; body: { error?: string } }> =>
+      fetch(`${gateway.http!.url}/t1/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: String(form) }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { error?: string },
+      }));
+    // An HTTPS request holds the one slot while the domains hang: a gRPC call is shed.
+    const held = post();
+    await waitUntil(() => regional.calls.acquireToken + global.calls.acquireToken > 0);
+    const shed = await acquire(client, 2000);
+    assert.equal(shed.err?.code, status.RESOURCE_EXHAUSTED);
+    // And a gRPC call holding it sheds an HTTPS request.
+    await held;
+    const grpcHeld = acquire(client, 2000);
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await post();
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.error, 'temporarily_unavailable');
+    await grpcHeld;
   });
 
   it('respects the caller deadline when every domain hangs', async () => {
