@@ -53,8 +53,14 @@ export async function exportBackup(admin: string, adminToken: string, channelCre
   }
 }
 
+/** The mesh token gateways hold (what their GetStatus answers): --mesh-token-file, else the local mesh's. */
+export function meshToken(ctx: CliContext): string {
+  const file = optional(ctx.flags, 'mesh-token-file') ?? path.join(ctx.meshDir, 'global', 'mesh-token');
+  return readFileSync(file, 'utf8').trim();
+}
+
 /** The backup's member token: from --mesh-token-file, or issued from the local global's member-token key. */
-function meshToken(ctx: CliContext): string {
+function backupMemberToken(ctx: CliContext): string {
   const given = optional(ctx.flags, 'mesh-token-file');
   const file = given ?? path.join(ctx.meshDir, 'global', MEMBER_TOKEN_KEY_FILE);
   try {
@@ -74,7 +80,7 @@ export const BACKUP_COMMANDS: readonly Command[] = [
       initBackup({
         dataDir: optional(ctx.flags, 'data-dir') ?? path.join(ctx.meshDir, 'backup'),
         global: optional(ctx.flags, 'global') ?? DEFAULT_GLOBAL,
-        meshToken: meshToken(ctx),
+        meshToken: backupMemberToken(ctx),
         // Only the backup itself may register the backup's key: its certificate, not admin's.
         channelCredentials: ctx.meshCredentials('backup'),
       }),

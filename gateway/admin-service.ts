@@ -5,7 +5,8 @@ import {
   GatewayAdminServiceService,
   type GetStatusResponse,
 } from '../gen/authmesh/gateway/v1/gateway.js';
-import type { ServiceBinding } from '../lib/grpc/index.js';
+import type { Metadata } from '@grpc/grpc-js';
+import { BearerCheck, requireBearer, type ServiceBinding } from '../lib/grpc/index.js';
 import { chooseDomains, type RoutingOptions } from './choose-domain.js';
 import type { FaultDomain } from './fault-domain.js';
 import type { BreakerView, HealthView } from './health-snapshot.js';
@@ -65,13 +66,24 @@ export function gatewayStatus(src: StatusSources): GetStatusResponse {
   };
 }
 
-/** authmesh.gateway.v1.GatewayAdminService bound to a status source. */
-export function adminBinding(src: StatusSources): ServiceBinding {
+/**
+ * authmesh.gateway.v1.GatewayAdminService bound to a status source. It shares the public port, so
+ * every call must carry the mesh token (`authorization: Bearer`) that `statusToken` returns; with
+ * no token configured every call is refused.
+ */
+export function adminBinding(src: StatusSources, statusToken: () => string | undefined): ServiceBinding {
+  const implementation = {
+    getStatus: (_call: unknown, callback: (err: null, res: GetStatusResponse) => void) => callback(null, gatewayStatus(src)),
+  };
+  const check = { allows: (metadata: Metadata): boolean => bearerMatches(metadata, statusToken()) };
   return {
     name: 'authmesh.gateway.v1.GatewayAdminService',
     definition: GatewayAdminServiceService,
-    implementation: {
-      getStatus: (_call: unknown, callback: (err: null, res: GetStatusResponse) => void) => callback(null, gatewayStatus(src)),
-    },
+    implementation: requireBearer(GatewayAdminServiceService, implementation, check, 'mesh token'),
   };
+}
+
+/** Whether the call's bearer token is `token`, compared in constant time. */
+function bearerMatches(metadata: Metadata, token: string | undefined): boolean {
+  return token !== undefined && token !== '' && new BearerCheck([token]).allows(metadata);
 }

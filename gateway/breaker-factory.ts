@@ -78,6 +78,12 @@ export function isNotAFault(error: unknown): boolean {
   return e.metadata === undefined || e.metadata.get(OAUTH_ERROR_KEY).length > 0;
 }
 
+/** The same failure another domain gave for this request (query of death): the request's, not the domain's. */
+function isTheRequestsFailure(error: unknown, callOptions: BackendCallOptions | undefined): boolean {
+  const same = callOptions?.sameFailureIsTheRequests;
+  return same !== undefined && (error as Partial<BackendError> | undefined)?.code === same;
+}
+
 /**
  * Builds the one breaker of a fault domain. Call once per domain at start and keep it: a breaker
  * made per request starts closed with empty stats every time and never opens.
@@ -102,7 +108,9 @@ export function createBreaker(backend: TokenBackend, options: Partial<BreakerOpt
     rollingCountBuckets: o.rollingCountBuckets,
     resetTimeout: o.resetTimeout,
     capacity: o.capacity,
-    errorFilter: isNotAFault,
+    // opossum passes the fired arguments after the error, though its types do not say so.
+    errorFilter: ((error: unknown, _method: TokenMethod, _bytes: Buffer, callOptions?: BackendCallOptions) =>
+      isNotAFault(error) || isTheRequestsFailure(error, callOptions)) as (err: unknown) => boolean,
     allowWarmUp: false,
     enableSnapshots: false,
     rollingPercentilesEnabled: false,

@@ -1,6 +1,7 @@
 import { ConfigError, hostPort, hostPortList, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
 import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './outlier-detection.js';
+import { FRONT_LIMITS, type FrontLimits } from './grpc-front.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
@@ -29,6 +30,7 @@ export const GATEWAY_OPTIONS = {
   global: { type: 'string', describe: 'host:port of global; several instances (one fault domain) as host:port,host:port', default: '127.0.0.1:50051', check: hostPortList },
   backup: { type: 'string', describe: 'host:port of backup; empty for none', default: '', check: optionalHostPort },
   'backup-token-file': { type: 'string', describe: 'file holding the mesh token sent to the backup domain (authorization: Bearer); read at start and every 5 s', default: '' },
+  'status-token-file': { type: 'string', describe: 'file holding the mesh token GatewayAdminService.GetStatus requires (authorization: Bearer); empty = the --backup-token-file token; with neither, GetStatus refuses every call', default: '' },
   'default-deadline': { type: 'duration', describe: 'deadline of a call whose caller set none', default: '5s', check: positive },
   'attempt-timeout': { type: 'duration', describe: 'longest single attempt on one domain (hang detection)', default: '1s', check: positive },
   'hedge-after': { type: 'duration', describe: 'ask the next domain too when an attempt has not answered after this long (0 = off)', default: '150ms', check: nonNegative },
@@ -43,6 +45,10 @@ export const GATEWAY_OPTIONS = {
   'retry-token-ratio': { type: 'string', describe: 'tokens earned back per success (gRFC A6 tokenRatio)', default: '0.1', check: ratio },
   'retry-refill': { type: 'string', describe: 'tokens each domain earns back per second whatever its traffic (default: retry-max-tokens / 20)', default: '', check: optionalRate },
   'max-in-flight': { type: 'int', describe: 'TokenService calls in flight; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '2048', check: atLeastOne },
+  'max-streams-per-connection': { type: 'int', describe: 'streams a caller may have open at once on one connection to the public gRPC port', default: String(FRONT_LIMITS.maxStreamsPerConnection), check: between(1, 10_000) },
+  'max-session-memory-mb': { type: 'int', describe: 'memory one connection to the public gRPC port may hold in HTTP/2 buffers, MB; past it new streams are refused', default: String(FRONT_LIMITS.maxSessionMemoryMb), check: between(1, 1024) },
+  'max-buffered-request-bytes': { type: 'int', describe: 'request bytes held over all unfinished token calls; past it new bytes are refused with RESOURCE_EXHAUSTED', default: String(FRONT_LIMITS.maxBufferedBytes), check: between(64 * 1024, 4 * 1024 * 1024 * 1024) },
+  'request-body-timeout': { type: 'duration', describe: 'time a token call may take to send its request body; past it DEADLINE_EXCEEDED', default: `${FRONT_LIMITS.requestBodyTimeoutMs}ms`, check: positive },
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   transport: {
     type: 'string',
@@ -73,6 +79,8 @@ export interface GatewayConfig {
   domains: readonly DomainSpec[];
   /** File with the mesh token the backup domain requires; empty for none. */
   backupTokenFile?: string;
+  /** File with the token GetStatus requires; undefined or empty = backupTokenFile. */
+  statusTokenFile?: string;
   defaultDeadlineMs: number;
   attemptTimeoutMs: number;
   /** Hedging delay, ms; 0 turns hedging off. */
@@ -86,6 +94,8 @@ export interface GatewayConfig {
   transport?: 'relay' | 'http2' | 'grpc-js';
   /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
   maxInFlight?: number;
+  /** What callers can make the public gRPC front hold (streams, memory, buffered bytes, body time). */
+  frontLimits?: FrontLimits;
   snapshotMaxAgeMs: number;
   logLevel: string;
   /** The HTTPS OAuth 2.0 / OpenID Connect front; undefined when off. */
@@ -131,6 +141,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     listen: c.listen,
     domains: Object.freeze(domains),
     backupTokenFile: c['backup-token-file'],
+    ...(c['status-token-file'] === '' ? {} : { statusTokenFile: c['status-token-file'] }),
     defaultDeadlineMs: c['default-deadline'],
     attemptTimeoutMs: c['attempt-timeout'],
     hedgeAfterMs: c['hedge-after'],
@@ -144,6 +155,12 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     channels: c.channels,
     transport: c.transport as 'relay' | 'http2' | 'grpc-js',
     maxInFlight: c['max-in-flight'],
+    frontLimits: Object.freeze({
+      maxStreamsPerConnection: c['max-streams-per-connection'],
+      maxSessionMemoryMb: c['max-session-memory-mb'],
+      maxBufferedBytes: c['max-buffered-request-bytes'],
+      requestBodyTimeoutMs: c['request-body-timeout'],
+    }),
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],
     ...(http === undefined ? {} : { http }),

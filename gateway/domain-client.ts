@@ -11,6 +11,11 @@ export interface BackendCallOptions {
   metadata?: Metadata;
   /** Aborts the attempt (the caller went away). */
   signal?: CallerSignal;
+  /**
+   * Another domain already failed this request with this status (query of death): the same
+   * failure here is the request's, and the breaker does not count it.
+   */
+  sameFailureIsTheRequests?: number;
 }
 
 /** A domain's answer: the response bytes as received, and its trailing metadata. */

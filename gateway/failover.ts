@@ -1,8 +1,8 @@
 import type { CallerSignal } from './caller-signal.js';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Clock } from '../lib/clock/index.js';
-import { unavailable } from '../lib/errors/index.js';
-import { readErrorTrailers, toStatus } from '../lib/grpc/index.js';
+import { invalidRequest, unavailable } from '../lib/errors/index.js';
+import { readErrorTrailers, REASON_KEY, toStatus } from '../lib/grpc/index.js';
 import { NOOP_ATTEMPT_OBSERVER, type AttemptObserver } from './attempt-observer.js';
 import { breakerState, isBreakerError, isNotAFault } from './breaker-factory.js';
 import { chooseDomains, type RoutePlan, type RoutingOptions } from './choose-domain.js';
@@ -37,6 +37,8 @@ export interface FailoverOptions {
   routing?: RoutingOptions;
   /** Told about every attempt (spans, metrics); default none. */
   observer?: AttemptObserver;
+  /** Told what each domain said when no domain could answer (the caller gets status names only). */
+  onNoAnswer?: (said: readonly string[]) => void;
 }
 
 /** One call to forward. */
@@ -67,8 +69,14 @@ export type ForwardResult =
  * - Anything else is a fault of that domain and moves on: UNAVAILABLE, DEADLINE_EXCEEDED,
  *   RESOURCE_EXHAUSTED, connection errors, an open breaker, and also codes no domain should send
  *   (UNIMPLEMENTED, INTERNAL, ...), since another domain may well answer.
+ * - Query of death: when two domains fail the same request with the same status that is neither
+ *   a transport failure nor overload (INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS), the request is
+ *   what fails, not the domains: the call ends with INVALID_ARGUMENT, `oauth-error:
+ *   invalid_request`, `authmesh-reason: request-fails-everywhere`, no further domain is tried and
+ *   the second failure does not count against its breaker.
  * - When nothing answered: UNAVAILABLE, `oauth-error: temporarily_unavailable`,
- *   `authmesh-reason: no-healthy-domain`, and a message with what each domain said.
+ *   `authmesh-reason: no-healthy-domain`, and a message naming each domain with the status it
+ *   gave (what the domains said in full goes to `onNoAnswer`, not to the caller).
  */
 export class Failover {
   private readonly byName: ReadonlyMap<string, FaultDomain>;
@@ -102,12 +110,16 @@ export class Failover {
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
     for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
     const said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
+    /** What the caller is told: `said` without the domains' own error text. */
+    const told = [...said];
     const order = plan.order;
     const inflight = new Map<number, Promise<Settled>>();
     const call: CallState = { answered: false };
     let next = 0;
     let attempts = 0;
     let previous: FaultDomain | undefined;
+    /** The status of the first domain-side failure that a bad request could have caused. */
+    let suspect: status | undefined;
 
     /** Starts an attempt on the next domain the budget and the deadline allow; false when none. */
     const startNext = (): boolean => {
@@ -116,11 +128,13 @@ export class Failover {
         next += 1;
         if (attempts > 0 && !this.budget.allowFailover(name)) {
           said.push(`${name}: not tried, retry budget exhausted`);
+          told.push(`${name}: not tried, retry budget exhausted`);
           continue;
         }
         const left = deadline - this.clock.now();
         if (left < this.minAttemptMs) {
           said.push(`${name}: not tried, deadline reached`);
+          told.push(`${name}: not tried, deadline reached`);
           next = order.length;
           return false;
         }
@@ -129,7 +143,7 @@ export class Failover {
         previous = domain;
         attempts += 1;
         const id = attempts;
-        inflight.set(id, this.attempt(domain, id, req, left, call).then((outcome) => ({ id, name, outcome })));
+        inflight.set(id, this.attempt(domain, id, req, left, call, suspect).then((outcome) => ({ id, name, outcome })));
         return true;
       }
       return false;
@@ -160,14 +174,24 @@ export class Failover {
           return { ok: false, code: o.code, details: o.details, trailers: this.trailers(o.trailers, first.name, attempts), domain: first.name, attempts };
         case 'cancelled':
           return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
+        case 'query-of-death': {
+          call.answered = true;
+          const s = toStatus(invalidRequest('the request fails on every fault domain'));
+          s.metadata.set(REASON_KEY, 'request-fails-everywhere');
+          this.options.onNoAnswer?.([...said, `${first.name}: ${o.said}`, 'same failure twice: answered as the caller\'s error']);
+          return { ok: false, code: s.code, details: s.details, trailers: this.trailers(s.metadata, undefined, attempts), attempts };
+        }
         default:
+          if (o.kind === 'fault' && o.code !== undefined && QUERY_OF_DEATH_CODES.has(o.code)) suspect ??= o.code;
           // A failed attempt is replaced at once, also while a slower one is still out (a hedge
           // that hit a dead domain): waiting for the next hedge interval would add it to the call.
           said.push(`${first.name}: ${o.said}`);
+          told.push(`${first.name}: ${o.kind === 'fault' ? o.code === undefined ? 'ERROR' : (status[o.code] ?? String(o.code)) : o.said}`);
           startNext();
       }
     }
-    const message = `no fault domain could answer: ${said.length > 0 ? said.join('; ') : 'no fault domain configured'}`;
+    if (said.length > 0) this.options.onNoAnswer?.(said);
+    const message = `no fault domain could answer: ${told.length > 0 ? told.join('; ') : 'no fault domain configured'}`;
     const s = toStatus(unavailable('no-healthy-domain', message));
     s.metadata.set(ATTEMPTS_KEY, String(attempts));
     return { ok: false, code: s.code, details: s.details, trailers: s.metadata, attempts };
@@ -180,7 +204,7 @@ export class Failover {
   }
 
   /** One attempt on one domain, with its bookkeeping (stats, budget, observer); never rejects. */
-  private async attempt(domain: FaultDomain, attempt: number, req: ForwardRequest, left: number, call: CallState): Promise<AttemptOutcome> {
+  private async attempt(domain: FaultDomain, attempt: number, req: ForwardRequest, left: number, call: CallState, suspect: status | undefined): Promise<AttemptOutcome> {
     const name = domain.name;
     const started = this.clock.now();
     const scope = this.observer.begin({ domain: name, attempt, breaker: breakerState(domain.breaker), method: req.method });
@@ -190,6 +214,7 @@ export class Failover {
           deadline: started + Math.min(left, this.attemptTimeoutMs),
           ...(req.metadata === undefined ? {} : { metadata: req.metadata }),
           ...(req.signal === undefined ? {} : { signal: req.signal }),
+          ...(suspect === undefined ? {} : { sameFailureIsTheRequests: suspect }),
         }),
       );
       domain.stats.recordRequest();
@@ -215,11 +240,17 @@ export class Failover {
         this.budget.onSuccess(name);
         return { kind: 'caller-error', code: e.code, details: e.details, trailers: e.metadata };
       }
+      if (suspect !== undefined && e.code === suspect) {
+        // The breaker's filter already kept this one out of its window (see breaker-factory.ts).
+        domain.stats.recordCallerError();
+        scope.end({ outcome: 'caller-error', ms: this.clock.now() - started, code: e.code });
+        return { kind: 'query-of-death', said: describe(e) };
+      }
       domain.stats.recordFault();
       this.budget.onFailure(name);
       const said = describe(e);
       scope.end({ outcome: 'fault', ms: this.clock.now() - started, code: e.code, reason: faultReason(e), details: said });
-      return { kind: 'fault', said };
+      return { kind: 'fault', said, ...(typeof e.code === 'number' ? { code: e.code } : {}) };
     }
   }
 
@@ -294,7 +325,8 @@ export class Failover {
 type AttemptOutcome =
   | { kind: 'answer'; bytes: Buffer; trailers: Metadata }
   | { kind: 'caller-error'; code: status; details: string; trailers: Metadata }
-  | { kind: 'fault'; said: string }
+  | { kind: 'fault'; said: string; code?: status }
+  | { kind: 'query-of-death'; said: string }
   | { kind: 'refused'; said: string }
   | { kind: 'cancelled' };
 
@@ -311,6 +343,12 @@ interface Settled {
 }
 
 const HEDGE = Symbol('hedge');
+
+/**
+ * Failures a request's content can cause on a domain that is otherwise well: not transport
+ * failures, timeouts or overload (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, CANCELLED).
+ */
+const QUERY_OF_DEATH_CODES: ReadonlySet<status> = new Set([status.INTERNAL, status.UNKNOWN, status.UNIMPLEMENTED, status.DATA_LOSS]);
 
 /** A timer as a promise that resolves to {@link HEDGE}; cancel it once it is no longer needed. */
 function delay(ms: number): { fired: Promise<typeof HEDGE>; cancel(): void } {

@@ -20,6 +20,7 @@ import { SnapshotSource } from './health-snapshot.js';
 import { grpcOpenWatch, HealthWatch, type BackoffOptions } from './health-watch.js';
 import { startGrpcFront, type RunningGrpcFront } from './grpc-front.js';
 import { startHttpFront, type RunningHttpFront } from './http-server.js';
+import { InFlightLimit, limitedForwarding } from './in-flight.js';
 import { TOKEN_SERVICE_NAME } from './pass-through.js';
 import { RetryBudget } from './retry-budget.js';
 import { reflectionBindings } from './server.js';
@@ -65,6 +66,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (backupToken !== undefined && backupToken() === undefined) {
     throw new ConfigError([`--backup-token-file: cannot read a token from ${config.backupTokenFile!}`]);
   }
+  // GetStatus shares the public port: it answers only the mesh token (--status-token-file, by
+  // default the backup's), and nobody when there is none.
+  const statusTokenFile = config.statusTokenFile ?? config.backupTokenFile ?? '';
+  const statusToken = statusTokenFile === '' ? () => undefined : statusTokenFile === config.backupTokenFile && backupToken !== undefined ? backupToken : tokenFileReader(statusTokenFile, 5000, clock);
   const loadedTls = config.meshTls === undefined ? undefined : loadMeshTls(config.meshTls);
   const domains = config.domains.map((spec, priority) => {
     // Each domain's channels (health watch included) accept only the member that serves it, so
@@ -117,8 +122,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ...(config.hedgeAfterMs === undefined ? {} : { hedgeAfterMs: config.hedgeAfterMs }),
     ...(deps.routing ? { routing: deps.routing } : {}),
     observer: attemptTelemetry(domains),
+    onNoAnswer: (said) => log.warn({ said }, 'no fault domain could answer'),
   });
   const startedAt = clock.now();
+  // One count of token calls in flight over both fronts (--max-in-flight).
+  const inFlightLimit = new InFlightLimit(config.maxInFlight ?? Infinity);
   let address = config.listen;
   // Health, reflection and the admin service run on grpc-js behind a private Unix socket; the
   // public listener answers TokenService itself and relays everything else there.
@@ -128,7 +136,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     listen: `unix:${innerSocket}`,
     healthServices: [TOKEN_SERVICE_NAME],
     services: [
-      adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }),
+      adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }, statusToken),
       ...reflectionBindings(deps.protoRoot),
     ],
   });
@@ -140,7 +148,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       forwarder: failover,
       inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(innerSocket) }) },
       log,
-      ...(config.maxInFlight === undefined ? {} : { maxInFlight: config.maxInFlight }),
+      inFlightLimit,
+      ...(config.frontLimits === undefined ? {} : { limits: config.frontLimits }),
     });
   } catch (error) {
     await server.shutdown(0);
@@ -150,7 +159,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   address = front.address;
   let http: RunningHttpFront | undefined;
   try {
-    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover, log });
+    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover: limitedForwarding(failover, inFlightLimit), log });
   } catch (error) {
     await Promise.all([front.close(0), server.shutdown(0)]);
     rmSync(innerDir, { recursive: true, force: true });

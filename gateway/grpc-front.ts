@@ -9,11 +9,13 @@ import http2, {
 import type { AddressInfo } from 'node:net';
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
-import { overloaded } from '../lib/errors/index.js';
+import { invalidRequest, overloaded } from '../lib/errors/index.js';
 import { MAX_REQUEST_BYTES, toStatus } from '../lib/grpc/index.js';
 import { encodeStatusMessage, frame, parseGrpcTimeout, readMessage } from '../lib/grpc/framing.js';
 import type { Logger } from '../lib/log/index.js';
+import { TokenServiceService } from '../gen/authmesh/token/v1/token.js';
 import { CallerGone } from './caller-signal.js';
+import { InFlightLimit } from './in-flight.js';
 import type { ForwardRequest, ForwardResult } from './failover.js';
 import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from './pass-through.js';
 
@@ -36,9 +38,32 @@ export interface GrpcFrontOptions {
   log: Logger;
   /** TokenService calls in flight; past it RESOURCE_EXHAUSTED (overloaded) at once. */
   maxInFlight?: number;
+  /** The in-flight count shared with the gateway's other fronts; default one of `maxInFlight`. */
+  inFlightLimit?: InFlightLimit;
   /** Largest request message, bytes; larger fail with RESOURCE_EXHAUSTED. */
   maxRequestBytes?: number;
+  /** Bounds on what callers can make the front hold; see {@link FRONT_LIMITS}. */
+  limits?: Partial<FrontLimits>;
 }
+
+/** What one caller, or all of them together, can make the public front hold. */
+export interface FrontLimits {
+  /** Streams open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
+  maxStreamsPerConnection: number;
+  /** nghttp2's memory per connection, MB: past it new streams are refused. Default 32. */
+  maxSessionMemoryMb: number;
+  /** Request bytes buffered over every unfinished token call; past it RESOURCE_EXHAUSTED. Default 64 MiB. */
+  maxBufferedBytes: number;
+  /** Time from a token call's headers to the end of its request body, ms; past it DEADLINE_EXCEEDED. Default 5000. */
+  requestBodyTimeoutMs: number;
+}
+
+export const FRONT_LIMITS: Readonly<FrontLimits> = Object.freeze({
+  maxStreamsPerConnection: 100,
+  maxSessionMemoryMb: 32,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  requestBodyTimeoutMs: 5_000,
+});
 
 /** The front while it serves. */
 export interface RunningGrpcFront {
@@ -55,6 +80,8 @@ interface FrontMethod {
   method: TokenMethod;
   spanName: string;
   attributes: Attributes;
+  /** Whether the bytes decode as the method's request message. */
+  decodes(bytes: Buffer): boolean;
 }
 
 const TOKEN_PATHS: ReadonlyMap<string, FrontMethod> = new Map(
@@ -64,6 +91,14 @@ const TOKEN_PATHS: ReadonlyMap<string, FrontMethod> = new Map(
       method,
       spanName: `grpc.${TOKEN_SERVICE_NAME}/${wireMethodName(method)}`,
       attributes: { 'rpc.system': 'grpc', 'rpc.service': TOKEN_SERVICE_NAME, 'rpc.method': wireMethodName(method) },
+      decodes: (bytes: Buffer): boolean => {
+        try {
+          TokenServiceService[method].requestDeserialize(bytes);
+          return true;
+        } catch {
+          return false;
+        }
+      },
     },
   ]),
 );
@@ -81,6 +116,12 @@ function forwardableMetadata(headers: IncomingHttpHeaders): Metadata | undefined
   const md = Metadata.fromHttp2Headers(headers);
   for (const key of Object.keys(md.getMap())) if (isTransportHeader(key)) md.remove(key);
   return md;
+}
+
+/** The caller's error for bytes that are not a request: its status, INTERNAL made INVALID_ARGUMENT, and `oauth-error: invalid_request`. */
+function badRequest(code: status, details: string): ReturnType<typeof toStatus> {
+  const s = toStatus(invalidRequest(details));
+  return { ...s, code: code === status.INTERNAL || code === status.INVALID_ARGUMENT ? status.INVALID_ARGUMENT : code };
 }
 
 /** Trailers of a gRPC status: grpc-status, grpc-message and the custom metadata. */
@@ -120,8 +161,11 @@ function respondMessage(stream: ServerHttp2Stream, bytes: Buffer, trailers: Meta
  * joined to the caller's trace context), so the attempt spans of the failover loop hang under it.
  */
 export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrpcFront> {
-  const maxInFlight = opts.maxInFlight ?? Infinity;
+  const limit = opts.inFlightLimit ?? new InFlightLimit(opts.maxInFlight ?? Infinity);
   const maxBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const limits: FrontLimits = { ...FRONT_LIMITS, ...opts.limits };
+  /** Request bytes held for token calls whose body has not ended yet. */
+  let buffered = 0;
   const tracer = trace.getTracer('authmesh-gateway');
   const sessions = new Set<http2.ServerHttp2Session>();
   let inFlight = 0;
@@ -151,53 +195,76 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
       return;
     }
     const received = Date.now();
+    // A call holds a slot from its headers on, partial body included: the body timeout bounds how
+    // long a caller that never finishes its request can hold it.
+    if (!limit.tryEnter()) {
+      const s = toStatus(overloaded('gateway saturated; retry with backoff'));
+      return respondStatus(stream, s.code, s.details, s.metadata);
+    }
+    inFlight += 1;
     const gone = new CallerGone();
     let finished = false;
-    // Counted once the request is whole and handed on, as grpc-js counts a call once its message
-    // arrived: a caller that opens streams and never finishes its request holds no slot.
-    let counted = false;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rejected = false;
+    const release = (): void => {
+      buffered -= size;
+      size = 0;
+      chunks.length = 0;
+    };
     const finish = (): void => {
       if (finished) return;
       finished = true;
-      if (!counted) return;
+      clearTimeout(bodyTimer);
+      release();
+      limit.leave();
       inFlight -= 1;
       if (draining && inFlight === 0) idle?.();
     };
+    const reject = (code: status, details: string, metadata?: Metadata): void => {
+      rejected = true;
+      respondStatus(stream, code, details, metadata);
+      finish();
+      // The rest of the body is not read: the stream is reset once the answer is out.
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    };
+    const bodyTimer = setTimeout(() => reject(status.DEADLINE_EXCEEDED, `request body not received within ${limits.requestBodyTimeoutMs} ms`), limits.requestBodyTimeoutMs);
+    bodyTimer.unref();
     stream.on('close', () => {
       if (!finished) gone.abort();
       finish();
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
     stream.on('data', (chunk: Buffer) => {
-      if (tooLarge) return;
-      size += chunk.length;
-      if (size > maxBytes + 5) {
-        tooLarge = true;
-        respondStatus(stream, status.RESOURCE_EXHAUSTED, `request larger than ${maxBytes} bytes`);
-        finish();
-        return;
+      if (rejected || finished) return;
+      if (size + chunk.length > maxBytes + 5) return reject(status.RESOURCE_EXHAUSTED, `request larger than ${maxBytes} bytes`);
+      if (buffered + chunk.length > limits.maxBufferedBytes) {
+        const s = toStatus(overloaded('gateway holds too many unfinished requests; retry with backoff'));
+        return reject(s.code, s.details, s.metadata);
       }
+      size += chunk.length;
+      buffered += chunk.length;
       chunks.push(chunk);
     });
     stream.on('end', () => {
-      if (tooLarge || finished) return;
+      if (rejected || finished) return;
+      clearTimeout(bodyTimer);
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      release();
       const message = readMessage(body, headers['grpc-encoding'], maxBytes);
       if (typeof message === 'object' && 'code' in message) {
-        respondStatus(stream, message.code, message.details);
-        finish();
-        return;
-      }
-      if (inFlight >= maxInFlight) {
-        const s = toStatus(overloaded('gateway saturated; retry with backoff'));
+        const s = badRequest(message.code, message.details);
         respondStatus(stream, s.code, s.details, s.metadata);
         finish();
         return;
       }
-      inFlight += 1;
-      counted = true;
+      // Cheap here (a small message decoded once), and it keeps bytes no domain could read off
+      // the failover loop altogether.
+      if (!target.decodes(message)) {
+        const s = badRequest(status.INVALID_ARGUMENT, 'request is not a valid protobuf message for this method');
+        respondStatus(stream, s.code, s.details, s.metadata);
+        finish();
+        return;
+      }
       const metadata = forwardableMetadata(headers);
       const deadline = parseGrpcTimeout(headers['grpc-timeout'], received);
       const request: ForwardRequest = {
@@ -284,7 +351,11 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
     else relay(stream, headers);
   };
 
-  const settings = { maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER };
+  const settings = {
+    maxSessionMemory: limits.maxSessionMemoryMb,
+    maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
+    settings: { maxConcurrentStreams: limits.maxStreamsPerConnection },
+  };
   const server: Http2Server | Http2SecureServer =
     opts.tls === undefined ? http2.createServer(settings) : http2.createSecureServer({ ...settings, cert: opts.tls.cert, key: opts.tls.key, ALPNProtocols: ['h2'] });
   server.on('stream', onStream);

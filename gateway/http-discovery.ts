@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GetJwksRequest, GetJwksResponse } from '../gen/authmesh/token/v1/token.js';
 import type { Logger } from '../lib/log/index.js';
 import { ASSERTION_ALGORITHMS, assertionAudience, tokenIssuer } from '../lib/token/index.js';
-import type { Failover } from './failover.js';
+import type { Forwarding } from './in-flight.js';
 import { errorFromForward, sendJson, sendOAuthError } from './http-errors.js';
 
 /** How long clients may cache the discovery document, seconds. */
@@ -64,7 +64,7 @@ export async function serveJwks(
   req: IncomingMessage,
   res: ServerResponse,
   tenantId: string,
-  deps: { failover: Failover; log: Logger; signal: AbortSignal },
+  deps: { failover: Forwarding; log: Logger; signal: AbortSignal },
 ): Promise<void> {
   const r = await deps.failover.forward({
     method: 'getJwks',

@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../lib/log/index.js';
-import type { Failover } from './failover.js';
+import type { Forwarding } from './in-flight.js';
 import type { HttpFrontConfig } from './http-config.js';
 import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks } from './http-discovery.js';
 import { httpError, sendJson, sendOAuthError } from './http-errors.js';
@@ -81,7 +81,7 @@ export function isFormContentType(header: string | undefined): boolean {
 
 /** Options of {@link startHttpFront}. */
 export interface HttpFrontDeps {
-  failover: Failover;
+  failover: Forwarding;
   log: Logger;
 }
 
@@ -138,7 +138,7 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
 interface RequestContext {
   config: HttpFrontConfig;
   publicUrl: string;
-  failover: Failover;
+  failover: Forwarding;
   log: Logger;
   signal: AbortSignal;
 }

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AcquireTokenRequest, AcquireTokenResponse } from '../gen/authmesh/token/v1/token.js';
 import type { Logger } from '../lib/log/index.js';
-import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type Failover } from './failover.js';
+import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY } from './failover.js';
+import type { Forwarding } from './in-flight.js';
 import { errorFromForward, NO_STORE_HEADERS, sendJson, sendOAuthError } from './http-errors.js';
 import { parseTokenRequest } from './http-token-request.js';
 
@@ -20,7 +21,7 @@ export async function serveToken(
   res: ServerResponse,
   tenantId: string,
   body: string,
-  deps: { failover: Failover; log: Logger; signal: AbortSignal },
+  deps: { failover: Forwarding; log: Logger; signal: AbortSignal },
 ): Promise<void> {
   const parsed = parseTokenRequest(tenantId, body, req.headers.authorization);
   if (!parsed.ok) {

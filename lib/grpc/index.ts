@@ -12,3 +12,4 @@ export type { WaitForServingOptions } from './wait-for-serving.js';
 export { callDeadline, wrapUnaryMethods } from './unary-methods.js';
 export { withRelay, metadataToMap, mapToMetadata } from './relay.js';
 export { tokenFileReader } from './token-file.js';
+export { decodeInHandler, malformedRequest } from './decode-in-handler.js';

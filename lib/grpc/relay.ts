@@ -9,8 +9,10 @@ import {
 } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { RelayResponse, TokenRelayServiceService, type RelayRequest } from '../../gen/authmesh/relay/v1/relay.js';
+import { decodeInHandler, malformedRequest } from './decode-in-handler.js';
 import { reusingEncoder } from './reusing-encoder.js';
 import type { ServiceBinding } from './serve.js';
+import { toStatus } from './status-map.js';
 
 /** Fully qualified name of the relay service, for grpc.health.v1. */
 export const RELAY_SERVICE_NAME = 'authmesh.relay.v1.TokenRelayService';
@@ -146,7 +148,9 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       try {
         request = m.definition.requestDeserialize(Buffer.from(req.message.buffer, req.message.byteOffset, req.message.byteLength));
       } catch (err) {
-        answer({ id: req.id, code: status.INTERNAL, details: `Error deserializing request: ${(err as Error).message}`, message: Buffer.alloc(0), trailers: {} });
+        // The caller's error, as for a direct call (see decode-in-handler.ts), never INTERNAL.
+        const s = toStatus(malformedRequest(err));
+        answer({ id: req.id, code: s.code, details: s.details, message: Buffer.alloc(0), trailers: metadataToMap(s.metadata) });
         return;
       }
       // The stream's own metadata (the gateway's credential) wins: a call's metadata adds keys, it
@@ -198,11 +202,13 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
 
 /**
  * The bindings plus TokenRelayService over the one named `name`, built from it as it stands in
- * the list, guards included: gateways relay that service's calls many to a stream, and each is
+ * the list, guards included (that service's direct calls then decode their request in the handler): gateways relay that service's calls many to a stream, and each is
  * checked and answered as a direct call.
  */
 export function withRelay(bindings: readonly ServiceBinding[], name: string): ServiceBinding[] {
   const target = bindings.find((b) => b.name === name);
   if (target === undefined) throw new Error(`withRelay: no service ${name} among the bindings`);
-  return [...bindings, relayBinding(target)];
+  // The relayed service is the public one: its direct calls decode in the handler too, so bad
+  // bytes are the caller's INVALID_ARGUMENT on either path (see decode-in-handler.ts).
+  return [...bindings.map((b) => (b === target ? decodeInHandler(b) : b)), relayBinding(target)];
 }

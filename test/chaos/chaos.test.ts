@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { credentials, status } from '@grpc/grpc-js';
 import { acquireDirect, workloadRequest } from '../support/backup-process.js';
 import { CHAOS_FULL, CLIENT_DEADLINE_MS, ChaosMesh, LOAD } from '../support/chaos-mesh.js';
+import { attack } from '../support/hostile-client.js';
 import { acquire, runLoad, type LoadReport } from '../support/mesh-harness.js';
 import { sleep } from '../support/spawn-service.js';
 
@@ -134,6 +135,31 @@ describe(`chaos suite (${CHAOS_FULL ? 'full' : 'short'} form)`, function () {
     });
     assertInvisible(alone);
     assert.ok((alone.byDomain.backup ?? 0) > 0, 'backup served while global was slow');
+  });
+
+  it('loses no request, keeps calls on regional-eastus and every breaker closed while a hostile caller sends malformed requests', async () => {
+    let attacking = true;
+    let hostile = 0;
+    let loop: Promise<void> = Promise.resolve();
+    const r = await scenario('hostile caller', 'undecodable / malformed gRPC requests, 4 streams, anonymous', {
+      inject: () => {
+        loop = (async () => {
+          // Bounded: at most 200 rounds, and only while the load runs.
+          for (let round = 0; attacking && round < 200; round += 1) hostile += (await attack(mesh.address('gateway-eastus'), 1)).length;
+        })();
+      },
+      heal: async () => {
+        attacking = false;
+        await loop;
+      },
+    });
+    console.log(`      ${hostile} hostile calls during the load`);
+    assertInvisible(r);
+    assert.ok(hostile > 0);
+    // Every call stays on the home regional; a hedge on a noisy machine may let global answer a few.
+    assert.ok((r.byDomain['regional/eastus'] ?? 0) >= r.sent * 0.99, `served by ${JSON.stringify(r.byDomain)}`);
+    const status = await chaos.gatewayBreakers();
+    assert.deepEqual(status, status.map(() => 'closed'), `breakers after the attack: ${status.join(', ')}`);
   });
 
   it('loses no request while regional-eastus flaps (killed and restarted every 2 s)', async () => {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { initBackup } from '../../cli/backup-commands.js';
 import { FaultInjectionServiceClient, type SetFaultsRequest } from '../../gen/authmesh/fault/v1/fault.js';
-import { unary } from '../../lib/grpc/index.js';
+import { BreakerState, GatewayAdminServiceClient, type GetStatusResponse } from '../../gen/authmesh/gateway/v1/gateway.js';
+import { bearer, unary } from '../../lib/grpc/index.js';
 import { backupMemberToken, meshBackupFiles, startBackupProcess, waitForUsageRecorded, type BackupFiles } from './backup-process.js';
 import { TestMesh, acquire, type AcquireOutcome, type LoadReport, type TestWorkload } from './mesh-harness.js';
 import { sleep } from './spawn-service.js';
@@ -95,6 +96,18 @@ export class ChaosMesh {
     const client = new FaultInjectionServiceClient(this.mesh.address(name), name.startsWith('gateway-') ? credentials.createInsecure() : this.mesh.credentialsAs('admin'));
     try {
       await unary((m, o, cb) => client.clearFaults({}, m, o, cb));
+    } finally {
+      client.close();
+    }
+  }
+
+  /** The state of each breaker of gateway-eastus, by its GetStatus (which takes the mesh token). */
+  async gatewayBreakers(): Promise<string[]> {
+    const client = new GatewayAdminServiceClient(this.mesh.address('gateway-eastus'), credentials.createInsecure());
+    try {
+      const token = fs.readFileSync(this.files.meshTokenFile, 'utf8').trim();
+      const s = await unary<GetStatusResponse>((m, o, cb) => client.getStatus({}, m, o, cb), { metadata: bearer(token), timeoutMs: 2000 });
+      return s.domains.map((d) => (d.breakerState === BreakerState.BREAKER_STATE_CLOSED ? 'closed' : `${d.name} ${d.breakerState}`));
     } finally {
       client.close();
     }

@@ -67,7 +67,7 @@ export async function startHttpMesh(env: Record<string, string> = {}): Promise<H
     const { secret } = await mesh.adminCall<{ secret: string }>((c) => (m, o, cb) => c.addSecretCredential({ tenantId, clientId, lifetimeSeconds: 0 }, m, o, cb));
     await mesh.adminCall((c) => (m, o, cb) => c.grantRole({ tenantId, clientId, resource: RESOURCE, role: 'Blob.Read' }, m, o, cb));
     await mesh.startRegional('eastus', ['--issuer', base]);
-    await mesh.startGateway('eastus', ['--http-listen', `127.0.0.1:${port}`, '--issuer', base, '--data-dir', path.join(mesh.dir, 'gateway-eastus')]);
+    await mesh.startGateway('eastus', ['--http-listen', `127.0.0.1:${port}`, '--issuer', base, '--data-dir', path.join(mesh.dir, 'gateway-eastus'), '--status-token-file', path.join(mesh.dir, 'global', 'mesh-token')]);
     const ca = readFileSync(path.join(mesh.dir, 'gateway-eastus', 'tls', 'ca.pem'), 'utf8');
     const agent = new Agent({ connect: { ca } });
     const trusted = ((input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) =>

@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { GatewayAdminServiceClient, BreakerState, DomainHealth, type GetStatusResponse } from '../../../gen/authmesh/gateway/v1/gateway.js';
 import { TokenServiceClient, type AcquireTokenResponse } from '../../../gen/authmesh/token/v1/token.js';
+import { bearer } from '../../../lib/grpc/index.js';
 import { silentLogger } from '../../../lib/log/index.js';
 import { ConfigError } from '../../../lib/config/index.js';
 import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/breaker-factory.js';
@@ -19,6 +23,14 @@ interface Outcome {
   err?: ServiceError;
   trailers: Metadata;
   ms: number;
+}
+
+async function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 function acquire(client: TokenServiceClient, deadlineMs = 5000): Promise<Outcome> {
@@ -69,6 +81,7 @@ describe('gateway over real grpc-js', function () {
       channels: 1,
       snapshotMaxAgeMs: 0,
       logLevel: 'silent',
+      statusTokenFile,
       ...patch,
     };
     gateway = await startGateway(config, { log: silentLogger(), watchBackoff: { baseMs: 20, capMs: 200 } });
@@ -76,8 +89,19 @@ describe('gateway over real grpc-js', function () {
     admin = new GatewayAdminServiceClient(gateway.address, credentials.createInsecure());
   }
 
-  const statusOf = (): Promise<GetStatusResponse> =>
-    new Promise((resolve, reject) => admin.getStatus({}, (e, r) => (e ? reject(e) : resolve(r))));
+  const statusToken = `status-${process.pid}-${Date.now()}`;
+  const statusTokenFile = path.join(os.tmpdir(), `authmesh-gateway-status-token-${process.pid}`);
+  fs.writeFileSync(statusTokenFile, statusToken, { mode: 0o600 });
+  after(() => fs.rmSync(statusTokenFile, { force: true }));
+  const statusOf = (token = statusToken): Promise<GetStatusResponse> =>
+    new Promise((resolve, reject) => admin.getStatus({}, bearer(token), (e, r) => (e ? reject(e) : resolve(r))));
+
+  it('refuses GetStatus on the public port without the mesh token', async () => {
+    await start();
+    await assert.rejects(statusOf('wrong'), (e: ServiceError) => e.code === status.UNAUTHENTICATED);
+    await assert.rejects(new Promise((resolve, reject) => admin.getStatus({}, (e, r) => (e ? reject(e) : resolve(r)))), (e: ServiceError) => e.code === status.UNAUTHENTICATED);
+    assert.equal((await statusOf()).region, 'eastus');
+  });
 
   afterEach(async () => {
     client?.close();
@@ -125,6 +149,31 @@ describe('gateway over real grpc-js', function () {
     assert.equal(s.domains[0]!.breakerState, BreakerState.BREAKER_STATE_CLOSED);
     assert.equal(s.domains[0]!.errors, 0);
     assert.equal(s.domains[0]!.callerErrors, 6);
+  });
+
+  it('counts HTTPS token requests in --max-in-flight with gRPC calls: past it both fronts answer overloaded', async () => {
+    await start({ maxInFlight: 1, attemptTimeoutMs: 1000, http: { listen: '127.0.0.1:0', issuer: 'https://login.authmesh.local', publicUrl: undefined, plaintext: true, maxBodyBytes: 65536, tlsCertFile: undefined, tlsKeyFile: undefined, dataDir: undefined } });
+    regional.set({ kind: 'hang' });
+    global.set({ kind: 'hang' });
+    const form = new URLSearchParams({ grant_type: 'client_credentials', scope: 'https://storage.authmesh.local/.default', client_id: 'app1', client_secret: 's3cret' });
+    const post = (): Promise<{ status: number; body: { error?: string } }> =>
+      fetch(`${gateway.http!.url}/t1/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: String(form) }).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { error?: string },
+      }));
+    // An HTTPS request holds the one slot while the domains hang: a gRPC call is shed.
+    const held = post();
+    await waitUntil(() => regional.calls.acquireToken + global.calls.acquireToken > 0);
+    const shed = await acquire(client, 2000);
+    assert.equal(shed.err?.code, status.RESOURCE_EXHAUSTED);
+    // And a gRPC call holding it sheds an HTTPS request.
+    await held;
+    const grpcHeld = acquire(client, 2000);
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await post();
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.error, 'temporarily_unavailable');
+    await grpcHeld;
   });
 
   it('respects the caller deadline when every domain hangs', async () => {

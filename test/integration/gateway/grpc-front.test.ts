@@ -56,6 +56,14 @@ function ok(accessToken: string): ForwardResult {
   return { ok: true, bytes, trailers, domain: 'regional/eastus', attempts: 1 };
 }
 
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe('gateway gRPC front (node:http2)', function () {
   this.timeout(10_000);
   let inner: RunningServer;
@@ -78,6 +86,7 @@ describe('gateway gRPC front (node:http2)', function () {
       log: silentLogger(),
       maxInFlight: 2,
       maxRequestBytes: 4096,
+      limits: { requestBodyTimeoutMs: 300, maxStreamsPerConnection: 4, maxBufferedBytes: 64 * 1024 },
     });
     client = new TokenServiceClient(front.address, credentials.createInsecure());
   });
@@ -139,23 +148,71 @@ describe('gateway gRPC front (node:http2)', function () {
     assert.equal(front.inFlight, 0);
   });
 
-  it('holds no slot for a caller that opens calls and never finishes its request', async () => {
+  it('counts unfinished requests in flight and ends them DEADLINE_EXCEEDED once the body timeout passes', async () => {
     const session = http2.connect(`http://${front.address}`);
     await new Promise((resolve) => session.once('connect', resolve));
     try {
-      const idle = Array.from({ length: 3 }, () =>
+      const idle = Array.from({ length: 2 }, () =>
         session.request({ ':method': 'POST', ':path': '/authmesh.token.v1.TokenService/AcquireToken', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false }),
       );
-      for (const s of idle) s.on('error', () => undefined);
-      // The PING's ack is written after the server has read every frame sent before it: the
-      // three HEADERS frames have reached the front when it resolves.
-      await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+      const ended = idle.map(
+        (s) =>
+          new Promise<string | undefined>((resolve) => {
+            let code: string | undefined;
+            s.on('error', () => undefined);
+            s.on('response', (h) => (code ??= h['grpc-status'] as string | undefined));
+            s.on('close', () => resolve(code));
+          }),
+      );
+      // Half a message: the length prefix promises 100 bytes, 10 come.
+      for (const s of idle) s.write(Buffer.concat([Buffer.from([0, 0, 0, 0, 100]), Buffer.alloc(10)]));
+      await waitFor(() => front.inFlight === 2);
+      const shed = await acquire(client);
+      assert.equal(shed.err?.code, status.RESOURCE_EXHAUSTED, 'max in flight is 2 and 2 unfinished calls hold it');
+      assert.deepEqual(await Promise.all(ended), [String(status.DEADLINE_EXCEEDED), String(status.DEADLINE_EXCEEDED)]);
       assert.equal(front.inFlight, 0);
-      const o = await acquire(client);
-      assert.equal(o.res?.accessToken, 'token-1', 'max in flight is 2 and 3 unfinished calls are open');
-      for (const s of idle) s.close();
+      assert.equal((await acquire(client)).res?.accessToken, 'token-1');
+      assert.equal(forwarder.seen.length, 1);
     } finally {
       session.close();
+    }
+  });
+
+  it('refuses streams past the per-connection limit and bytes past the buffered total', async () => {
+    const roomy = await startGrpcFront({
+      listen: '127.0.0.1:0',
+      forwarder,
+      inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(socket) }) },
+      log: silentLogger(),
+      maxInFlight: 100,
+      maxRequestBytes: 4096,
+      limits: { requestBodyTimeoutMs: 300, maxStreamsPerConnection: 4, maxBufferedBytes: 10 * 1024 },
+    });
+    const session = http2.connect(`http://${roomy.address}`);
+    try {
+      await new Promise((r) => session.once('remoteSettings', r));
+      assert.equal(session.remoteSettings.maxConcurrentStreams, 4);
+      // 3 KiB partial bodies on 4 connections: past 10 KiB buffered, the fourth is refused.
+      const sessions = [session, ...Array.from({ length: 3 }, () => http2.connect(`http://${roomy.address}`))];
+      const codes = await Promise.all(
+        sessions.map(
+          (sess, i) =>
+            new Promise<string | undefined>((resolve) => {
+              const s = sess.request({ ':method': 'POST', ':path': '/authmesh.token.v1.TokenService/AcquireToken', 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+              let code: string | undefined;
+              s.on('error', () => undefined);
+              s.on('response', (h) => (code ??= h['grpc-status'] as string | undefined));
+              s.on('close', () => resolve(code));
+              setTimeout(() => s.write(Buffer.concat([Buffer.from([0, 0, 0, 0x0f, 0]), Buffer.alloc(3 * 1024)])), i * 30);
+            }),
+        ),
+      );
+      assert.equal(codes.filter((c) => c === String(status.RESOURCE_EXHAUSTED)).length, 1, `codes: ${codes.join(',')}`);
+      assert.equal(codes.filter((c) => c === String(status.DEADLINE_EXCEEDED)).length, 3, `codes: ${codes.join(',')}`);
+      for (const s of sessions.slice(1)) s.close();
+    } finally {
+      session.close();
+      await roomy.close(100);
     }
   });
 
@@ -211,8 +268,12 @@ describe('gateway gRPC front (node:http2)', function () {
     try {
       assert.equal((await call({ 'content-type': 'text/plain' }, Buffer.from('hi')))[':status'], 415);
       const two = Buffer.concat([Buffer.from([0, 0, 0, 0, 1, 7]), Buffer.from([0, 0, 0, 0, 1, 7])]);
-      assert.equal((await call({ 'content-type': 'application/grpc' }, two))['grpc-status'], String(status.INTERNAL));
-      assert.equal((await call({ 'content-type': 'application/grpc' }, Buffer.from([0, 0])))['grpc-status'], String(status.INTERNAL));
+      const g = { 'content-type': 'application/grpc' };
+      for (const body of [two, Buffer.from([0, 0]), Buffer.from([0, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]), Buffer.from([7, 0, 0, 0, 1, 8])]) {
+        const answer = await call(g, body);
+        assert.equal(answer['grpc-status'], String(status.INVALID_ARGUMENT), `body ${body.toString('hex')}`);
+        assert.equal(answer['oauth-error'], 'invalid_request', `body ${body.toString('hex')}`);
+      }
       assert.equal(forwarder.seen.length, 0);
       assert.equal((await acquire(client)).res?.accessToken, 'token-1');
     } finally {

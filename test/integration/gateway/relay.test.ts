@@ -62,6 +62,24 @@ describe('TokenRelayService between the gateway and a domain', function () {
     assert.equal(e.metadata.get('oauth-error')[0], 'invalid_client');
   });
 
+  it('answers undecodable request bytes INVALID_ARGUMENT with oauth-error invalid_request, over the relay and direct, and never calls the handler', async () => {
+    domain = await startFakeTokenServer('regional/eastus');
+    const relayed = new RelayTokenBackend('regional/eastus', domain.address);
+    backend = relayed;
+    for (const bytes of [Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from([0x0a, 0x80, 0x80, 0x80, 0x80, 0x01]), Buffer.from([0x08])]) {
+      const e = await failure(relayed.call('acquireToken', bytes, { deadline: soon() }));
+      assert.equal(e.code, status.INVALID_ARGUMENT, `relayed ${bytes.toString('hex')}: ${e.code} ${e.details}`);
+      assert.equal(e.metadata.get('oauth-error')[0], 'invalid_request');
+    }
+    assert.equal(relayed.relaying, true);
+    // Past MAX_RELAYED_BYTES a request goes as a call of its own: grpc-js's own path.
+    const big = Buffer.concat([Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), Buffer.alloc(MAX_RELAYED_BYTES + 10, 0xff)]);
+    const e = await failure(relayed.call('acquireToken', big, { deadline: soon() }));
+    assert.equal(e.code, status.INVALID_ARGUMENT, `direct: ${e.code} ${e.details}`);
+    assert.equal(e.metadata.get('oauth-error')[0], 'invalid_request');
+    assert.equal(domain.calls.acquireToken, 0);
+  });
+
   it('ends a call at its own deadline when the domain hangs, and serves the next calls once it answers again', async () => {
     domain = await startFakeTokenServer('regional/eastus', { kind: 'hang' });
     backend = new RelayTokenBackend('regional/eastus', domain.address);

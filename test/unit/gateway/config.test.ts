@@ -32,6 +32,16 @@ describe('parseGatewayConfig', () => {
     assert.throws(() => parseGatewayConfig([...args, '--retry-refill', '-1'], {}), /retry-refill/);
   });
 
+  it('bounds the public front by default, takes each bound from a flag, and refuses bounds out of range', () => {
+    const args = ['--region', 'eastus', '--regional', '127.0.0.1:50061'];
+    assert.deepEqual(parseGatewayConfig(args, {}).frontLimits, { maxStreamsPerConnection: 100, maxSessionMemoryMb: 32, maxBufferedBytes: 64 * 1024 * 1024, requestBodyTimeoutMs: 5000 });
+    const c = parseGatewayConfig([...args, '--max-streams-per-connection', '8', '--max-session-memory-mb', '4', '--max-buffered-request-bytes', '1048576', '--request-body-timeout', '2s'], {});
+    assert.deepEqual(c.frontLimits, { maxStreamsPerConnection: 8, maxSessionMemoryMb: 4, maxBufferedBytes: 1_048_576, requestBodyTimeoutMs: 2000 });
+    for (const bad of [['--max-streams-per-connection', '0'], ['--max-session-memory-mb', '0'], ['--max-buffered-request-bytes', '100'], ['--request-body-timeout', '0s']]) {
+      assert.throws(() => parseGatewayConfig([...args, ...bad], {}), (e: ConfigError) => e instanceof ConfigError && e.message.includes(bad[0]!.slice(2)), bad.join(' '));
+    }
+  });
+
   it('adds backup when its address is given, also from the environment', () => {
     const c = parseGatewayConfig(['--region', 'westus', '--regional=127.0.0.1:50161'], { AUTHMESH_BACKUP: '127.0.0.1:50071', AUTHMESH_ATTEMPT_TIMEOUT: '250ms' });
     assert.deepEqual(c.domains.map((d) => d.name), ['regional/westus', 'global', 'backup']);

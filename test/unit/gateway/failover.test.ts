@@ -121,8 +121,9 @@ describe('Failover', () => {
     assert.equal(ctx.domains[0]!.stats.totals.errors, 0);
   });
 
-  it('answers UNAVAILABLE no-healthy-domain naming what each domain said when all fail', async () => {
-    ctx = build();
+  it('answers UNAVAILABLE no-healthy-domain naming each domain and its status, and logs what each said, when all fail', async () => {
+    const logged: string[] = [];
+    ctx = build({ failover: { onNoAnswer: (said) => logged.push(...said) } });
     ctx.backends[0]!.set({ kind: 'fail', code: status.UNAVAILABLE, details: 'connection refused' });
     ctx.backends[1]!.set({ kind: 'fail', code: status.DEADLINE_EXCEEDED, details: 'deadline exceeded' });
     ctx.backends[2]!.set({ kind: 'fail', code: status.UNAVAILABLE, details: 'data too old' });
@@ -133,9 +134,38 @@ describe('Failover', () => {
     assert.equal(trailer(r, 'authmesh-reason'), 'no-healthy-domain');
     assert.equal(trailer(r, 'authmesh-attempts'), '3');
     const details = !r.ok ? r.details : '';
-    assert.match(details, /regional\/eastus: UNAVAILABLE connection refused/);
-    assert.match(details, /global: DEADLINE_EXCEEDED deadline exceeded/);
-    assert.match(details, /backup: UNAVAILABLE data too old/);
+    assert.match(details, /regional\/eastus: UNAVAILABLE/);
+    assert.match(details, /global: DEADLINE_EXCEEDED/);
+    assert.match(details, /backup: UNAVAILABLE/);
+    assert.doesNotMatch(details, /connection refused|data too old/, 'the domains\' own error text stays in the log');
+    assert.deepEqual(logged, ['regional/eastus: UNAVAILABLE connection refused', 'global: DEADLINE_EXCEEDED deadline exceeded', 'backup: UNAVAILABLE data too old']);
+  });
+
+  it('ends a call two domains fail alike (query of death) with invalid_request, tries no third and does not count the second failure', async () => {
+    ctx = build({ volumeThreshold: 1 });
+    ctx.backends[0]!.set({ kind: 'fail', code: status.INTERNAL, details: 'Error deserializing request: index out of range' });
+    ctx.backends[1]!.set({ kind: 'fail', code: status.INTERNAL, details: 'Error deserializing request: index out of range' });
+    for (let i = 0; i < 20; i += 1) {
+      const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+      assert.equal(!r.ok && r.code, status.INVALID_ARGUMENT);
+      assert.equal(trailer(r, 'oauth-error'), 'invalid_request');
+      assert.equal(trailer(r, 'authmesh-reason'), 'request-fails-everywhere');
+      assert.doesNotMatch(!r.ok ? r.details : '', /deserializing/);
+      if (!ctx.domains[0]!.breaker.closed) break;
+    }
+    assert.equal(ctx.backends[2]!.calls.length, 0, 'backup is never asked');
+    assert.equal(ctx.domains[1]!.breaker.closed, true, 'the second failure is not counted against global');
+    assert.equal(ctx.domains[1]!.stats.totals.errors, 0);
+    assert.equal(ctx.domains[2]!.breaker.closed, true);
+  });
+
+  it('still fails over past two domains that fail with different non-transport statuses', async () => {
+    ctx = build();
+    ctx.backends[0]!.set({ kind: 'fail', code: status.INTERNAL, details: 'bug' });
+    ctx.backends[1]!.set({ kind: 'fail', code: status.UNKNOWN, details: 'other bug' });
+    const r = await ctx.failover.forward({ method: 'acquireToken', bytes: BYTES });
+    assert.equal(r.ok, true);
+    assert.equal(r.domain, 'backup');
   });
 
   it('cuts each attempt to the caller deadline and caps it at the attempt timeout', async () => {

@@ -1,0 +1,50 @@
+import { toStatus } from '../lib/grpc/index.js';
+import { overloaded } from '../lib/errors/index.js';
+import type { ForwardRequest, ForwardResult } from './failover.js';
+
+/**
+ * The gateway's one count of token calls in flight (`--max-in-flight`), shared by every front
+ * (gRPC and HTTPS), so no front can take the whole process past it.
+ */
+export class InFlightLimit {
+  private n = 0;
+
+  constructor(readonly max: number = Infinity) {}
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Takes a slot; false (and nothing taken) when all are in use. */
+  tryEnter(): boolean {
+    if (this.n >= this.max) return false;
+    this.n += 1;
+    return true;
+  }
+
+  leave(): void {
+    this.n -= 1;
+  }
+}
+
+/** What forwards a call: the failover loop, or a front in front of it. */
+export interface Forwarding {
+  forward(req: ForwardRequest): Promise<ForwardResult>;
+}
+
+/** `inner` behind `limit`: past it, RESOURCE_EXHAUSTED `temporarily_unavailable` (overloaded) at once. */
+export function limitedForwarding(inner: Forwarding, limit: InFlightLimit): Forwarding {
+  return {
+    async forward(req) {
+      if (!limit.tryEnter()) {
+        const s = toStatus(overloaded('gateway saturated; retry with backoff'));
+        return { ok: false, code: s.code, details: s.details, trailers: s.metadata, attempts: 0 };
+      }
+      try {
+        return await inner.forward(req);
+      } finally {
+        limit.leave();
+      }
+    },
+  };
+}
