@@ -1,6 +1,6 @@
 /**
  * Where a saturated gateway → regional call spends its time, measured with h2load:
- *   node dist/bench/h2load-probe.js [--in-flight 64,256] [--seconds 8] [--transport relay|http2|grpc-js]
+ *   node dist/bench/h2load-probe.js [--in-flight 64,256] [--rate 1000,2000] [--seconds 8] [--transport relay|http2|grpc-js]
  *        [--channels 2] [--prof gateway-eastus|regional-eastus] [--target gateway-eastus|regional-eastus]
  * Starts global, regional and gateway, registers one workload, then per in-flight level runs
  * h2load (2 connections) with the workload's reused assertion and prints calls/s, and for each
@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const bin = h2loadPath();
   if (bin === undefined) throw new Error(H2LOAD_HINT);
-  const levels = arg('in-flight', '64').split(',').map(Number);
+  const levels = arg('in-flight', '64').split(',').filter((l) => l !== '').map(Number);
   const seconds = Number(arg('seconds', '8'));
   const prof = arg('prof', '');
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
@@ -53,9 +53,13 @@ async function main(argv: string[]): Promise<void> {
     };
     const first = await sampleGrpcStatus(target);
     if (first.grpcStatus !== '0') throw new Error(`sampled call: grpc-status ${first.grpcStatus} ${first.grpcMessage ?? ''}`);
-    for (const inFlight of levels) {
-      const [row] = await runSuite(bin, [target], { inFlight, connections: 2, durationS: seconds, warmupS: 2 }, 1, () => undefined);
-      console.log(`${inFlight} in flight: ${Math.round(row!.rps.median)} calls/s, mean ${row!.meanMs.median} ms, not 2xx ${row!.failed}; CPU µs/call ${JSON.stringify(row!.cpuUsPerCall)}; busy % ${JSON.stringify(row!.busyPct)}`);
+    // A fixed offered rate (64 in flight at most) keeps the work per turn of the event loop the
+    // same however busy the machine is, so CPU per call compares across runs; saturation does not.
+    const rates = arg('rate', '').split(',').filter((r) => r !== '').map(Number);
+    const runs = [...levels.map((inFlight) => ({ inFlight, rate: undefined as number | undefined })), ...rates.map((rate) => ({ inFlight: 64, rate }))];
+    for (const { inFlight, rate } of runs) {
+      const [row] = await runSuite(bin, [target], { inFlight, connections: 2, durationS: seconds, warmupS: 2, ...(rate === undefined ? {} : { rate }) }, 1, () => undefined);
+      console.log(`${rate === undefined ? `${inFlight} in flight` : `offered ${rate}/s`}: ${Math.round(row!.rps.median)} calls/s, mean ${row!.meanMs.median} ms, not 2xx ${row!.failed}; CPU µs/call ${JSON.stringify(row!.cpuUsPerCall)}; busy % ${JSON.stringify(row!.busyPct)}`);
     }
     if (prof !== '') await mesh.procs.get(prof)?.stop(10_000);
   } finally {

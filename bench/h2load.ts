@@ -73,6 +73,8 @@ export interface H2loadShape {
   connections: number;
   durationS: number;
   warmupS: number;
+  /** Offered calls/s over all connections (h2load --rps per connection); closed loop when absent. */
+  rate?: number;
 }
 
 export interface H2loadResult {
@@ -97,6 +99,7 @@ export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string
   else args.push('-c', String(shape.connections), '-m', String(Math.ceil(shape.inFlight / shape.connections)));
   // Enough client threads for the connections, never more than the cores.
   args.push('-t', String(Math.min(os.cpus().length, t.h1 ? 2 : shape.connections)));
+  if (shape.rate !== undefined) args.push('--rps', String(shape.rate / (t.h1 ? shape.inFlight : shape.connections)));
   for (const [k, v] of Object.entries(t.headers)) args.push('-H', `${k}: ${v}`);
   args.push(t.url);
   return args;

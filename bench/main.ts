@@ -172,6 +172,7 @@ async function freePort(): Promise<string> {
 
 /** The h2load section: every target up at once, interleaved rounds; undefined without h2load. */
 async function h2loadSection(s: Settings, bm: BenchMesh, httpListen: string, notes: string[]): Promise<SuiteRow[] | undefined> {
+  if (s.h2load.rounds === 0) return undefined;
   const bin = ensureH2load(log);
   if (bin === undefined) {
     notes.push('h2load section not run: h2load is missing (apt-get install -y nghttp2-client)');

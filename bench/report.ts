@@ -204,5 +204,9 @@ function markdown(r: BenchReport): string {
   for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${us(s.lookupP50Ns)} | ${us(s.lookupP99Ns)}${s.lookupP99SpreadNs === undefined ? '' : ` (${us(s.lookupP99SpreadNs[0])}–${us(s.lookupP99SpreadNs[1])})`} | ${us(s.mapGetP50Ns)} | ${us(s.mapGetP99Ns)} | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
   lines.push('', `Each figure is the median of ${r.settings.runs} runs, each in a fresh process, with the spread (min–max) of the lookup p99 in brackets. ` + 'Lookup latency is the time per lookup of the regional `DirectoryCache` (`read(tenantId, clientId)`), timed over batches of 64 lookups (one lookup is below the timer resolution) of random cached clients. The timed pass follows a warm-up pass over other random keys whose timings are discarded, and every key is a freshly decoded string, as a request delivers it, so no hash is cached from earlier lookups. The anchor is a plain `Map.get` by client id over the same number of identities, timed the same way with the same kind of keys: what one hash lookup costs on this machine at that size. Heap per identity counts the V8 heap and array buffers (the cache keeps its table in one).', '');
   if (r.notes.length > 0) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
+  // What was measured about where the time goes, and what each change bought, is written by hand
+  // and kept across runs.
+  const findings = path.resolve(__dirname, '..', '..', 'bench', 'findings.md');
+  if (fs.existsSync(findings)) lines.push(fs.readFileSync(findings, 'utf8').trimEnd(), '');
   return lines.join('\n');
 }
