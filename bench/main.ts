@@ -15,6 +15,9 @@ import { OidcPeerClient } from './anchors/oidc-load.js';
 import { LatencyHistogram } from './histogram.js';
 import { closedLoop, closedLoopInWorker, openLoopInWorker, type ClosedLoopOptions, type LoadResult, type WorkerTarget } from './load-generator.js';
 import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
+import { ensureH2load } from './h2load.js';
+import { runSuite, type SuiteRow } from './h2load-suite.js';
+import { h2loadTargets } from './h2load-targets.js';
 import { figure, machineInfo, scenario, writeReport, type BenchReport, type ScenarioResult } from './report.js';
 
 interface Settings {
@@ -29,6 +32,8 @@ interface Settings {
   revocations: number;
   resultsDir: string;
   docs: string | undefined;
+  /** h2load: seconds measured and warm-up per run, rounds. */
+  h2load: { durationS: number; warmupS: number; rounds: number };
 }
 
 function settings(argv: string[]): Settings {
@@ -50,6 +55,7 @@ function settings(argv: string[]): Settings {
     // A smoke run never overwrites the committed results unless told where to write.
     resultsDir: arg('results') ?? (smoke ? fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-bench-smoke-')) : path.resolve(DIST, '..', 'bench', 'results')),
     docs: arg('docs') ?? (smoke ? undefined : path.resolve(DIST, '..', 'docs', 'benchmarks.md')),
+    h2load: { durationS: Number(arg('h2load-s') ?? (smoke ? 1 : 8)), warmupS: smoke ? 1 : 2, rounds: Number(arg('h2load-rounds') ?? (smoke ? 1 : 3)) },
   };
 }
 
@@ -154,12 +160,41 @@ async function anchors(s: Settings, procs: SpawnedService[]): Promise<{ closed: 
   return { closed: out, open };
 }
 
+/** A free 127.0.0.1 port for the gateway's HTTPS front. */
+async function freePort(): Promise<string> {
+  const net = await import('node:net');
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return `127.0.0.1:${port}`;
+}
+
+/** The h2load section: every target up at once, interleaved rounds; undefined without h2load. */
+async function h2loadSection(s: Settings, bm: BenchMesh, httpListen: string, notes: string[]): Promise<SuiteRow[] | undefined> {
+  if (s.h2load.rounds === 0) return undefined;
+  const bin = ensureH2load(log);
+  if (bin === undefined) {
+    notes.push('h2load section not run: h2load is missing (apt-get install -y nghttp2-client)');
+    return undefined;
+  }
+  const procs: SpawnedService[] = [];
+  try {
+    const targets = await h2loadTargets({ bm, httpListen, listening, procs });
+    const shape = { inFlight: s.concurrency, connections: s.channels, durationS: s.h2load.durationS, warmupS: s.h2load.warmupS };
+    return await runSuite(bin, targets, shape, s.h2load.rounds, log);
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const s = settings(argv);
   const started = Date.now();
   const notes: string[] = [];
   const procs: SpawnedService[] = [];
-  const bm = new BenchMesh({ workloads: s.workloads, backup: true, gatewayChannels: s.channels, log });
+  const httpListen = await freePort();
+  const bm = new BenchMesh({ workloads: s.workloads, backup: true, gatewayChannels: s.channels, log, httpListen });
   try {
     log('crypto floor');
     const crypto = await measureCryptoFloor(s.smoke ? 200 : 1500);
@@ -199,6 +234,8 @@ async function main(argv: string[]): Promise<void> {
       const r = await closedLoopInWorker(gateway, warmRequests, { concurrency, durationMs: s.durationMs / 2, warmupMs: s.warmupMs / 2 });
       curve.push({ concurrency, throughput: Math.round(r.throughput), p50: r.latency.p50, p99: r.latency.p99 });
     }
+    log('h2load: interleaved rounds');
+    const h2load = await h2loadSection(s, bm, httpListen, notes);
     log('open loop after the saturating scenarios');
     const afterLoadRate = s.smoke ? 200 : 1000;
     const openLoopAfterLoad = [openRow(afterLoadRate, await openRuns(s, gateway, warmRequests, afterLoadRate))];
@@ -263,7 +300,21 @@ async function main(argv: string[]): Promise<void> {
     const stop = faults[0]!;
     const kill = faults[1]!;
     const p99s = scale.map((x) => x.lookupP99Ns);
+    const h = (name: string): SuiteRow | undefined => h2load?.find((x) => x.name === name);
+    const hr = (a: string, b: string): number | undefined => (h(a) && h(b) ? r2(h(a)!.rps.median / h(b)!.rps.median) : undefined);
+    const hMeasured = (v: number | undefined, unit = '×'): string => (v === undefined ? 'not run (no h2load)' : `${v}${unit}`);
+    const gwRow = h('gateway-assertion');
+    const busiest = gwRow ? Math.max(...Object.values(gwRow.busyPct)) : undefined;
+    const h2loadTargetRows = [
+      { target: 'h2load: gateway → regional (reused assertion) ≥ 2× node-oidc-provider client_secret_post', measured: hMeasured(hr('gateway-assertion', 'oidc-client_secret_post')), met: (hr('gateway-assertion', 'oidc-client_secret_post') ?? 0) >= 2 },
+      { target: 'h2load: gateway → regional (reused assertion) ≥ 1× one-process verify+sign anchor', measured: hMeasured(hr('gateway-assertion', 'verify-sign')), met: (hr('gateway-assertion', 'verify-sign') ?? 0) >= 1 },
+      { target: 'h2load: gateway CPU per forwarded call ≤ 60 µs', measured: hMeasured(gwRow?.cpuUsPerCall.gateway, ' µs'), met: (gwRow?.cpuUsPerCall.gateway ?? Infinity) <= 60 },
+      { target: 'h2load: at saturation the busiest token-path process ≥ 90 % of a core', measured: gwRow ? Object.entries(gwRow.busyPct).map(([k, v]) => `${k} ${v} %`).join(', ') : 'not run (no h2load)', met: (busiest ?? 0) >= 90 },
+      { target: 'h2load: HTTPS front client_secret_post ≥ 1.5× node-oidc-provider client_secret_post', measured: hMeasured(hr('https-front-secret', 'oidc-client_secret_post')), met: (hr('https-front-secret', 'oidc-client_secret_post') ?? 0) >= 1.5 },
+      { target: 'lean client: fresh assertion on every call ≥ 2× node-oidc-provider private_key_jwt (h2load sends one body, which private_key_jwt refuses as a replay)', measured: `${ratios['cold path / node-oidc-provider private_key_jwt']}×`, met: ratios['cold path / node-oidc-provider private_key_jwt']! >= 2 },
+    ];
     const targets = [
+      ...h2loadTargetRows,
       { target: 'gateway → regional ≥ 2× node-oidc-provider private_key_jwt', measured: `${ratios['gateway → regional / node-oidc-provider private_key_jwt']}×`, met: ratios['gateway → regional / node-oidc-provider private_key_jwt']! >= 2 },
       { target: 'gateway → regional ≥ 0.7× direct regional', measured: `${ratios['gateway → regional / direct regional']}×`, met: ratios['gateway → regional / direct regional']! >= 0.7 },
       { target: 'p99 ≤ 5 ms at open-loop 1,000 tokens/s through the gateway', measured: open1000 ? `${open1000.p99} ms, median of ${open1000.runs} runs (${open1000.p99Spread[0]}–${open1000.p99Spread[1]}; ${open1000.failed} failed); after the saturating scenarios ${after1000 ? `${after1000.p99} ms (${after1000.p99Spread[0]}–${after1000.p99Spread[1]})` : 'not run'}; same rate against ${openLoopAnchors.map((a) => `${a.description}: ${a.p99} ms`).join('; ')}` : 'not run', met: open1000 !== undefined && open1000.p99 <= 5 && open1000.failed === 0 },
@@ -286,6 +337,8 @@ async function main(argv: string[]): Promise<void> {
       openLoop: openLoopResults,
       openLoopAfterLoad,
       openLoopAnchors,
+      h2load: h2load ?? [],
+      h2loadShape: { inFlight: s.concurrency, connections: s.channels, durationS: s.h2load.durationS, warmupS: s.h2load.warmupS, rounds: s.h2load.rounds },
       faults,
       revocation: { count: revocation.count, p50: revocation.p50, p99: revocation.p99, max: revocation.max, timedOut: revocation.timedOut },
       scale,

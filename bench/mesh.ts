@@ -32,6 +32,8 @@ export interface BenchMeshOptions {
   backup: boolean;
   gatewayChannels: number;
   log: (line: string) => void;
+  /** 127.0.0.1:port for the gateway's HTTPS front (development certificate); none when absent. */
+  httpListen?: string;
 }
 
 /**
@@ -79,6 +81,7 @@ export class BenchMesh {
       await startBackupProcess(mesh, files, ['--poll-interval', '5s']);
       gatewayArgs.push('--backup', mesh.address('backup'), '--backup-token-file', files.meshTokenFile);
     }
+    if (opts.httpListen !== undefined) gatewayArgs.push('--http-listen', opts.httpListen);
     await mesh.startGateway('eastus', gatewayArgs);
   }
 

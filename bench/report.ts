@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { SuiteRow } from './h2load-suite.js';
 import type { LoadResult } from './load-generator.js';
 
 /** Median and spread (min–max) of one figure over the runs of a scenario. */
@@ -101,6 +102,9 @@ export interface BenchReport {
   anchors: ScenarioResult[];
   scenarios: ScenarioResult[];
   curve: { concurrency: number; throughput: number; p50: number; p99: number }[];
+  /** h2load, the independent generator: interleaved rounds, medians (empty when h2load is missing). */
+  h2load: SuiteRow[];
+  h2loadShape: { inFlight: number; connections: number; durationS: number; warmupS: number; rounds: number };
   /**
    * Per rate: medians over the runs of each percentile, ok and failed summed over the runs, and
    * the spread (min–max) of the p99.
@@ -150,7 +154,22 @@ function markdown(r: BenchReport): string {
   lines.push(`Figures are the median of ${r.settings.runs} runs with the spread (min–max) in brackets; closed loop at ${r.settings.concurrency} concurrent callers over ${r.settings.channels} channels, ${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up. Workloads: ${r.settings.workloads}, each reusing one assertion, except the cold path (a fresh assertion on every call).`, '');
   lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
   for (const t of r.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met ? 'yes' : 'no'} |`);
-  lines.push('', '## Throughput and latency', '', '| scenario | tokens or calls/s | p50 ms | p99 ms | failed |', '|---|---|---|---|---|');
+  lines.push('', '## h2load, the independent generator', '');
+  if (r.h2load.length === 0) lines.push('Not run: h2load is missing (`apt-get install -y nghttp2-client`).', '');
+  else {
+    const sh = r.h2loadShape;
+    lines.push(
+      `h2load (nghttp2) with ${sh.inFlight} calls in flight (${sh.connections} connections × ${sh.inFlight / sh.connections} streams for gRPC over h2c; ${sh.inFlight} HTTP/1.1 connections for \`--h1\`), ${sh.durationS} s measured after ${sh.warmupS} s warm-up, ${sh.rounds} interleaved rounds (every target once per round), medians with the spread in brackets. ` +
+        'gRPC calls send `content-type: application/grpc`, `te: trailers` and one framed AcquireToken request; h2load counts HTTP 200, so each gRPC target first answered a sampled call with the same bytes, whose `grpc-status` is shown. ' +
+        'CPU per call is the process\'s user+system time (/proc/<pid>/stat) over the measured window divided by the calls answered in it: unlike calls/s it does not move much when other work shares the cores.',
+      '',
+      '| target | calls/s | mean ms | not 2xx or errored | sample | CPU µs per call | busy % of a core |',
+      '|---|---|---|---|---|---|---|',
+    );
+    const per = (o: Record<string, number>, unit: string): string => Object.entries(o).map(([k, v]) => `${k} ${fmt(v)}${unit}`).join(', ');
+    for (const h of r.h2load) lines.push(`| ${h.description} | ${spread(h.rps)} | ${spread(h.meanMs, 2)} | ${h.failed} | ${h.sample} | ${per(h.cpuUsPerCall, '')} | ${per(h.busyPct, ' %')} |`);
+  }
+  lines.push('', '## Throughput and latency (lean client)', '', '| scenario | tokens or calls/s | p50 ms | p99 ms | failed |', '|---|---|---|---|---|');
   for (const s of [...r.scenarios, ...r.anchors]) lines.push(`| ${s.description} | ${spread(s.throughput)} | ${spread(s.p50, 2)} | ${spread(s.p99, 2)} | ${s.failed} |`);
   lines.push('', '## Ratios (medians, same run)', '', '| ratio | value |', '|---|---|');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`| ${k} | ${fmt(v, 2)} |`);
@@ -185,5 +204,9 @@ function markdown(r: BenchReport): string {
   for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${us(s.lookupP50Ns)} | ${us(s.lookupP99Ns)}${s.lookupP99SpreadNs === undefined ? '' : ` (${us(s.lookupP99SpreadNs[0])}–${us(s.lookupP99SpreadNs[1])})`} | ${us(s.mapGetP50Ns)} | ${us(s.mapGetP99Ns)} | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
   lines.push('', `Each figure is the median of ${r.settings.runs} runs, each in a fresh process, with the spread (min–max) of the lookup p99 in brackets. ` + 'Lookup latency is the time per lookup of the regional `DirectoryCache` (`read(tenantId, clientId)`), timed over batches of 64 lookups (one lookup is below the timer resolution) of random cached clients. The timed pass follows a warm-up pass over other random keys whose timings are discarded, and every key is a freshly decoded string, as a request delivers it, so no hash is cached from earlier lookups. The anchor is a plain `Map.get` by client id over the same number of identities, timed the same way with the same kind of keys: what one hash lookup costs on this machine at that size. Heap per identity counts the V8 heap and array buffers (the cache keeps its table in one).', '');
   if (r.notes.length > 0) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
+  // What was measured about where the time goes, and what each change bought, is written by hand
+  // and kept across runs.
+  const findings = path.resolve(__dirname, '..', '..', 'bench', 'findings.md');
+  if (fs.existsSync(findings)) lines.push(fs.readFileSync(findings, 'utf8').trimEnd(), '');
   return lines.join('\n');
 }

@@ -1,5 +1,7 @@
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { EventEmitter } from 'node:events';
+import type { Http2Session } from 'node:http2';
 
 /**
  * grpc.health.v1 service name that answers SERVING for as long as the process runs (until
@@ -42,6 +44,41 @@ export interface ServeOptions {
   healthServices?: readonly string[];
   /** Health status to start with (default SERVING). */
   initialStatus?: ServingStatus;
+  /**
+   * HTTP/2 receive window of each connection and each stream, bytes (default
+   * {@link RECEIVE_WINDOW_BYTES}). 65,535 (HTTP/2's default) makes a gateway's relay stream, many
+   * calls on one stream, wait for WINDOW_UPDATEs once ~90 calls are in flight on it.
+   */
+  receiveWindowBytes?: number;
+}
+
+/** Default receive window of a served connection and stream: room for ~1,500 relayed calls in flight. */
+export const RECEIVE_WINDOW_BYTES = 1 << 20;
+
+/**
+ * grpc-js has a flow-control window option for its channels (`grpc-node.flow_control_window`) but
+ * none for its server, whose sessions keep HTTP/2's 65,535 bytes. Each new session of the
+ * server's HTTP/2 listeners gets `bytes` for the connection and, as its initial window, for every
+ * stream. The listeners are reached through grpc-js's `http2Servers` map; without it (another
+ * grpc-js version) nothing changes.
+ */
+function widenReceiveWindows(server: Server, bytes: number): void {
+  if (bytes <= 65_535) return;
+  const listeners = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
+  if (!(listeners instanceof Map)) return;
+  for (const listener of listeners.keys()) {
+    listener.on('session', (session: Http2Session) => widen(session, bytes));
+  }
+}
+
+function widen(session: Http2Session, bytes: number): void {
+  if (session.destroyed || session.closed) return;
+  try {
+    session.setLocalWindowSize(bytes);
+    session.settings({ initialWindowSize: bytes });
+  } catch {
+    // A session torn down meanwhile keeps its defaults.
+  }
 }
 
 /** Binds a grpc-js server with grpc.health.v1 and the given services. */
@@ -65,6 +102,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
       err ? reject(err) : resolve(bound),
     );
   });
+  widenReceiveWindows(server, opts.receiveWindowBytes ?? RECEIVE_WINDOW_BYTES);
   const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
   const setServing = (status: ServingStatus): void => {
     for (const name of Object.keys(statusMap)) health.setStatus(name, status);

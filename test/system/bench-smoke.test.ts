@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { h2loadPath } from '../../bench/h2load.js';
 import { DIST } from '../support/spawn-service.js';
 
 describe('bench (smoke)', function () {
@@ -22,8 +23,9 @@ describe('bench (smoke)', function () {
         openLoopAnchors: { description: string; ok: number; failed: number }[];
         openLoop: { rate: number; runs: number; ok: number; failed: number; p50: number; p99: number; max: number }[];
         openLoopAfterLoad: { rate: number; runs: number; ok: number; failed: number; p50: number; p99: number; max: number }[];
+        h2load: { name: string; failed: number; sample: string; rps: { median: number }; cpuUsPerCall: Record<string, number> }[];
       };
-      for (const key of ['machine', 'crypto', 'anchors', 'scenarios', 'curve', 'openLoop', 'openLoopAfterLoad', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
+      for (const key of ['machine', 'crypto', 'anchors', 'h2load', 'scenarios', 'curve', 'openLoop', 'openLoopAfterLoad', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
       assert.deepEqual(report.openLoopAnchors.map((a) => [a.description, a.failed]), [['grpc-js echo, one hop', 0], ['grpc-js echo, two hops (proxy)', 0]]);
       for (const a of report.openLoopAnchors) assert.ok(a.ok > 0, `${a.description} answered no call`);
       assert.equal(report.openLoopAfterLoad.length, 1);
@@ -34,6 +36,16 @@ describe('bench (smoke)', function () {
       }
       assert.deepEqual(report.scenarios.map((s) => s.name), ['gateway-regional', 'regional', 'global', 'backup', 'gateway-cold']);
       for (const s of [...report.scenarios, ...report.anchors]) assert.equal(s.failed, 0, `${s.name} had failed calls`);
+      if (h2loadPath() === undefined) console.log('      h2load section not checked: h2load is missing (apt-get install -y nghttp2-client)');
+      else {
+        assert.deepEqual(report.h2load.map((h) => h.name), ['echo', 'verify-sign', 'gateway-assertion', 'gateway-secret', 'oidc-client_secret_post', 'https-front-secret']);
+        for (const h of report.h2load) {
+          assert.equal(h.failed, 0, `h2load ${h.name} had failed calls`);
+          assert.ok(h.rps.median > 0, `h2load ${h.name} answered no call`);
+          if (h.name !== 'oidc-client_secret_post' && h.name !== 'https-front-secret') assert.equal(h.sample, 'grpc-status 0', h.name);
+        }
+        assert.ok(report.h2load.find((h) => h.name === 'gateway-assertion')!.cpuUsPerCall.gateway! > 0);
+      }
       assert.ok(fs.existsSync(path.join(dir, 'latency-percentiles.svg')));
       assert.ok(fs.existsSync(path.join(dir, 'throughput-vs-load.svg')));
     } finally {

@@ -1,0 +1,85 @@
+/**
+ * Where a saturated gateway → regional call spends its time, measured with h2load:
+ *   node dist/bench/h2load-probe.js [--in-flight 64,256] [--rate 1000,2000] [--seconds 8] [--transport relay|http2|grpc-js]
+ *        [--channels 2] [--prof gateway-eastus|regional-eastus] [--target gateway-eastus|regional-eastus]
+ * Starts global, regional and gateway, registers one workload, then per in-flight level runs
+ * h2load (2 connections) with the workload's reused assertion and prints calls/s, and for each
+ * process the CPU per call and its share of a core in the measured window (/proc/<pid>/stat).
+ * With --prof, that process runs with --cpu-prof and its hottest functions are printed.
+ * 127.0.0.1 only; bounded in time.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { TestMesh } from '../test/support/mesh-harness.js';
+import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
+import { runSuite, type SuiteTarget } from './h2load-suite.js';
+import { ACQUIRE_PATH, requestBytes } from './mesh.js';
+
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const arg = (name: string, dflt: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1]! : dflt;
+  };
+  const bin = h2loadPath();
+  if (bin === undefined) throw new Error(H2LOAD_HINT);
+  const levels = arg('in-flight', '64').split(',').filter((l) => l !== '').map(Number);
+  const seconds = Number(arg('seconds', '8'));
+  const prof = arg('prof', '');
+  const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
+  const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});
+  const mesh = new TestMesh();
+  try {
+    await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
+    mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
+    await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
+      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
+      '--mesh-token-file', path.join(mesh.dir, 'global', 'mesh-token'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
+    ], profEnv('regional-eastus'));
+    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
+      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
+      '--channels', arg('channels', '2'), '--transport', arg('transport', 'relay'),
+    ], profEnv('gateway-eastus'));
+    const w = await mesh.addWorkload('probe');
+    const target: SuiteTarget = {
+      name: 'gateway', description: 'gateway → regional', url: `http://${mesh.address(arg('target', 'gateway-eastus'))}${ACQUIRE_PATH}`,
+      body: grpcFrame(requestBytes(w, w.assertion)), headers: GRPC_HEADERS, grpc: true,
+      pids: { gateway: mesh.procs.get('gateway-eastus')!.pid, regional: mesh.procs.get('regional-eastus')!.pid },
+    };
+    const first = await sampleGrpcStatus(target);
+    if (first.grpcStatus !== '0') throw new Error(`sampled call: grpc-status ${first.grpcStatus} ${first.grpcMessage ?? ''}`);
+    // A fixed offered rate (64 in flight at most) keeps the work per turn of the event loop the
+    // same however busy the machine is, so CPU per call compares across runs; saturation does not.
+    const rates = arg('rate', '').split(',').filter((r) => r !== '').map(Number);
+    const runs = [...levels.map((inFlight) => ({ inFlight, rate: undefined as number | undefined })), ...rates.map((rate) => ({ inFlight: 64, rate }))];
+    for (const { inFlight, rate } of runs) {
+      const [row] = await runSuite(bin, [target], { inFlight, connections: 2, durationS: seconds, warmupS: 2, ...(rate === undefined ? {} : { rate }) }, 1, () => undefined);
+      console.log(`${rate === undefined ? `${inFlight} in flight` : `offered ${rate}/s`}: ${Math.round(row!.rps.median)} calls/s, mean ${row!.meanMs.median} ms, not 2xx ${row!.failed}; CPU µs/call ${JSON.stringify(row!.cpuUsPerCall)}; busy % ${JSON.stringify(row!.busyPct)}`);
+    }
+    if (prof !== '') await mesh.procs.get(prof)?.stop(10_000);
+  } finally {
+    await mesh.stop();
+  }
+  if (prof === '') return;
+  const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error('no profile written');
+  const profile = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')) as { nodes: ProfileNode[] };
+  const total = profile.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
+  const byFn = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
+    byFn.set(key, (byFn.get(key) ?? 0) + (n.hitCount ?? 0));
+  }
+  console.log(`profile: ${path.join(profDir, file)}`);
+  for (const [fn, hits] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(arg('top', '40')))) console.log(`${((100 * hits) / total).toFixed(1).padStart(5)}%  ${fn}`);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

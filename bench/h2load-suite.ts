@@ -1,0 +1,102 @@
+/**
+ * The h2load section of `make bench`: every target alive at once, `rounds` interleaved rounds
+ * (each round runs every target once, in the same order), medians over the rounds. Beside each
+ * run, the CPU each named process spent per call in the measured window (from /proc/<pid>/stat,
+ * robust to other load on the machine where calls/s is not) and how busy it was.
+ */
+import fs from 'node:fs';
+import { runH2load, sampleGrpcStatus, type H2loadResult, type H2loadShape, type H2loadTarget } from './h2load.js';
+import { figure, type Figure } from './report.js';
+
+/** One target of the suite, with the processes that serve it. */
+export interface SuiteTarget extends H2loadTarget {
+  name: string;
+  description: string;
+  /** Processes whose CPU is charged to this target's calls, by name. */
+  pids: Record<string, number>;
+  /** gRPC targets: a sampled call must answer grpc-status 0. */
+  grpc: boolean;
+}
+
+export interface SuiteRow {
+  name: string;
+  description: string;
+  generator: 'h2load';
+  rps: Figure;
+  meanMs: Figure;
+  /** Calls h2load counted as not 2xx or errored, over all rounds. */
+  failed: number;
+  /** The sampled call's grpc-status (gRPC targets), or the HTTP status (h1). */
+  sample: string;
+  /** Per process: CPU µs per call, median over the rounds. */
+  cpuUsPerCall: Record<string, number>;
+  /** Per process: share of one core in the measured window, %, median over the rounds. */
+  busyPct: Record<string, number>;
+}
+
+const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
+
+/** utime + stime of a process, µs. */
+export function processCpuUs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command (which may hold spaces) start after the last ')'.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_US;
+}
+
+async function measured(bin: string, t: SuiteTarget, shape: H2loadShape): Promise<{ r: H2loadResult; cpu: Record<string, number>; busy: Record<string, number> }> {
+  let before: Record<string, number> = {};
+  let t0 = 0;
+  const timer = setTimeout(() => {
+    t0 = performance.now();
+    before = Object.fromEntries(Object.entries(t.pids).map(([n, pid]) => [n, processCpuUs(pid)]));
+  }, shape.warmupS * 1000);
+  const r = await runH2load(bin, t, shape);
+  clearTimeout(timer);
+  const wallUs = (performance.now() - t0) * 1000;
+  const cpu: Record<string, number> = {};
+  const busy: Record<string, number> = {};
+  for (const [n, pid] of Object.entries(t.pids)) {
+    const used = processCpuUs(pid) - (before[n] ?? 0);
+    cpu[n] = Math.round(used / Math.max(1, r.rps * (wallUs / 1e6)));
+    busy[n] = Math.round((used / wallUs) * 100);
+  }
+  return { r, cpu, busy };
+}
+
+/** Runs the suite: a sampled call per target first (it must succeed), then the interleaved rounds. */
+export async function runSuite(bin: string, targets: SuiteTarget[], shape: H2loadShape, rounds: number, log: (line: string) => void): Promise<SuiteRow[]> {
+  const samples = new Map<string, string>();
+  for (const t of targets) {
+    if (t.grpc) {
+      const s = await sampleGrpcStatus(t);
+      if (s.httpStatus !== 200 || s.grpcStatus !== '0') throw new Error(`${t.name}: sampled call answered HTTP ${s.httpStatus}, grpc-status ${s.grpcStatus} ${s.grpcMessage ?? ''}`);
+      samples.set(t.name, `grpc-status ${s.grpcStatus}`);
+    } else {
+      samples.set(t.name, 'HTTP 200 counted by h2load');
+    }
+  }
+  const runsOf = new Map<string, Awaited<ReturnType<typeof measured>>[]>(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const t of targets) {
+      const m = await measured(bin, t, shape);
+      runsOf.get(t.name)!.push(m);
+      log(`h2load round ${round} ${t.name}: ${Math.round(m.r.rps)}/s, ${m.r.failed} failed, CPU µs/call ${JSON.stringify(m.cpu)}, busy % ${JSON.stringify(m.busy)}`);
+    }
+  }
+  return targets.map((t) => {
+    const ms = runsOf.get(t.name)!;
+    const per = (key: 'cpu' | 'busy'): Record<string, number> => Object.fromEntries(Object.keys(t.pids).map((n) => [n, figure(ms.map((m) => m[key][n]!)).median]));
+    return {
+      name: t.name,
+      description: t.description,
+      generator: 'h2load',
+      rps: figure(ms.map((m) => m.r.rps)),
+      meanMs: figure(ms.map((m) => m.r.meanMs)),
+      failed: ms.reduce((n, m) => n + m.r.failed, 0),
+      sample: samples.get(t.name)!,
+      cpuUsPerCall: per('cpu'),
+      busyPct: per('busy'),
+    };
+  });
+}
