@@ -38,6 +38,7 @@ lint: $(DEPS) ## buf lint, generated-code check, ESLint
 	$(BIN)/eslint --max-warnings 0 .
 
 test: lint build ## lint, build, then every test (unit, integration, system)
+	@scripts/test-setup.sh
 	$(BIN)/mocha 'dist/test/**/*.test.js' $(MOCHA_ARGS)
 
 chaos: build ## full chaos suite, overload and durability on real processes (under 10 minutes); table in .mesh/chaos-report.json
