@@ -21,9 +21,9 @@ describe('authmesh CLI (system)', function () {
   after(async () => mesh?.stop());
 
   const run = (...args: string[]): { code: number | null; out: string; err: string } => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--admin', mesh.address('global'), '--admin-token', mesh.adminToken], {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--admin', mesh.address('global')], {
       encoding: 'utf8',
-      env: { ...process.env, AUTHMESH_MESH_DIR: mesh.dir },
+      env: { ...process.env, AUTHMESH_MESH_DIR: mesh.dir, AUTHMESH_ADMIN_TOKEN: mesh.adminToken },
     });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
@@ -65,7 +65,9 @@ describe('authmesh CLI (system)', function () {
     const { keyId, secret } = json('cred', 'add-secret', '--tenant', tenantId, '--client', clientId) as { keyId: string; secret: string };
     const shown = json('app', 'show', '--tenant', tenantId, '--client', clientId);
     assert.ok(!JSON.stringify(shown).includes(secret), 'app show never prints the secret');
-    const args = ['token', '--tenant', tenantId, '--client', clientId, '--secret', secret, '--scope', 'https://orders.example/.default', '--endpoint', mesh.address('global')];
+    const secretFile = path.join(mesh.dir, 'job.secret');
+    fs.writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+    const args = ['token', '--tenant', tenantId, '--client', clientId, '--secret-file', secretFile, '--scope', 'https://orders.example/.default', '--endpoint', mesh.address('global')];
     assert.equal(json(...args).faultDomain, 'global');
     json('cred', 'remove', '--tenant', tenantId, '--client', clientId, '--key-id', keyId);
     const refused = run(...args, '--json');
@@ -85,5 +87,18 @@ describe('authmesh CLI (system)', function () {
     });
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /UNAUTHENTICATED/);
+    assert.match(refused.stderr, /warning: --admin-token puts the admin token on the command line/);
+  });
+
+  it('reads the admin token from --admin-token-file without a warning, and names the file it cannot read', () => {
+    const file = path.join(mesh.dir, 'admin-token-copy');
+    fs.writeFileSync(file, `${mesh.adminToken}\n`, { mode: 0o600 });
+    const env = { ...process.env, AUTHMESH_MESH_DIR: path.join(mesh.dir, 'nowhere') };
+    const ok = spawnSync(process.execPath, [BIN, 'tenant', 'create', '--name', 'from-file', '--admin', mesh.address('global'), '--admin-token-file', file, '--json'], { encoding: 'utf8', env });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.doesNotMatch(ok.stderr, /warning/);
+    const missing = spawnSync(process.execPath, [BIN, 'tenant', 'create', '--name', 'x', '--admin', mesh.address('global'), '--admin-token-file', `${file}.absent`], { encoding: 'utf8', env });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /cannot read the admin token from .*admin-token-copy\.absent: ENOENT/);
   });
 });
