@@ -6,6 +6,7 @@ import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js
 import { BearerCheck, meshCallerCheck, meshServerCredentials, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type TokenSigner } from '../../lib/token/index.js';
+import { HostTokens } from './host-token.js';
 import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
@@ -71,6 +72,7 @@ export const dataFiles = (dataDir: string) => ({
   signingKey: path.join(dataDir, 'signing-key.pem'),
   adminToken: path.join(dataDir, 'admin-token'),
   meshToken: path.join(dataDir, 'mesh-token'),
+  hostTokenKey: path.join(dataDir, 'host-token-key'),
   exportKey: path.join(dataDir, 'export-key.pem'),
   exportPublicKey: path.join(dataDir, 'export-key.pub.pem'),
   backups: path.join(dataDir, 'backups'),
@@ -86,6 +88,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const { clock, log } = opts;
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
+  // Signs host tokens (CreateHostToken); replacing the file revokes every host token.
+  const hostTokens = new HostTokens(loadOrCreateBearerToken(files.hostTokenKey), clock);
   const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = DirectoryStore.open(files.database, clock);
@@ -117,7 +121,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     );
     const bindings = withFaultInjection(opts.faults, [
       adminServiceBinding({
-        store, clock, log, adminToken, exporter,
+        store, clock, log, adminToken, exporter, hostTokens,
         ...(opts.tls ? { callerCheck: meshCallerCheck(ADMIN_MEMBERS, new BearerCheck([adminToken])) } : {}),
       }),
       directoryServiceBinding({

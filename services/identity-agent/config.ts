@@ -11,7 +11,7 @@ export const AGENT_OPTIONS = {
   admin: { type: 'string', describe: 'host:port of global, where the credential is registered', default: '127.0.0.1:50051', check: hostPort },
   'admin-token-file': {
     type: 'string',
-    describe: 'file with the bearer token for registering credentials (locally the admin token; in production a right limited to this identity\'s credentials)',
+    describe: 'file with the bearer token for registering credentials: a host token (`authmesh host-token create`), limited to this identity\'s certificate credentials; locally the admin token also works',
     default: '.mesh/global/admin-token', check: nonEmpty,
   },
   gateways: { type: 'list', describe: 'gateway endpoints, home region first', default: '127.0.0.1:50050,127.0.0.1:50150' },

@@ -101,4 +101,30 @@ describe('authmesh CLI (system)', function () {
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /cannot read the admin token from .*admin-token-copy\.absent: ENOENT/);
   });
+
+  it('writes a host token to a new 0600 file, never to stdout, and the token adds only that app\'s certificates', () => {
+    const { tenantId } = json('tenant', 'create', '--name', 'cli-hosts') as { tenantId: string };
+    const { clientId } = json('app', 'create', '--tenant', tenantId, '--name', 'vm-1') as { clientId: string };
+    const { clientId: other } = json('app', 'create', '--tenant', tenantId, '--name', 'vm-2') as { clientId: string };
+    const file = path.join(mesh.dir, 'vm-1.host-token');
+    const made = run('host-token', 'create', '--tenant', tenantId, '--client', clientId, '--out', file, '--json');
+    assert.equal(made.code, 0, made.err);
+    const token = fs.readFileSync(file, 'utf8').trim();
+    assert.match(token, /^amh_/);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.ok(!made.out.includes(token) && !made.err.includes(token), 'the token is not printed');
+    const again = run('host-token', 'create', '--tenant', tenantId, '--client', clientId, '--out', file);
+    assert.equal(again.code, 2, 'an existing file is not overwritten');
+    const pubFile = path.join(mesh.dir, 'vm.pub.pem');
+    fs.writeFileSync(pubFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }));
+    const asHost = (client: string) =>
+      spawnSync(process.execPath, [BIN, 'cred', 'add-cert', '--tenant', tenantId, '--client', client, '--public-key', pubFile, '--admin', mesh.address('global'), '--admin-token-file', file, '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, AUTHMESH_MESH_DIR: path.join(mesh.dir, 'nowhere') },
+      });
+    assert.equal(asHost(clientId).status, 0);
+    const refused = asHost(other);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /PERMISSION_DENIED unauthorized_client/);
+  });
 });
