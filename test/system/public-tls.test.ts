@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -7,6 +7,7 @@ import { CertificateCredential, GrpcAgentTransport, GrpcTokenTransport, MeshUnav
 import { generateCa, issueServerCert, loadOrIssueMeshCert, createMeshCa } from '../../lib/tls/index.js';
 import { gatewayJwksSource } from '../../verifier/index.js';
 import { RESOURCE, TestMesh, type TestWorkload } from '../support/mesh-harness.js';
+import { loadMeshTls, meshServerCredentials, serve } from '../../lib/grpc/index.js';
 import { DIST, spawnService } from '../support/spawn-service.js';
 
 const SCOPE = `${RESOURCE}/.default`;
@@ -155,6 +156,39 @@ describe('TLS on the public gateway port (system)', function () {
     } finally {
       good.close();
       wrong.close();
+    }
+  });
+
+  it('answers the Kubernetes health probe over the public TLS port and over mutual TLS, and fails it on NOT_SERVING', async () => {
+    const PROBE = path.join(DIST, 'cli', 'health-probe.js');
+    // Asynchronous: the mutual TLS server below runs in this process and must keep answering.
+    const runProbe = (env: Record<string, string>, service?: string) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [PROBE, ...(service === undefined ? [] : ['--service', service])], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) =>
+          resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr }),
+        );
+      });
+    const atGateway = await runProbe({ AUTHMESH_LISTEN: `0.0.0.0:${gateway.split(':')[1]!}`, AUTHMESH_GRPC_TLS: 'true' });
+    assert.equal(atGateway.status, 0, atGateway.stdout + atGateway.stderr);
+    assert.match(atGateway.stdout, /SERVING/);
+    // A plaintext probe cannot read a TLS port.
+    assert.equal((await runProbe({ AUTHMESH_LISTEN: gateway })).status, 1);
+
+    const caDir = path.join(mesh.dir, 'probe-ca');
+    const ca = createMeshCa(caDir);
+    const files = loadOrIssueMeshCert(caDir, ca, 'regional-eastus');
+    const server = await serve({ listen: '127.0.0.1:0', services: [], credentials: meshServerCredentials(loadMeshTls(files)) });
+    try {
+      const env = { AUTHMESH_LISTEN: server.address, AUTHMESH_MESH_CA: files.ca, AUTHMESH_MESH_CERT: files.cert, AUTHMESH_MESH_KEY: files.key };
+      const ok = await runProbe(env);
+      assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+      server.setServing('NOT_SERVING');
+      const notServing = await runProbe(env);
+      assert.equal(notServing.status, 1);
+      assert.match(notServing.stdout, /NOT_SERVING/);
+      assert.equal((await runProbe(env, 'authmesh.liveness')).status, 0, 'liveness stays SERVING');
+    } finally {
+      await server.shutdown(0);
     }
   });
 
