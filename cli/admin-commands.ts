@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { unary } from '../lib/grpc/index.js';
 import { need, optional, UsageError } from './args.js';
 import type { Command } from './command.js';
@@ -125,6 +125,25 @@ export const ADMIN_COMMANDS: readonly Command[] = [
       const req = { tenantId: need(ctx.flags, 'tenant'), identifier: need(ctx.flags, 'identifier'), roles: roles(need(ctx.flags, 'roles')) };
       const res = await admin<{ revision: number }>(ctx, (c) => (m, o, cb) => c.createResource(req, m, o, cb));
       return { identifier: req.identifier, roles: req.roles, revision: res.revision };
+    },
+  },
+  {
+    words: ['host-token', 'create'],
+    usage: '--tenant T --client C --out FILE [--lifetime-seconds N]',
+    options: { tenant: s, client: s, out: s, 'lifetime-seconds': s },
+    // The token goes to a new file (mode 0600) for the identity agent's --admin-token-file, never to stdout.
+    run: async (ctx) => {
+      const lifetime = Number(optional(ctx.flags, 'lifetime-seconds') ?? '0');
+      if (!Number.isSafeInteger(lifetime) || lifetime < 0) throw new UsageError('--lifetime-seconds must be a whole number');
+      const out = need(ctx.flags, 'out');
+      const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), lifetimeSeconds: lifetime };
+      const res = await admin<{ token: string; expiresAt: number }>(ctx, (c) => (m, o, cb) => c.createHostToken(req, m, o, cb));
+      try {
+        writeFileSync(out, `${res.token}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (err) {
+        throw new UsageError(`cannot write the host token to ${out}: ${(err as NodeJS.ErrnoException).code ?? 'error'} (the file must not exist yet)`);
+      }
+      return { tenantId: req.tenantId, clientId: req.clientId, expiresAt: res.expiresAt, file: out };
     },
   },
   role(true),

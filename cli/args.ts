@@ -17,7 +17,10 @@ export const COMMON_OPTIONS: OptionsConfig = {
   // The global tier's admin API: one instance or several (host:port,host:port); --admin wins.
   global: { type: 'string' },
   'admin-token': { type: 'string' },
+  'admin-token-file': { type: 'string' },
   endpoint: { type: 'string' },
+  'gateway-ca': { type: 'string' },
+  'gateway-server-name': { type: 'string' },
   'mesh-ca': { type: 'string' },
   'mesh-cert': { type: 'string' },
   'mesh-key': { type: 'string' },

@@ -1,4 +1,5 @@
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { gatewayChannel, type GatewayTlsOptions } from '../client/gateway-tls.js';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminServiceClient } from '../gen/authmesh/admin/v1/admin.js';
@@ -28,16 +29,31 @@ export class CliContext {
     return optional(this.flags, 'admin') ?? optional(this.flags, 'global') ?? this.env.AUTHMESH_ADMIN_ENDPOINT ?? this.env.AUTHMESH_GLOBAL ?? DEFAULT_GLOBAL;
   }
 
-  /** The admin token: flag, env, or the local mesh's `global/admin-token` file. */
+  /**
+   * The admin token: --admin-token-file / AUTHMESH_ADMIN_TOKEN_FILE, AUTHMESH_ADMIN_TOKEN, the
+   * local mesh's `global/admin-token` file, or (deprecated, with a warning: a command line is
+   * visible to every user of the host in `ps` and lands in shell history) --admin-token.
+   */
   adminToken(): string {
-    const explicit = optional(this.flags, 'admin-token') ?? this.env.AUTHMESH_ADMIN_TOKEN;
-    if (explicit !== undefined) return explicit;
+    const flagged = optional(this.flags, 'admin-token');
+    if (flagged !== undefined) {
+      this.warn('--admin-token puts the admin token on the command line, where other users of this host can read it; use --admin-token-file or AUTHMESH_ADMIN_TOKEN');
+      return flagged;
+    }
+    const named = optional(this.flags, 'admin-token-file') ?? this.env.AUTHMESH_ADMIN_TOKEN_FILE;
+    if (named !== undefined) return readSecretFile(named, 'admin token');
+    if (this.env.AUTHMESH_ADMIN_TOKEN !== undefined && this.env.AUTHMESH_ADMIN_TOKEN !== '') return this.env.AUTHMESH_ADMIN_TOKEN;
     const file = path.join(this.meshDir, 'global', 'admin-token');
     try {
       return readFileSync(file, 'utf8').trim();
     } catch {
-      throw new UsageError(`no admin token: pass --admin-token, set AUTHMESH_ADMIN_TOKEN, or run the local mesh (reads ${file})`);
+      throw new UsageError(`no admin token: pass --admin-token-file FILE, set AUTHMESH_ADMIN_TOKEN, or run the local mesh (reads ${file})`);
     }
+  }
+
+  /** A line on stderr that never goes into --json output. */
+  warn(message: string): void {
+    process.stderr.write(`authmesh: warning: ${message}\n`);
   }
 
   /**
@@ -72,7 +88,39 @@ export class CliContext {
     return optional(this.flags, 'endpoint') ?? this.env.AUTHMESH_ENDPOINT ?? DEFAULT_GATEWAY;
   }
 
-  tokenClient(): InstanceType<typeof TokenServiceClient> {
-    return new TokenServiceClient(this.tokenEndpoint(), credentials.createInsecure());
+  /**
+   * TLS to the gateway: --gateway-ca FILE (AUTHMESH_GATEWAY_CA) and --gateway-server-name NAME
+   * (AUTHMESH_GATEWAY_SERVER_NAME). Undefined (plaintext) when neither is set, as for the local mesh.
+   */
+  gatewayTls(): GatewayTlsOptions | undefined {
+    const caFile = optional(this.flags, 'gateway-ca') ?? nonEmpty(this.env.AUTHMESH_GATEWAY_CA);
+    const serverName = optional(this.flags, 'gateway-server-name') ?? nonEmpty(this.env.AUTHMESH_GATEWAY_SERVER_NAME);
+    if (caFile === undefined && serverName === undefined) return undefined;
+    return { ...(caFile === undefined ? {} : { caFile }), ...(serverName === undefined ? {} : { serverName }) };
   }
+
+  tokenClient(): InstanceType<typeof TokenServiceClient> {
+    const endpoint = this.tokenEndpoint();
+    let channel: ReturnType<typeof gatewayChannel>;
+    try {
+      channel = gatewayChannel(endpoint, this.gatewayTls());
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    return new TokenServiceClient(endpoint, channel.credentials, channel.options);
+  }
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
+/** The first line of a secret file, or a UsageError naming the file (never its content). */
+export function readSecretFile(file: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`cannot read the ${what} from ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  if (text === '') throw new UsageError(`${file} holds no ${what}`);
+  return text;
 }

@@ -10,7 +10,9 @@ import { TRACES_COMMAND } from './traces-command.js';
 
 const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, ...BACKUP_COMMANDS, STATUS_COMMAND, TRACES_COMMAND];
 
-const COMMON = '[--json] [--mesh-dir DIR] [--admin|--global HOST:PORT[,HOST:PORT]] [--admin-token TOKEN] [--mesh-ca FILE --mesh-cert FILE --mesh-key FILE]';
+const COMMON =
+  '[--json] [--mesh-dir DIR] [--admin|--global HOST:PORT[,HOST:PORT]] [--admin-token-file FILE] [--mesh-ca FILE --mesh-cert FILE --mesh-key FILE] ' +
+  '[--endpoint HOST:PORT --gateway-ca FILE --gateway-server-name NAME]';
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  authmesh ${c.words.join(' ')} ${c.usage}`.trimEnd());

@@ -4,6 +4,7 @@ import type { AcquireTokenResponse, GetJwksResponse } from '../gen/authmesh/toke
 import { unary } from '../lib/grpc/index.js';
 import { ASSERTION_TYPE, DEFAULT_ISSUER, buildAssertion } from '../lib/token/index.js';
 import { need, optional, UsageError } from './args.js';
+import { readSecretFile } from './context.js';
 import type { Command } from './command.js';
 
 const s = { type: 'string' } as const;
@@ -11,15 +12,21 @@ const s = { type: 'string' } as const;
 export const TOKEN_COMMANDS: readonly Command[] = [
   {
     words: ['token'],
-    usage: '--tenant T --client C (--key FILE.pem | --secret S) --scope URI/.default [--endpoint HOST:PORT] [--issuer URL]',
-    options: { tenant: s, client: s, key: s, secret: s, scope: s, issuer: s },
+    usage:
+      '--tenant T --client C (--key FILE.pem | --secret-file FILE | env AUTHMESH_CLIENT_SECRET) --scope URI/.default ' +
+      '[--endpoint HOST:PORT] [--gateway-ca FILE] [--gateway-server-name NAME] [--issuer URL]',
+    options: { tenant: s, client: s, key: s, secret: s, 'secret-file': s, scope: s, issuer: s },
     run: async (ctx) => {
       const tenantId = need(ctx.flags, 'tenant');
       const clientId = need(ctx.flags, 'client');
       const scope = need(ctx.flags, 'scope');
       const keyFile = optional(ctx.flags, 'key');
-      const secret = optional(ctx.flags, 'secret') ?? process.env.AUTHMESH_CLIENT_SECRET;
-      if ((keyFile === undefined) === (secret === undefined)) throw new UsageError('give exactly one of --key FILE.pem and --secret S');
+      const secretFile = optional(ctx.flags, 'secret-file');
+      const flagged = optional(ctx.flags, 'secret');
+      if (flagged !== undefined) ctx.warn('--secret puts the client secret on the command line, where other users of this host can read it; use --secret-file or AUTHMESH_CLIENT_SECRET');
+      const env = process.env.AUTHMESH_CLIENT_SECRET;
+      const secret = flagged ?? (secretFile === undefined ? undefined : readSecretFile(secretFile, 'client secret')) ?? (env === '' ? undefined : env);
+      if ((keyFile === undefined) === (secret === undefined)) throw new UsageError('give exactly one of --key FILE.pem and --secret-file FILE (or AUTHMESH_CLIENT_SECRET)');
       let clientAssertion = '';
       if (keyFile !== undefined) {
         let pem: string;
@@ -53,7 +60,7 @@ export const TOKEN_COMMANDS: readonly Command[] = [
   },
   {
     words: ['jwks'],
-    usage: '--tenant T [--endpoint HOST:PORT]',
+    usage: '--tenant T [--endpoint HOST:PORT] [--gateway-ca FILE] [--gateway-server-name NAME]',
     options: { tenant: s },
     run: async (ctx) => {
       const client = ctx.tokenClient();

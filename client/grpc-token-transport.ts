@@ -1,6 +1,7 @@
-import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { TokenServiceClient, type AcquireTokenRequest, type AcquireTokenResponse } from '../gen/authmesh/token/v1/token.js';
 import { CALLER_ERROR_CODES, readErrorTrailers } from '../lib/grpc/index.js';
+import { gatewayChannel, type GatewayTlsOptions } from './gateway-tls.js';
 import { MeshUnavailableError, TokenRefusedError, type EndpointAttempt } from './errors.js';
 import type { TokenTransport, TransportCallOptions } from './token-transport.js';
 
@@ -9,7 +10,13 @@ export interface GrpcTokenTransportOptions {
   endpoints: readonly string[];
   /** Longest one attempt on one endpoint may take, in ms, within the caller's deadline. Default 3000. */
   attemptTimeoutMs?: number;
-  /** Channel credentials. Default insecure (the mesh runs on loopback locally). */
+  /**
+   * TLS to the gateways: the CA that signed their certificates and, when it differs from the
+   * endpoint's host, the name they carry. Without it (and without `channelCredentials`) the
+   * transport speaks plaintext, which only a local development mesh accepts.
+   */
+  tls?: GatewayTlsOptions;
+  /** Channel credentials, for anything `tls` does not cover; wins over `tls`. */
   channelCredentials?: ChannelCredentials;
 }
 
@@ -33,8 +40,11 @@ export class GrpcTokenTransport implements TokenTransport {
   constructor(options: GrpcTokenTransportOptions) {
     if (options.endpoints.length === 0) throw new Error('at least one gateway endpoint is required');
     this.endpoints = [...options.endpoints];
-    const creds = options.channelCredentials ?? credentials.createInsecure();
-    this.clients = this.endpoints.map((e) => new TokenServiceClient(e, creds, CHANNEL_OPTIONS));
+    this.clients = this.endpoints.map((e) => {
+      const channel = gatewayChannel(e, options.tls);
+      const creds = options.channelCredentials ?? channel.credentials;
+      return new TokenServiceClient(e, creds, { ...CHANNEL_OPTIONS, ...(creds._isSecure() ? channel.options : {}) });
+    });
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 3000;
   }
 

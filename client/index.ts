@@ -15,3 +15,5 @@ export { GrpcAgentTransport, DEFAULT_AGENT_ENDPOINT } from './agent-transport.js
 export type { AgentTransport } from './agent-transport.js';
 export { AuthmeshClientError, MeshUnavailableError, TokenRefusedError, TokenRequestAbortedError } from './errors.js';
 export type { ClientErrorCode, EndpointAttempt } from './errors.js';
+export { gatewayChannel } from './gateway-tls.js';
+export type { GatewayTlsOptions, GatewayChannel } from './gateway-tls.js';

@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../lib/clock/index.js';
+import type { GatewayTlsOptions } from './gateway-tls.js';
 import type { AcquireTokenRequest } from '../gen/authmesh/token/v1/token.js';
 import { deadlineMs, type AccessToken, type GetTokenOptions, type TokenCredential } from './access-token.js';
 import { GrpcTokenTransport } from './grpc-token-transport.js';
@@ -11,6 +12,8 @@ export interface MeshCredentialOptions {
   endpoints?: readonly string[];
   /** How requests reach the mesh. Default a {@link GrpcTokenTransport} over `endpoints`. */
   transport?: TokenTransport;
+  /** TLS to the gateways (CA, server name) for the default transport. Without it: plaintext, for a local mesh only. */
+  tls?: GatewayTlsOptions;
   /** Token cache, shareable between credentials. Default a cache of this credential's own. */
   cache?: TokenCache;
   /** Source of time (assertion iat/exp, token expiry). Default the system clock. */
@@ -41,7 +44,7 @@ export abstract class MeshCredential implements TokenCredential {
     this.clientId = clientId;
     this.clock = options.clock ?? systemClock;
     this.ownsTransport = options.transport === undefined;
-    this.transport = options.transport ?? new GrpcTokenTransport({ endpoints: options.endpoints ?? [] });
+    this.transport = options.transport ?? new GrpcTokenTransport({ endpoints: options.endpoints ?? [], ...(options.tls === undefined ? {} : { tls: options.tls }) });
     this.cache = options.cache ?? new TokenCache({ clock: this.clock });
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   }

@@ -123,6 +123,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
   if (new Set(addresses).size !== addresses.length) problems.push('--regional, --global and --backup must be different addresses');
   const http = httpFrontConfig(c, problems);
   if (c['grpc-tls'] && (c['tls-cert'] === '' || c['tls-key'] === '')) problems.push('--grpc-tls needs --tls-cert and --tls-key');
+  problems.push(...productionPublicTlsProblems(c));
   let meshTls: MeshCertFiles | undefined;
   try {
     meshTls = meshTlsFiles(c);
@@ -167,4 +168,19 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
     ...(meshTls === undefined ? {} : { meshTls }),
     ...(c['grpc-tls'] ? { grpcTls: { certFile: c['tls-cert'], keyFile: c['tls-key'] } } : {}),
   });
+}
+
+/**
+ * Production mode serves the public ports over TLS only: plaintext there lets a man in the middle
+ * read client secrets and assertions, or hand verifiers a key set of its own.
+ */
+function productionPublicTlsProblems(c: ConfigOf<typeof GATEWAY_OPTIONS>): string[] {
+  if (c.mode !== 'production') return [];
+  const problems: string[] = [];
+  if (!c['grpc-tls']) {
+    problems.push('production mode requires TLS on the public gRPC port: set --grpc-tls with --tls-cert and --tls-key (AUTHMESH_GRPC_TLS=true, AUTHMESH_TLS_CERT, AUTHMESH_TLS_KEY), or run with --mode development');
+  }
+  if (c['http-listen'] !== '' && c['http-plaintext']) problems.push('production mode refuses --http-plaintext: the HTTP front serves TLS with --tls-cert and --tls-key');
+  else if (c['http-listen'] !== '' && c['tls-cert'] === '') problems.push('production mode requires --tls-cert and --tls-key for the HTTP front (the development certificate is for local meshes only)');
+  return problems;
 }

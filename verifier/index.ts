@@ -6,3 +6,4 @@ export { gatewayJwksSource, localJwksSource } from './jwks-source.js';
 export type { JwksSource, GatewayJwksSourceOptions } from './jwks-source.js';
 export { VerifierError, TokenClaimError, RoleMissingError, isTokenRefusal } from './errors.js';
 export type { VerifierErrorCode } from './errors.js';
+export type { GatewayTlsOptions } from '../client/gateway-tls.js';

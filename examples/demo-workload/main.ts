@@ -15,6 +15,7 @@ import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 const OPTIONS = {
   seed: { type: 'string', describe: 'JSON file with tenantId, clientId, resource and keyFile (written by make run-mesh)', default: '.mesh/demo/seed.json' },
   gateways: { type: 'list', describe: 'gateway endpoints, home region first', default: '127.0.0.1:50050,127.0.0.1:50150' },
+  'gateway-ca': { type: 'string', describe: 'PEM file of the CA of the gateways\' TLS certificates; empty = plaintext (local mesh only)', default: '' },
   storage: { type: 'string', describe: 'host:port of the storage service', default: '127.0.0.1:50091', check: hostPort },
   interval: { type: 'duration', describe: 'time between calls', default: '1s', check: positive },
   issuer: { type: 'string', describe: 'issuer base of the mesh (the audience of client assertions)', default: DEFAULT_ISSUER },
@@ -53,7 +54,10 @@ function main(): void {
       if (e.type === 'fetch-failed') log.warn({ event: 'token-fetch-failed', background: e.background, err: String(e.error), retryAt: new Date(e.retryAt).toISOString() }, e.background ? 'refresh failed; the held token keeps serving' : 'no token');
     },
   });
-  const credential = new CertificateCredential(seed.tenantId, seed.clientId, readFileSync(seed.keyFile, 'utf8'), { endpoints: config.gateways, cache, issuer: config.issuer });
+  const credential = new CertificateCredential(seed.tenantId, seed.clientId, readFileSync(seed.keyFile, 'utf8'), {
+    endpoints: config.gateways, cache, issuer: config.issuer,
+    ...(config['gateway-ca'] === '' ? {} : { tls: { caFile: config['gateway-ca'] } }),
+  });
   const storage = new StorageServiceClient(config.storage, credentials.createInsecure(), { 'grpc.max_reconnect_backoff_ms': 2000 });
   let current: AccessToken | undefined;
 

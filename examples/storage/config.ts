@@ -6,6 +6,8 @@ export const STORAGE_OPTIONS = {
   listen: { type: 'string', describe: 'host:port to serve StorageService on (port 0 picks one)', default: '127.0.0.1:50091', check: hostPort },
   tenant: { type: 'string', describe: 'tenant whose tokens are accepted', check: nonEmpty },
   gateways: { type: 'list', describe: 'gateway endpoints to read the JWK Set from, home region first', default: '127.0.0.1:50050,127.0.0.1:50150' },
+  'gateway-ca': { type: 'string', describe: 'PEM file of the CA of the gateways\' TLS certificates; empty = plaintext (local mesh only)', default: '' },
+  'gateway-server-name': { type: 'string', describe: 'name the gateways\' certificates carry when it differs from the endpoint host', default: '' },
   resource: { type: 'string', describe: 'resource identifier this service is (the token audience)', default: 'https://storage.authmesh.local', check: nonEmpty },
   role: { type: 'string', describe: 'role a caller needs to read blobs', default: 'Blob.Read', check: nonEmpty },
   issuer: { type: 'string', describe: 'issuer base of the mesh', default: DEFAULT_ISSUER, check: nonEmpty },

@@ -26,7 +26,8 @@ function readConfig(): StorageConfig {
 async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger('storage', config['log-level']);
-  const source = gatewayJwksSource({ endpoints: config.gateways, tenantId: config.tenant });
+  const tls = config['gateway-ca'] === '' ? undefined : { caFile: config['gateway-ca'], ...(config['gateway-server-name'] === '' ? {} : { serverName: config['gateway-server-name'] }) };
+  const source = gatewayJwksSource({ endpoints: config.gateways, tenantId: config.tenant, ...(tls === undefined ? {} : { tls }) });
   const keys = new KeySetCache({
     source,
     refetchIntervalMs: config['jwks-refetch-interval'],

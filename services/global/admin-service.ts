@@ -6,6 +6,7 @@ import {
 } from '../../gen/authmesh/admin/v1/admin.js';
 import { nowSeconds, type Clock } from '../../lib/clock/index.js';
 import { CredentialKind } from '../../lib/directory/index.js';
+import { OAuthError } from '../../lib/errors/index.js';
 import type { CallerCheck, ServiceBinding } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { generateSecret, hashSecret, parseCredentialPem } from '../../lib/token/index.js';
@@ -19,8 +20,10 @@ import {
   uuidField,
   validityOf,
 } from './admin-input.js';
+import { guardAdmin } from './admin-auth.js';
 import { BearerCheck, requireBearer } from './auth.js';
 import type { BackupExporter } from './backup-exporter.js';
+import { DEFAULT_HOST_TOKEN_SECONDS, MAX_HOST_TOKEN_SECONDS, type HostTokens } from './host-token.js';
 import { notFound } from './store/directory-error.js';
 import type { DirectoryStore } from './store/store.js';
 import { unary } from './unary-handler.js';
@@ -35,13 +38,19 @@ export interface AdminServiceDeps {
   exporter?: Pick<BackupExporter, 'exportNow'>;
   /** Replaces the admin-token check, e.g. with mutual TLS: the admin certificate or the admin token. */
   callerCheck?: CallerCheck;
+  /**
+   * Host tokens (CreateHostToken): accepted besides the full admin right, but only for the
+   * certificate credentials of the one application each names. Without it, CreateHostToken is
+   * refused and only the full admin right is accepted.
+   */
+  hostTokens?: HostTokens;
 }
 
 /**
  * authmesh.admin.v1.AdminService: every directory mutation, each durable and stamped with its
  * revision when the call returns. Secrets are returned once, at creation, and never logged.
  */
-export function adminServiceBinding({ store, clock, log, adminToken, exporter, callerCheck }: AdminServiceDeps): ServiceBinding {
+export function adminServiceBinding({ store, clock, log, adminToken, exporter, callerCheck, hostTokens }: AdminServiceDeps): ServiceBinding {
   const mutated = (method: string, fields: Record<string, unknown>, revision: number): void =>
     log.info({ method, revision, ...fields }, 'directory mutation');
 
@@ -144,12 +153,26 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
       const result = await exporter.exportNow();
       return { revision: result.revision, snapshotName: result.name, identities: result.identities };
     }),
+    createHostToken: unary(log, 'CreateHostToken', (req) => {
+      if (hostTokens === undefined) throw new Error('host tokens are not configured');
+      const [tenantId, clientId] = appKey(req);
+      const lifetime = req.lifetimeSeconds === 0 ? DEFAULT_HOST_TOKEN_SECONDS : req.lifetimeSeconds;
+      if (lifetime > MAX_HOST_TOKEN_SECONDS) throw new OAuthError('invalid_request', `lifetime_seconds must be at most ${MAX_HOST_TOKEN_SECONDS}`);
+      if (store.identity(tenantId, clientId) === undefined) throw notFound(`application ${clientId} does not exist in tenant ${tenantId}`);
+      const { token, expiresAt } = hostTokens.create(tenantId, clientId, lifetime);
+      // The token itself is never logged.
+      log.info({ method: 'CreateHostToken', tenantId, clientId, expiresAt }, 'host token created');
+      return { token, expiresAt };
+    }),
   };
 
   return {
     name: 'authmesh.admin.v1.AdminService',
     definition: AdminServiceService,
-    implementation: requireBearer(AdminServiceService, implementation, callerCheck ?? new BearerCheck([adminToken]), 'admin token'),
+    implementation:
+      hostTokens === undefined
+        ? requireBearer(AdminServiceService, implementation, callerCheck ?? new BearerCheck([adminToken]), 'admin token')
+        : guardAdmin(AdminServiceService, implementation, callerCheck ?? new BearerCheck([adminToken]), hostTokens, (t, c) => store.identity(t, c)),
   };
 }
 

@@ -9,6 +9,7 @@ import {
 } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type AssertionPolicy, type TokenSigner } from '../../lib/token/index.js';
+import { HostTokens } from './host-token.js';
 import { adminServiceBinding } from './admin-service.js';
 import { loadOrCreateBearerToken } from './auth.js';
 import { BackupExporter } from './backup-exporter.js';
@@ -92,6 +93,7 @@ export const dataFiles = (dataDir: string, instance = '') => ({
   adminToken: path.join(dataDir, 'admin-token'),
   meshToken: path.join(dataDir, 'mesh-token'),
   memberTokenKey: path.join(dataDir, MEMBER_TOKEN_KEY_FILE),
+  hostTokenKey: path.join(dataDir, 'host-token-key'),
   exportKey: path.join(dataDir, 'export-key.pem'),
   exportPublicKey: path.join(dataDir, 'export-key.pub.pem'),
   backups: path.join(dataDir, 'backups'),
@@ -108,6 +110,8 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   const adminToken = loadOrCreateBearerToken(files.adminToken);
   const meshToken = loadOrCreateBearerToken(files.meshToken);
   const memberTokenKey = loadOrCreateBearerToken(files.memberTokenKey);
+  // Signs host tokens (CreateHostToken); replacing the file revokes every host token.
+  const hostTokens = new HostTokens(loadOrCreateBearerToken(files.hostTokenKey), clock);
   const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = await openStore({
@@ -149,7 +153,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     );
     const bindings = withFaultInjection(opts.faults, [
       adminServiceBinding({
-        store, clock, log, adminToken, exporter,
+        store, clock, log, adminToken, exporter, hostTokens,
         ...(opts.tls ? { callerCheck: meshCallerCheck(ADMIN_MEMBERS, new BearerCheck([adminToken])) } : {}),
       }),
       directoryServiceBinding({

@@ -1,4 +1,5 @@
 import { ConfigError, hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
+import type { GatewayTlsOptions } from '../../client/gateway-tls.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
@@ -10,10 +11,13 @@ export const AGENT_OPTIONS = {
   admin: { type: 'string', describe: 'host:port of global, where the credential is registered', default: '127.0.0.1:50051', check: hostPort },
   'admin-token-file': {
     type: 'string',
-    describe: 'file with the bearer token for registering credentials (locally the admin token; in production a right limited to this identity\'s credentials)',
+    describe: 'file with the bearer token for registering credentials: a host token (`authmesh host-token create`), limited to this identity\'s certificate credentials; locally the admin token also works',
     default: '.mesh/global/admin-token', check: nonEmpty,
   },
   gateways: { type: 'list', describe: 'gateway endpoints, home region first', default: '127.0.0.1:50050,127.0.0.1:50150' },
+  'gateway-tls': { type: 'bool', describe: 'speak TLS to the gateways (on by itself with --gateway-ca; required in production mode)', default: 'false' },
+  'gateway-ca': { type: 'string', describe: 'PEM file of the CA that signed the gateways\' certificates; empty = the system trust store', default: '' },
+  'gateway-server-name': { type: 'string', describe: 'name the gateways\' certificates carry when it differs from the endpoint host', default: '' },
   'data-dir': { type: 'string', describe: 'folder for the identity key and its registration state', default: '.mesh/identity-agent', check: nonEmpty },
   'credential-validity': { type: 'duration', describe: 'validity of each registered credential', default: '24h', check: positive },
   'rotate-before': { type: 'duration', describe: 'a new credential replaces the current one this long before it expires', default: '8h', check: positive },
@@ -30,7 +34,19 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
   const problems: string[] = [];
   if (config['rotate-before'] >= config['credential-validity']) problems.push('rotate-before must be shorter than credential-validity');
   if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(config.listen)) problems.push(`listen must be a loopback address, got "${config.listen}"`);
+  if (config.mode === 'production' && gatewayTlsOf(config) === undefined) {
+    problems.push('production mode requires TLS to the gateways: set --gateway-ca FILE or --gateway-tls (AUTHMESH_GATEWAY_CA, AUTHMESH_GATEWAY_TLS=true)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   meshTlsFiles(config);
   return Object.freeze(config);
+}
+
+/** TLS to the gateways, undefined for plaintext (development only). */
+export function gatewayTlsOf(config: AgentConfig): GatewayTlsOptions | undefined {
+  if (!config['gateway-tls'] && config['gateway-ca'] === '') return undefined;
+  return {
+    ...(config['gateway-ca'] === '' ? {} : { caFile: config['gateway-ca'] }),
+    ...(config['gateway-server-name'] === '' ? {} : { serverName: config['gateway-server-name'] }),
+  };
 }

@@ -8,7 +8,7 @@ import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { loadMeshTls, meshChannelCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { createLogger } from '../../lib/log/index.js';
-import { AGENT_OPTIONS, parseAgentConfig, type AgentConfig } from './config.js';
+import { AGENT_OPTIONS, gatewayTlsOf, parseAgentConfig, type AgentConfig } from './config.js';
 import { adminRegistrar } from './credential-registrar.js';
 import { CredentialRotator } from './credential-rotator.js';
 import { HostIdentity } from './host-identity.js';
@@ -38,7 +38,8 @@ async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger('identity-agent', config['log-level']);
   const clock = systemClock;
-  const transport = new GrpcTokenTransport({ endpoints: config.gateways });
+  const gatewayTls = gatewayTlsOf(config);
+  const transport = new GrpcTokenTransport({ endpoints: config.gateways, ...(gatewayTls === undefined ? {} : { tls: gatewayTls }) });
   const cache = new TokenCache({
     clock,
     onEvent: (e) => {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { renderKustomization, type K8sObject } from './render-kustomization.js';
+import { ADMIN_MEMBERS } from '../../services/global/global-server.js';
+import { directoryRole } from '../../services/global/directory-access.js';
+import { meshIdentityOf } from '../../lib/tls/mesh-certs.js';
+import { readYamlDocuments, renderKustomization, type K8sObject } from './render-kustomization.js';
 import { containersOf, podSpecOf, REPO_ROOT, serviceContract, type Container } from './service-contract.js';
 
 const K8S = path.join(REPO_ROOT, 'deploy', 'k8s');
@@ -81,13 +84,17 @@ describe('deploy/k8s', () => {
     }
   });
 
-  it('gives every container liveness and readiness probes on its gRPC port, and cpu and memory limits, when rendered', () => {
+  it('gives every container liveness and readiness probes that ask grpc.health.v1 over TLS, and cpu and memory limits, when rendered', () => {
     for (const [, w] of workloads()) {
       for (const c of containersOf(w)) {
         const where = `${id(w)} container ${c.name}`;
-        assert.ok(c.livenessProbe !== undefined, `${where}: no liveness probe`);
-        assert.ok(c.readinessProbe?.grpc !== undefined, `${where}: readiness is not a grpc.health.v1 probe`);
-        assert.ok((c.ports ?? []).some((p) => p.containerPort === c.readinessProbe!.grpc!.port), `${where}: probe port is not a container port`);
+        // The kubelet's own gRPC probe speaks plaintext only; every port is TLS in production mode.
+        for (const [kind, probe] of [['liveness', c.livenessProbe], ['readiness', c.readinessProbe]] as const) {
+          const command = probe?.exec?.command ?? [];
+          assert.equal(command[0], 'node', `${where}: ${kind} is not the health probe`);
+          assert.match(command[1] ?? '', /^\/app\/dist\/cli\/health-probe\.js$/, `${where}: ${kind} is not the health probe`);
+          assert.ok(existsSync(path.join(REPO_ROOT, command[1]!.replace(/^\/app\//, ''))), `${where}: ${command[1]} is not built`);
+        }
         for (const r of ['cpu', 'memory']) {
           assert.ok(c.resources?.limits?.[r] !== undefined, `${where}: no ${r} limit`);
           assert.ok(c.resources?.requests?.[r] !== undefined, `${where}: no ${r} request`);
@@ -174,5 +181,68 @@ describe('deploy/k8s', () => {
         assert.ok(!main.startsWith('dist/test/'), `${id(w)} ${c.name}: runs a test file`);
       }
     }
+  });
+
+  it('runs every component in production mode with mutual TLS from a Secret of its own when rendered', () => {
+    const secrets = new Map<string, string>();
+    for (const [, w] of workloads()) {
+      const pod = podSpecOf(w)!;
+      for (const c of containersOf(w)) {
+        const where = `${id(w)} container ${c.name}`;
+        const env = envOf(c);
+        assert.equal(env.get('AUTHMESH_MODE'), 'production', `${where}: not in production mode`);
+        const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === '/etc/authmesh/tls');
+        assert.ok(mount, `${where}: no mesh certificate mounted`);
+        for (const [name, file] of [['AUTHMESH_MESH_CA', 'ca.crt'], ['AUTHMESH_MESH_CERT', 'tls.crt'], ['AUTHMESH_MESH_KEY', 'tls.key']]) {
+          assert.equal(env.get(name), `${mount.mountPath}/${file}`, `${where}: ${name}`);
+        }
+        const secret = pod.volumes?.find((v) => v.name === mount.name)?.secret;
+        assert.equal(secret?.secretName, `${w.metadata.name}-mesh-tls`, `${where}: mesh certificate Secret`);
+        assert.notEqual(secret?.optional, true, `${where}: the mesh certificate must not be optional`);
+        const key = `${w.metadata.namespace}/${secret!.secretName}`;
+        assert.equal(secrets.get(key), undefined, `${where}: shares ${key} with ${String(secrets.get(key))}`);
+        secrets.set(key, id(w));
+      }
+    }
+  });
+
+  it('serves the gateway\'s public gRPC port over TLS with the public certificate when rendered', () => {
+    const gateways = workloads().filter(([, w]) => w.metadata.name === 'gateway');
+    assert.equal(gateways.length, 2);
+    for (const [, w] of gateways) {
+      for (const c of containersOf(w)) {
+        const env = envOf(c);
+        assert.equal(env.get('AUTHMESH_GRPC_TLS'), 'true', `${id(w)}: plaintext public gRPC port`);
+        const parsed = serviceContract(c).parse((c.args ?? []).slice(1), Object.fromEntries(env)) as { grpcTls?: { certFile: string } };
+        assert.equal(parsed.grpcTls?.certFile, '/etc/authmesh/http-tls/tls.crt', id(w));
+      }
+    }
+  });
+
+  it('gives every component a cert-manager Certificate with the SPIFFE name the mesh authorizes when rendered', () => {
+    type Certificate = { kind: string; metadata: { name: string; namespace?: string }; spec: { secretName: string; uris?: string[]; dnsNames?: string[]; usages?: string[]; issuerRef: { name: string } } };
+    const certificates = (readYamlDocuments(path.join(K8S, 'cert-manager', 'certificates.yaml')) as Certificate[]).filter((d) => d.kind === 'Certificate');
+    const members = new Map<string, string>();
+    for (const [, w] of workloads()) {
+      const namespace = w.metadata.namespace!;
+      const region = envOf(containersOf(w)[0]!).get('AUTHMESH_REGION');
+      const member = { global: 'global', backup: 'backup', regional: `regional-${String(region)}`, gateway: `gateway-${String(region)}` }[w.metadata.name];
+      assert.ok(member, `${id(w)}: no mesh member name known`);
+      const cert = certificates.find((c) => c.metadata.namespace === namespace && c.spec.secretName === `${w.metadata.name}-mesh-tls`);
+      assert.ok(cert, `${id(w)}: no Certificate writes ${namespace}/${w.metadata.name}-mesh-tls`);
+      assert.deepEqual(cert.spec.uris, [`spiffe://authmesh.local/${member}`], `${id(w)}: URI SAN`);
+      assert.equal(meshIdentityOf(`URI:${cert.spec.uris![0]!}`), member, `${id(w)}: the code does not read ${member} from the certificate`);
+      assert.deepEqual([...(cert.spec.usages ?? [])].sort(), ['client auth', 'server auth'], `${id(w)}: usages`);
+      assert.equal(cert.spec.issuerRef.name, 'authmesh-mesh-ca', `${id(w)}: issuer`);
+      assert.ok(cert.spec.dnsNames?.includes(`${w.metadata.name}.${namespace}.svc.cluster.local`), `${id(w)}: the Service name is not in the certificate`);
+      members.set(member, id(w));
+    }
+    // What global authorizes by name: regional and backup have directory rights, the gateway none, nobody is admin.
+    for (const [member, where] of members) {
+      assert.equal(directoryRole(member) !== undefined, member.startsWith('regional-') || member === 'backup', `${where}: ${member} directory access`);
+      assert.equal(ADMIN_MEMBERS(member), false, `${where}: ${member} must not hold the admin right`);
+    }
+    const uris = certificates.flatMap((c) => c.spec.uris ?? []);
+    assert.equal(new Set(uris).size, uris.length, 'no two Certificates share a mesh name');
   });
 });

@@ -18,8 +18,8 @@ export interface Container {
   args?: string[];
   env?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
   ports?: Array<{ name?: string; containerPort: number }>;
-  livenessProbe?: { grpc?: { port: number }; tcpSocket?: unknown };
-  readinessProbe?: { grpc?: { port: number } };
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
   resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
   securityContext?: {
     runAsNonRoot?: boolean;
@@ -31,10 +31,16 @@ export interface Container {
   volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
 
+export interface Probe {
+  grpc?: { port: number };
+  exec?: { command: string[] };
+  tcpSocket?: unknown;
+}
+
 export interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
-  volumes?: Array<{ name: string }>;
+  volumes?: Array<{ name: string; secret?: { secretName: string; optional?: boolean } }>;
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
   topologySpreadConstraints?: Array<{ topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } }>;
 }

@@ -21,9 +21,9 @@ describe('authmesh CLI (system)', function () {
   after(async () => mesh?.stop());
 
   const run = (...args: string[]): { code: number | null; out: string; err: string } => {
-    const r = spawnSync(process.execPath, [BIN, ...args, '--admin', mesh.address('global'), '--admin-token', mesh.adminToken], {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--admin', mesh.address('global')], {
       encoding: 'utf8',
-      env: { ...process.env, AUTHMESH_MESH_DIR: mesh.dir },
+      env: { ...process.env, AUTHMESH_MESH_DIR: mesh.dir, AUTHMESH_ADMIN_TOKEN: mesh.adminToken },
     });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
@@ -65,7 +65,9 @@ describe('authmesh CLI (system)', function () {
     const { keyId, secret } = json('cred', 'add-secret', '--tenant', tenantId, '--client', clientId) as { keyId: string; secret: string };
     const shown = json('app', 'show', '--tenant', tenantId, '--client', clientId);
     assert.ok(!JSON.stringify(shown).includes(secret), 'app show never prints the secret');
-    const args = ['token', '--tenant', tenantId, '--client', clientId, '--secret', secret, '--scope', 'https://orders.example/.default', '--endpoint', mesh.address('global')];
+    const secretFile = path.join(mesh.dir, 'job.secret');
+    fs.writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+    const args = ['token', '--tenant', tenantId, '--client', clientId, '--secret-file', secretFile, '--scope', 'https://orders.example/.default', '--endpoint', mesh.address('global')];
     assert.equal(json(...args).faultDomain, 'global');
     json('cred', 'remove', '--tenant', tenantId, '--client', clientId, '--key-id', keyId);
     const refused = run(...args, '--json');
@@ -85,5 +87,44 @@ describe('authmesh CLI (system)', function () {
     });
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /UNAUTHENTICATED/);
+    assert.match(refused.stderr, /warning: --admin-token puts the admin token on the command line/);
+  });
+
+  it('reads the admin token from --admin-token-file without a warning, and names the file it cannot read', () => {
+    const file = path.join(mesh.dir, 'admin-token-copy');
+    fs.writeFileSync(file, `${mesh.adminToken}\n`, { mode: 0o600 });
+    const env = { ...process.env, AUTHMESH_MESH_DIR: path.join(mesh.dir, 'nowhere') };
+    const ok = spawnSync(process.execPath, [BIN, 'tenant', 'create', '--name', 'from-file', '--admin', mesh.address('global'), '--admin-token-file', file, '--json'], { encoding: 'utf8', env });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.doesNotMatch(ok.stderr, /warning/);
+    const missing = spawnSync(process.execPath, [BIN, 'tenant', 'create', '--name', 'x', '--admin', mesh.address('global'), '--admin-token-file', `${file}.absent`], { encoding: 'utf8', env });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /cannot read the admin token from .*admin-token-copy\.absent: ENOENT/);
+  });
+
+  it('writes a host token to a new 0600 file, never to stdout, and the token adds only that app\'s certificates', () => {
+    const { tenantId } = json('tenant', 'create', '--name', 'cli-hosts') as { tenantId: string };
+    const { clientId } = json('app', 'create', '--tenant', tenantId, '--name', 'vm-1') as { clientId: string };
+    const { clientId: other } = json('app', 'create', '--tenant', tenantId, '--name', 'vm-2') as { clientId: string };
+    const file = path.join(mesh.dir, 'vm-1.host-token');
+    const made = run('host-token', 'create', '--tenant', tenantId, '--client', clientId, '--out', file, '--json');
+    assert.equal(made.code, 0, made.err);
+    const token = fs.readFileSync(file, 'utf8').trim();
+    assert.match(token, /^amh_/);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.ok(!made.out.includes(token) && !made.err.includes(token), 'the token is not printed');
+    const again = run('host-token', 'create', '--tenant', tenantId, '--client', clientId, '--out', file);
+    assert.equal(again.code, 2, 'an existing file is not overwritten');
+    const pubFile = path.join(mesh.dir, 'vm.pub.pem');
+    fs.writeFileSync(pubFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }));
+    const asHost = (client: string) =>
+      spawnSync(process.execPath, [BIN, 'cred', 'add-cert', '--tenant', tenantId, '--client', client, '--public-key', pubFile, '--admin', mesh.address('global'), '--admin-token-file', file, '--json'], {
+        encoding: 'utf8',
+        env: { ...process.env, AUTHMESH_MESH_DIR: path.join(mesh.dir, 'nowhere') },
+      });
+    assert.equal(asHost(clientId).status, 0);
+    const refused = asHost(other);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /PERMISSION_DENIED unauthorized_client/);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { GrpcAgentTransport } from '../../client/index.js';
 import { RESOURCE, TestMesh } from '../support/mesh-harness.js';
@@ -22,9 +23,13 @@ describe('identity agent (system)', function () {
     await mesh.adminCall((c) => (m, o, cb) => c.grantRole({ tenantId, clientId, resource: RESOURCE, role: 'Blob.Read' }, m, o, cb));
     await mesh.startRegional('eastus', LIFETIME);
     await mesh.startGateway('eastus');
+    // The agent holds a host token, not the admin token: it may only rotate this app's certificates.
+    const { token } = await mesh.adminCall<{ token: string }>((c) => (m, o, cb) => c.createHostToken({ tenantId, clientId, lifetimeSeconds: 3600 }, m, o, cb));
+    const hostTokenFile = path.join(mesh.dir, 'host-token');
+    fs.writeFileSync(hostTokenFile, `${token}\n`, { mode: 0o600 });
     await mesh.start('identity-agent', 'services/identity-agent/main.js', (port) => [
       '--listen', `127.0.0.1:${port}`, '--tenant', tenantId, '--client', clientId,
-      '--admin', mesh.address('global'), '--admin-token-file', path.join(mesh.dir, 'global', 'admin-token'),
+      '--admin', mesh.address('global'), '--admin-token-file', hostTokenFile,
       '--gateways', mesh.address('gateway-eastus'), '--data-dir', path.join(mesh.dir, 'agent'),
       '--credential-validity', '6s', '--rotate-before', '3s', '--propagation-delay', '500ms',
     ]);
@@ -39,7 +44,7 @@ describe('identity agent (system)', function () {
       .filter((l) => l.includes('"credential-switched"'))
       .map((l) => JSON.parse(l) as { keyId: string; previousKeyId?: string });
 
-  it('serves every token request across two rotations and leaves only the current credential registered', async () => {
+  it('serves every token request across two rotations with a host token and leaves only the current credential registered', async () => {
     const agent = new GrpcAgentTransport(mesh.address('identity-agent'));
     let sent = 0;
     let failed = 0;

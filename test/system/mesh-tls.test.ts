@@ -200,6 +200,24 @@ describe('mutual TLS inside the mesh (system)', function () {
       const exported = await withClient(admin(tlsAs('gateway-eastus')), (c) => unary((m, o, cb) => c.exportBackup({}, m, o, cb), { timeoutMs: 3000 }));
       assert.equal(exported.err?.code, status.UNAUTHENTICATED);
     });
+
+    it('lets a host with its own mesh certificate and a host token rotate only its application\'s certificates', async () => {
+      const made = await withClient(admin(tlsAs('admin')), (c) => unary<{ token: string }>((m, o, cb) => c.createHostToken({ tenantId, clientId, lifetimeSeconds: 600 }, m, o, cb), { timeoutMs: 3000 }));
+      assert.ok(made.res, made.err?.details);
+      const host = bearer(made.res.token);
+      const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      const added = await withClient(admin(tlsAs('host-vm-1')), (c) =>
+        unary<{ keyId: string }>((m, o, cb) => c.addCertificateCredential({ tenantId, clientId, pem, notBefore: 0, notAfter: 0 }, m, o, cb), { metadata: host, timeoutMs: 3000 }),
+      );
+      assert.ok(added.res, added.err?.details);
+      const removed = await withClient(admin(tlsAs('host-vm-1')), (c) =>
+        unary((m, o, cb) => c.removeCredential({ tenantId, clientId, keyId: added.res!.keyId }, m, o, cb), { metadata: host, timeoutMs: 3000 }),
+      );
+      assert.ok(removed.res, removed.err?.details);
+      const listed = await listTenantsAs(tlsAs('host-vm-1'), host);
+      assert.equal(listed.err?.code, status.PERMISSION_DENIED);
+      assert.equal(listed.err?.metadata.get('oauth-error')[0], 'unauthorized_client');
+    });
   });
 
   describe("backup's TokenService", () => {

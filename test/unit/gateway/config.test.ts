@@ -69,4 +69,17 @@ describe('parseGatewayConfig', () => {
       /attempt-timeout[\s\S]*|rollingCountTimeout/,
     );
   });
+
+  it('refuses production mode without TLS on the public gRPC port or with a plaintext HTTP front, and accepts it with both on TLS', () => {
+    const mesh = { AUTHMESH_MODE: 'production', AUTHMESH_MESH_CA: 'ca.pem', AUTHMESH_MESH_CERT: 'gw.pem', AUTHMESH_MESH_KEY: 'gw-key.pem' };
+    const base = ['--region', 'eastus', '--regional', '127.0.0.1:1'];
+    assert.throws(() => parseGatewayConfig(base, mesh), /production mode requires TLS on the public gRPC port/);
+    assert.throws(
+      () => parseGatewayConfig([...base, '--grpc-tls', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--http-listen', '127.0.0.1:0', '--http-plaintext'], mesh),
+      /production mode refuses --http-plaintext/,
+    );
+    const c = parseGatewayConfig([...base, '--grpc-tls', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--http-listen', '127.0.0.1:0'], mesh);
+    assert.deepEqual(c.grpcTls, { certFile: 'c.pem', keyFile: 'k.pem' });
+    assert.equal(parseGatewayConfig(base, {}).grpcTls, undefined, 'development mode keeps plaintext available');
+  });
 });

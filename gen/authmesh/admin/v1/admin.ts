@@ -183,6 +183,20 @@ export interface ExportBackupResponse {
   identities: number;
 }
 
+export interface CreateHostTokenRequest {
+  tenantId: string;
+  clientId: string;
+  /** Lifetime of the token in seconds; 0 for the default (90 days). At most 400 days. */
+  lifetimeSeconds: number;
+}
+
+export interface CreateHostTokenResponse {
+  /** The token, shown once; the agent reads it from a file (--admin-token-file). */
+  token: string;
+  /** Unix seconds after which the token is refused. */
+  expiresAt: number;
+}
+
 function createBaseCreateTenantRequest(): CreateTenantRequest {
   return { name: "" };
 }
@@ -2819,6 +2833,208 @@ export const ExportBackupResponse: MessageFns<ExportBackupResponse> = {
   },
 };
 
+function createBaseCreateHostTokenRequest(): CreateHostTokenRequest {
+  return { tenantId: "", clientId: "", lifetimeSeconds: 0 };
+}
+
+export const CreateHostTokenRequest: MessageFns<CreateHostTokenRequest> = {
+  encode(message: CreateHostTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(18).string(message.clientId);
+    }
+    if (message.lifetimeSeconds !== 0) {
+      writer.uint32(24).uint64(message.lifetimeSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateHostTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateHostTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lifetimeSeconds = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateHostTokenRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      lifetimeSeconds: isSet(object.lifetimeSeconds)
+        ? globalThis.Number(object.lifetimeSeconds)
+        : isSet(object.lifetime_seconds)
+        ? globalThis.Number(object.lifetime_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateHostTokenRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.lifetimeSeconds !== 0) {
+      obj.lifetimeSeconds = Math.round(message.lifetimeSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateHostTokenRequest>, I>>(base?: I): CreateHostTokenRequest {
+    return CreateHostTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateHostTokenRequest>, I>>(object: I): CreateHostTokenRequest {
+    const message = createBaseCreateHostTokenRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.lifetimeSeconds = object.lifetimeSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateHostTokenResponse(): CreateHostTokenResponse {
+  return { token: "", expiresAt: 0 };
+}
+
+export const CreateHostTokenResponse: MessageFns<CreateHostTokenResponse> = {
+  encode(message: CreateHostTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.expiresAt !== 0) {
+      writer.uint32(16).int64(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateHostTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateHostTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expiresAt = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateHostTokenResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.Number(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.Number(object.expires_at)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateHostTokenResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.expiresAt !== 0) {
+      obj.expiresAt = Math.round(message.expiresAt);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateHostTokenResponse>, I>>(base?: I): CreateHostTokenResponse {
+    return CreateHostTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateHostTokenResponse>, I>>(object: I): CreateHostTokenResponse {
+    const message = createBaseCreateHostTokenResponse();
+    message.token = object.token ?? "";
+    message.expiresAt = object.expiresAt ?? 0;
+    return message;
+  },
+};
+
 /**
  * AdminService holds every directory mutation. Calls must carry the admin bearer token in the
  * `authorization` metadata (`Bearer <token>`). Every mutation is durable when it returns and
@@ -2962,6 +3178,23 @@ export const AdminServiceService = {
       Buffer.from(ExportBackupResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportBackupResponse => ExportBackupResponse.decode(value),
   },
+  /**
+   * CreateHostToken makes a host token for one application: a bearer credential that this
+   * service accepts only for AddCertificateCredential and RemoveCredential of a certificate
+   * credential on that application (what an identity agent needs to rotate its host identity's
+   * key), refused with PERMISSION_DENIED for anything else. Needs the full admin credential.
+   */
+  createHostToken: {
+    path: "/authmesh.admin.v1.AdminService/CreateHostToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateHostTokenRequest): Buffer =>
+      Buffer.from(CreateHostTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateHostTokenRequest => CreateHostTokenRequest.decode(value),
+    responseSerialize: (value: CreateHostTokenResponse): Buffer =>
+      Buffer.from(CreateHostTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateHostTokenResponse => CreateHostTokenResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -2982,6 +3215,13 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   compactChangeLog: handleUnaryCall<CompactChangeLogRequest, CompactChangeLogResponse>;
   /** ExportBackup writes a signed snapshot of the directory to the backup store now. */
   exportBackup: handleUnaryCall<ExportBackupRequest, ExportBackupResponse>;
+  /**
+   * CreateHostToken makes a host token for one application: a bearer credential that this
+   * service accepts only for AddCertificateCredential and RemoveCredential of a certificate
+   * credential on that application (what an identity agent needs to rotate its host identity's
+   * key), refused with PERMISSION_DENIED for anything else. Needs the full admin credential.
+   */
+  createHostToken: handleUnaryCall<CreateHostTokenRequest, CreateHostTokenResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -3183,6 +3423,27 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExportBackupResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CreateHostToken makes a host token for one application: a bearer credential that this
+   * service accepts only for AddCertificateCredential and RemoveCredential of a certificate
+   * credential on that application (what an identity agent needs to rotate its host identity's
+   * key), refused with PERMISSION_DENIED for anything else. Needs the full admin credential.
+   */
+  createHostToken(
+    request: CreateHostTokenRequest,
+    callback: (error: ServiceError | null, response: CreateHostTokenResponse) => void,
+  ): ClientUnaryCall;
+  createHostToken(
+    request: CreateHostTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateHostTokenResponse) => void,
+  ): ClientUnaryCall;
+  createHostToken(
+    request: CreateHostTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateHostTokenResponse) => void,
   ): ClientUnaryCall;
 }
 
