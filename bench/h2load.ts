@@ -75,6 +75,8 @@ export interface H2loadShape {
   warmupS: number;
   /** Offered calls/s over all connections (h2load --rps per connection); closed loop when absent. */
   rate?: number;
+  /** A fixed number of calls (h2load -n) instead of a timed run: every call is counted, none cut off at the end. */
+  requests?: number;
 }
 
 export interface H2loadResult {
@@ -94,7 +96,9 @@ export interface H2loadResult {
 export const GRPC_HEADERS: Record<string, string> = { 'content-type': 'application/grpc', te: 'trailers' };
 
 export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string): string[] {
-  const args = ['-D', String(shape.durationS), '--warm-up-time', String(shape.warmupS), '-d', bodyFile];
+  const args = shape.requests !== undefined
+    ? ['-n', String(shape.requests), '-d', bodyFile]
+    : ['-D', String(shape.durationS), '--warm-up-time', String(shape.warmupS), '-d', bodyFile];
   if (t.h1) args.push('--h1', '-c', String(shape.inFlight), '-m', '1');
   else args.push('-c', String(shape.connections), '-m', String(Math.ceil(shape.inFlight / shape.connections)));
   // Enough client threads for the connections, never more than the cores.

@@ -153,12 +153,12 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
       const result = await exporter.exportNow();
       return { revision: result.revision, snapshotName: result.name, identities: result.identities };
     }),
-    createHostToken: unary(log, 'CreateHostToken', (req) => {
+    createHostToken: unary(log, 'CreateHostToken', async (req) => {
       if (hostTokens === undefined) throw new Error('host tokens are not configured');
       const [tenantId, clientId] = appKey(req);
       const lifetime = req.lifetimeSeconds === 0 ? DEFAULT_HOST_TOKEN_SECONDS : req.lifetimeSeconds;
       if (lifetime > MAX_HOST_TOKEN_SECONDS) throw new OAuthError('invalid_request', `lifetime_seconds must be at most ${MAX_HOST_TOKEN_SECONDS}`);
-      if (store.identity(tenantId, clientId) === undefined) throw notFound(`application ${clientId} does not exist in tenant ${tenantId}`);
+      if ((await store.identity(tenantId, clientId)) === undefined) throw notFound(`application ${clientId} does not exist in tenant ${tenantId}`);
       const { token, expiresAt } = hostTokens.create(tenantId, clientId, lifetime);
       // The token itself is never logged.
       log.info({ method: 'CreateHostToken', tenantId, clientId, expiresAt }, 'host token created');
