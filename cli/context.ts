@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminServiceClient } from '../gen/authmesh/admin/v1/admin.js';
 import { TokenServiceClient } from '../gen/authmesh/token/v1/token.js';
-import { bearer, meshChannelOptions, meshTarget } from '../lib/grpc/index.js';
+import { bearer, meshChannelCredentials, meshChannelOptions, meshTarget } from '../lib/grpc/index.js';
 import { optional, UsageError, type Flags } from './args.js';
 
 /** Where the local mesh keeps its state, and the default endpoints it listens on. */
@@ -62,7 +62,7 @@ export class CliContext {
    * (default admin) the local mesh issued under `<mesh dir>/ca/` when it runs with mutual TLS,
    * else plaintext.
    */
-  meshCredentials(member = 'admin'): ChannelCredentials {
+  meshCredentials(member = 'admin', expectPeer?: string): ChannelCredentials {
     const pick = (flag: string, env: string, file: string): string | undefined =>
       optional(this.flags, flag) ?? this.env[env] ?? (existsSync(path.join(this.meshDir, 'ca', file)) ? path.join(this.meshDir, 'ca', file) : undefined);
     const explicit = ['mesh-ca', 'mesh-cert', 'mesh-key'].filter((f) => optional(this.flags, f) !== undefined).length;
@@ -72,14 +72,15 @@ export class CliContext {
     const key = pick('mesh-key', 'AUTHMESH_MESH_KEY', `${member}-key.pem`);
     if (ca === undefined || cert === undefined || key === undefined) return credentials.createInsecure();
     try {
-      return credentials.createSsl(readFileSync(ca), readFileSync(key), readFileSync(cert));
+      return meshChannelCredentials({ ca: readFileSync(ca), key: readFileSync(key), cert: readFileSync(cert), identity: member }, expectPeer);
     } catch (err) {
       throw new UsageError(`cannot read the mesh certificate: ${(err as Error).message}`);
     }
   }
 
   admin(): { client: InstanceType<typeof AdminServiceClient>; metadata: ReturnType<typeof bearer> } {
-    const creds = this.meshCredentials();
+    // The admin API is global's: a certificate naming another mesh member is refused.
+    const creds = this.meshCredentials('admin', 'global');
     return { client: new AdminServiceClient(meshTarget(this.adminAddress()), creds, meshChannelOptions(this.adminAddress(), creds)), metadata: bearer(this.adminToken()) };
   }
 

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const tlsFiles = meshTlsFiles(config);
   const registrar = adminRegistrar({
     address: config.admin, tokenFile: config['admin-token-file'], tenantId: config.tenant, clientId: config.client,
-    channelCredentials: meshChannelCredentials(tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles)),
+    channelCredentials: meshChannelCredentials(tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles), 'global'),
   });
   const scopes = new Set<string>();
   const rotator = new CredentialRotator({
