@@ -120,11 +120,11 @@ export class SqlDirectory implements DirectoryStore {
   }
 
   setAppAssertionReuse(tenantId: string, clientId: string, refuse: boolean): Promise<number> {
-    return this.commit('identity', tenantId, clientId, async (tx, now) => {
+    // Not a posture change: a backup snapshot taken after it carries the flag and refuses replays
+    // itself, and one taken before would not see a posture stamp either.
+    return this.commit('identity', tenantId, clientId, async (tx) => {
       await existsApp(tx, tenantId, clientId);
       await tx.run('UPDATE apps SET refuse_assertion_reuse = ? WHERE tenant_id = ? AND client_id = ?', [flag(refuse), tenantId, clientId]);
-      // A backup snapshot taken before this would still accept reuse: it must not answer for the app.
-      if (refuse) await touchPosture(tx, tenantId, clientId, now);
     });
   }
 

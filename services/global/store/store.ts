@@ -91,7 +91,7 @@ export interface DirectoryStore {
   createTenant(name: string, options?: ReuseOption): Promise<{ tenantId: string; revision: number }>;
   createApp(tenantId: string, name: string, options?: ReuseOption): Promise<{ clientId: string; objectId: string; revision: number }>;
   setAppEnabled(tenantId: string, clientId: string, enabled: boolean): Promise<number>;
-  /** Sets Identity.refuse_assertion_reuse; turning it on counts as a posture change. */
+  /** Sets Identity.refuse_assertion_reuse. */
   setAppAssertionReuse(tenantId: string, clientId: string, refuse: boolean): Promise<number>;
   /** Sets Tenant.refuse_assertion_reuse. */
   setTenantAssertionReuse(tenantId: string, refuse: boolean): Promise<number>;

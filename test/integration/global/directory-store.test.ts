@@ -264,7 +264,6 @@ for (const fixture of [sqlite(), postgres()]) {
       assert.equal((await store.tenant(tenantId))!.refuseAssertionReuse, undefined);
       assert.equal((await store.tenant(other.tenantId))!.refuseAssertionReuse, true);
 
-      clock.advance(1_000);
       const on = await store.setAppAssertionReuse(tenantId, clientId, true);
       const tenantOn = await store.setTenantAssertionReuse(tenantId, true);
       const tail = await store.changesAfter(on - 1, 10);
@@ -272,7 +271,6 @@ for (const fixture of [sqlite(), postgres()]) {
       const looked = await store.lookup(tenantId, clientId);
       assert.equal(looked.identity!.refuseAssertionReuse, true);
       assert.equal(looked.tenant!.refuseAssertionReuse, true);
-      assert.equal(looked.identity!.postureChangedAtMs, clock.now(), 'turning refusal on is a posture change (an older backup snapshot must not answer)');
       const snapshot = await store.snapshot('', 100);
       assert.equal(snapshot.identities.find((i) => i.clientId === clientId)!.refuseAssertionReuse, true);
       assert.equal(snapshot.tenants.find((t) => t.tenantId === tenantId)!.refuseAssertionReuse, true);
