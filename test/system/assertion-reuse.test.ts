@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { DEFAULT_ISSUER, buildAssertion } from '../../lib/token/index.js';
 import { TestMesh, acquire, type AcquireOutcome, type TestWorkload } from '../support/mesh-harness.js';
-import { sleep } from '../support/spawn-service.js';
+import { DIST, sleep } from '../support/spawn-service.js';
+
+const BIN = path.resolve(DIST, '..', 'bin', 'authmesh.js');
 
 /** A new assertion (fresh `jti`) for the workload. */
 async function fresh(w: TestWorkload): Promise<TestWorkload> {
@@ -76,8 +80,16 @@ describe('assertion replay refusal set through the admin API (system)', function
       assert.ok(out.response !== undefined, `the app without the flag could not reuse its assertion: ${out.error?.details}`);
     }
 
-    // Turned off again, the strict app can reuse.
-    await mesh.adminCall((c) => (m, o, cb) => c.setAppAssertionReuse({ tenantId: strict.tenantId, clientId: strict.clientId, refuseAssertionReuse: false }, m, o, cb));
+    // Turned off again through the CLI, the strict app can reuse.
+    const cli = spawnSync(
+      process.execPath,
+      [BIN, 'app', 'allow-reuse', '--tenant', strict.tenantId, '--client', strict.clientId, '--json', '--admin', mesh.address('global'), '--admin-token', mesh.adminToken],
+      { encoding: 'utf8', env: { ...process.env, AUTHMESH_MESH_DIR: mesh.dir } },
+    );
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal((JSON.parse(cli.stdout) as { refuseAssertionReuse: boolean }).refuseAssertionReuse, false);
+    const shown = await mesh.adminCall<{ refuseAssertionReuse: boolean }>((c) => (m, o, cb) => c.getApp({ tenantId: strict.tenantId, clientId: strict.clientId }, m, o, cb));
+    assert.equal(shown.refuseAssertionReuse, false);
     const again = await fresh(strict);
     const offDeadline = Date.now() + 20_000;
     for (;;) {
