@@ -100,4 +100,22 @@ describe('assertion replay refusal set through the admin API (system)', function
       await sleep(100);
     }
   });
+  it('refuses replays for every app of a tenant once the tenant refuses reuse', async () => {
+    const gateway = mesh.tokenClient('gateway-eastus');
+    await mesh.adminCall((c) => (m, o, cb) => c.setTenantAssertionReuse({ tenantId: lax.tenantId, refuseAssertionReuse: true }, m, o, cb));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const probe = await fresh(lax);
+      const first = await acquire(gateway, probe);
+      assert.ok(first.response !== undefined, first.error?.details);
+      if (refusedAsReplay(await acquire(gateway, probe))) break;
+      assert.ok(Date.now() < deadline, 'the tenant setting did not reach the regional within 20 s');
+      await sleep(100);
+    }
+    const app = await mesh.adminCall<{ refuseAssertionReuse: boolean; tenantRefusesAssertionReuse: boolean }>((c) => (m, o, cb) =>
+      c.getApp({ tenantId: lax.tenantId, clientId: lax.clientId }, m, o, cb),
+    );
+    assert.deepEqual([app.refuseAssertionReuse, app.tenantRefusesAssertionReuse], [false, true]);
+    await mesh.adminCall((c) => (m, o, cb) => c.setTenantAssertionReuse({ tenantId: lax.tenantId, refuseAssertionReuse: false }, m, o, cb));
+  });
 });
