@@ -41,6 +41,32 @@ const setEnabled = (enabled: boolean): Command => ({
   },
 });
 
+const b = { type: 'boolean' } as const;
+
+/** `app refuse-reuse` / `app allow-reuse`: per-jti replay refusal of client assertions for one app. */
+const appReuse = (refuse: boolean): Command => ({
+  words: ['app', refuse ? 'refuse-reuse' : 'allow-reuse'],
+  usage: '--tenant T --client C',
+  options: { tenant: s, client: s },
+  run: async (ctx) => {
+    const req = { tenantId: need(ctx.flags, 'tenant'), clientId: need(ctx.flags, 'client'), refuseAssertionReuse: refuse };
+    const res = await admin<{ revision: number }>(ctx, (c) => (m, o, cb) => c.setAppAssertionReuse(req, m, o, cb));
+    return { clientId: req.clientId, refuseAssertionReuse: refuse, revision: res.revision };
+  },
+});
+
+/** `tenant refuse-reuse` / `tenant allow-reuse`: the same for every app of a tenant. */
+const tenantReuse = (refuse: boolean): Command => ({
+  words: ['tenant', refuse ? 'refuse-reuse' : 'allow-reuse'],
+  usage: '--tenant T',
+  options: { tenant: s },
+  run: async (ctx) => {
+    const req = { tenantId: need(ctx.flags, 'tenant'), refuseAssertionReuse: refuse };
+    const res = await admin<{ revision: number }>(ctx, (c) => (m, o, cb) => c.setTenantAssertionReuse(req, m, o, cb));
+    return { tenantId: req.tenantId, refuseAssertionReuse: refuse, revision: res.revision };
+  },
+});
+
 const role = (grant: boolean): Command => ({
   words: ['role', grant ? 'grant' : 'revoke'],
   usage: '--tenant T --client C --resource URI --role R',
@@ -55,10 +81,10 @@ const role = (grant: boolean): Command => ({
 export const ADMIN_COMMANDS: readonly Command[] = [
   {
     words: ['tenant', 'create'],
-    usage: '--name N',
-    options: { name: s },
+    usage: '--name N [--refuse-assertion-reuse]',
+    options: { name: s, 'refuse-assertion-reuse': b },
     run: async (ctx) => {
-      const req = { name: need(ctx.flags, 'name') };
+      const req = { name: need(ctx.flags, 'name'), refuseAssertionReuse: ctx.flags['refuse-assertion-reuse'] === true };
       return admin(ctx, (c) => (m, o, cb) => c.createTenant(req, m, o, cb));
     },
   },
@@ -70,10 +96,10 @@ export const ADMIN_COMMANDS: readonly Command[] = [
   },
   {
     words: ['app', 'create'],
-    usage: '--tenant T --name N',
-    options: { tenant: s, name: s },
+    usage: '--tenant T --name N [--refuse-assertion-reuse]',
+    options: { tenant: s, name: s, 'refuse-assertion-reuse': b },
     run: async (ctx) => {
-      const req = { tenantId: need(ctx.flags, 'tenant'), name: need(ctx.flags, 'name') };
+      const req = { tenantId: need(ctx.flags, 'tenant'), name: need(ctx.flags, 'name'), refuseAssertionReuse: ctx.flags['refuse-assertion-reuse'] === true };
       return admin(ctx, (c) => (m, o, cb) => c.createApp(req, m, o, cb));
     },
   },
@@ -88,6 +114,10 @@ export const ADMIN_COMMANDS: readonly Command[] = [
   },
   setEnabled(false),
   setEnabled(true),
+  appReuse(true),
+  appReuse(false),
+  tenantReuse(true),
+  tenantReuse(false),
   {
     words: ['cred', 'add-cert'],
     usage: '--tenant T --client C --public-key FILE.pem',

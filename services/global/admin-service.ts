@@ -56,20 +56,34 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
 
   const implementation: AdminServiceServer = {
     createTenant: unary(log, 'CreateTenant', async (req) => {
-      const result = await store.createTenant(nameField('name', req.name));
-      mutated('CreateTenant', { tenantId: result.tenantId }, result.revision);
+      const refuseAssertionReuse = req.refuseAssertionReuse;
+      const result = await store.createTenant(nameField('name', req.name), { refuseAssertionReuse });
+      mutated('CreateTenant', { tenantId: result.tenantId, refuseAssertionReuse }, result.revision);
       return result;
     }),
     createApp: unary(log, 'CreateApp', async (req) => {
       const tenantId = uuidField('tenant_id', req.tenantId);
-      const result = await store.createApp(tenantId, nameField('name', req.name));
-      mutated('CreateApp', { tenantId, clientId: result.clientId }, result.revision);
+      const refuseAssertionReuse = req.refuseAssertionReuse;
+      const result = await store.createApp(tenantId, nameField('name', req.name), { refuseAssertionReuse });
+      mutated('CreateApp', { tenantId, clientId: result.clientId, refuseAssertionReuse }, result.revision);
       return result;
     }),
     setAppEnabled: unary(log, 'SetAppEnabled', async (req) => {
       const [tenantId, clientId] = appKey(req);
       const revision = await store.setAppEnabled(tenantId, clientId, req.enabled);
       mutated('SetAppEnabled', { tenantId, clientId, enabled: req.enabled }, revision);
+      return { revision };
+    }),
+    setAppAssertionReuse: unary(log, 'SetAppAssertionReuse', async (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const revision = await store.setAppAssertionReuse(tenantId, clientId, req.refuseAssertionReuse);
+      mutated('SetAppAssertionReuse', { tenantId, clientId, refuseAssertionReuse: req.refuseAssertionReuse }, revision);
+      return { revision };
+    }),
+    setTenantAssertionReuse: unary(log, 'SetTenantAssertionReuse', async (req) => {
+      const tenantId = uuidField('tenant_id', req.tenantId);
+      const revision = await store.setTenantAssertionReuse(tenantId, req.refuseAssertionReuse);
+      mutated('SetTenantAssertionReuse', { tenantId, refuseAssertionReuse: req.refuseAssertionReuse }, revision);
       return { revision };
     }),
     addCertificateCredential: unary(log, 'AddCertificateCredential', async (req) => {
@@ -140,6 +154,8 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
           }),
         ),
         grants: identity.grants.map((g) => `${g.resource}#${g.role}`),
+        refuseAssertionReuse: identity.refuseAssertionReuse === true,
+        tenantRefusesAssertionReuse: tenant.refuseAssertionReuse === true,
       };
     }),
     listTenants: unary(log, 'ListTenants', async () => ({ tenants: await store.listTenants() })),

@@ -9,6 +9,7 @@ export interface AppRow {
   enabled: number;
   posture_changed_at_ms: number;
   last_authenticated_at_ms: number;
+  refuse_assertion_reuse: number;
 }
 
 /** A row of `credentials`. */
@@ -49,5 +50,7 @@ export function identityFromRows(app: AppRow, credentials: Credential[], grants:
     grants,
     postureChangedAtMs: app.posture_changed_at_ms,
     lastAuthenticatedAtMs: app.last_authenticated_at_ms,
+    // Unset unless on, so an application without the setting reads as it always did.
+    ...(Number(app.refuse_assertion_reuse) === 1 ? { refuseAssertionReuse: true } : {}),
   };
 }

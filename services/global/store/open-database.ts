@@ -102,6 +102,11 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO revision_counter (id, value)
     SELECT 1, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0);
   `,
+  // Per-jti replay refusal of client assertions, for one application or a whole tenant.
+  `
+  ALTER TABLE tenants ADD COLUMN refuse_assertion_reuse INTEGER NOT NULL DEFAULT 0 CHECK (refuse_assertion_reuse IN (0, 1));
+  ALTER TABLE apps ADD COLUMN refuse_assertion_reuse INTEGER NOT NULL DEFAULT 0 CHECK (refuse_assertion_reuse IN (0, 1));
+  `,
 ];
 
 /**

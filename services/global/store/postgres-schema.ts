@@ -97,4 +97,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   INSERT INTO meta (key, value) VALUES ('compacted_through', '0');
   INSERT INTO revision_counter (id, value) VALUES (1, 0);
   `,
+  // Per-jti replay refusal of client assertions, for one application or a whole tenant.
+  `
+  ALTER TABLE tenants ADD COLUMN refuse_assertion_reuse INTEGER NOT NULL DEFAULT 0 CHECK (refuse_assertion_reuse IN (0, 1));
+  ALTER TABLE apps ADD COLUMN refuse_assertion_reuse INTEGER NOT NULL DEFAULT 0 CHECK (refuse_assertion_reuse IN (0, 1));
+  `,
 ];

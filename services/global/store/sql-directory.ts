@@ -11,8 +11,10 @@ import type {
   CommitListener,
   DirectoryStore,
   Lookup,
+  ReuseOption,
   SecretInput,
   Snapshot,
+  TenantSummary,
   UsageRecord,
 } from './store.js';
 
@@ -30,6 +32,12 @@ interface ChangeRow {
   tenant_id: string;
   client_id: string;
   committed_at_ms: number;
+}
+
+interface TenantRow {
+  tenant_id: string;
+  name: string;
+  refuse_assertion_reuse: number;
 }
 
 interface KeyRow {
@@ -75,23 +83,28 @@ export class SqlDirectory implements DirectoryStore {
 
   // ---- mutations -------------------------------------------------------------------------
 
-  async createTenant(name: string): Promise<{ tenantId: string; revision: number }> {
+  async createTenant(name: string, options: ReuseOption = {}): Promise<{ tenantId: string; revision: number }> {
     const tenantId = randomUUID();
     const revision = await this.commit('tenant', tenantId, '', async (tx, now) => {
-      await this.insert(tx, 'INSERT INTO tenants (tenant_id, name, created_at_ms) VALUES (?, ?, ?)', [tenantId, name, now], `a tenant named "${name}" already exists`);
+      await this.insert(
+        tx,
+        'INSERT INTO tenants (tenant_id, name, created_at_ms, refuse_assertion_reuse) VALUES (?, ?, ?, ?)',
+        [tenantId, name, now, flag(options.refuseAssertionReuse)],
+        `a tenant named "${name}" already exists`,
+      );
     });
     return { tenantId, revision };
   }
 
-  async createApp(tenantId: string, name: string): Promise<{ clientId: string; objectId: string; revision: number }> {
+  async createApp(tenantId: string, name: string, options: ReuseOption = {}): Promise<{ clientId: string; objectId: string; revision: number }> {
     const clientId = randomUUID();
     const objectId = randomUUID();
     const revision = await this.commit('identity', tenantId, clientId, async (tx, now) => {
       await existsTenant(tx, tenantId);
       await this.insert(
         tx,
-        'INSERT INTO apps (tenant_id, client_id, object_id, name, created_at_ms) VALUES (?, ?, ?, ?, ?)',
-        [tenantId, clientId, objectId, name, now],
+        'INSERT INTO apps (tenant_id, client_id, object_id, name, created_at_ms, refuse_assertion_reuse) VALUES (?, ?, ?, ?, ?, ?)',
+        [tenantId, clientId, objectId, name, now, flag(options.refuseAssertionReuse)],
         `an application named "${name}" already exists in tenant ${tenantId}`,
       );
     });
@@ -103,6 +116,22 @@ export class SqlDirectory implements DirectoryStore {
       await existsApp(tx, tenantId, clientId);
       if (enabled) await tx.run('UPDATE apps SET enabled = 1 WHERE tenant_id = ? AND client_id = ?', [tenantId, clientId]);
       else await tx.run('UPDATE apps SET enabled = 0, posture_changed_at_ms = ? WHERE tenant_id = ? AND client_id = ?', [now, tenantId, clientId]);
+    });
+  }
+
+  setAppAssertionReuse(tenantId: string, clientId: string, refuse: boolean): Promise<number> {
+    // Not a posture change: a backup snapshot taken after it carries the flag and refuses replays
+    // itself, and one taken before would not see a posture stamp either.
+    return this.commit('identity', tenantId, clientId, async (tx) => {
+      await existsApp(tx, tenantId, clientId);
+      await tx.run('UPDATE apps SET refuse_assertion_reuse = ? WHERE tenant_id = ? AND client_id = ?', [flag(refuse), tenantId, clientId]);
+    });
+  }
+
+  setTenantAssertionReuse(tenantId: string, refuse: boolean): Promise<number> {
+    return this.commit('tenant', tenantId, '', async (tx) => {
+      await existsTenant(tx, tenantId);
+      await tx.run('UPDATE tenants SET refuse_assertion_reuse = ? WHERE tenant_id = ?', [flag(refuse), tenantId]);
     });
   }
 
@@ -266,7 +295,7 @@ export class SqlDirectory implements DirectoryStore {
     return this.db.read(readSigningKeys);
   }
 
-  listTenants(): Promise<{ tenantId: string; name: string }[]> {
+  listTenants(): Promise<TenantSummary[]> {
     return this.db.read(listTenants);
   }
 
@@ -358,6 +387,11 @@ export class SqlDirectory implements DirectoryStore {
   }
 }
 
+/** A boolean column: 1 or 0 on every engine. */
+function flag(value: boolean | undefined): number {
+  return value === true ? 1 : 0;
+}
+
 async function existsTenant(tx: SqlTx, tenantId: string): Promise<void> {
   if ((await tx.get('SELECT 1 AS one FROM tenants WHERE tenant_id = ?', [tenantId])) === undefined) throw notFound(`tenant ${tenantId} does not exist`);
 }
@@ -390,15 +424,14 @@ async function compactedThrough(tx: SqlTx): Promise<number> {
   return Number((await tx.get<{ value: string }>("SELECT value FROM meta WHERE key = 'compacted_through'"))?.value ?? 0);
 }
 
-async function listTenants(tx: SqlTx): Promise<{ tenantId: string; name: string }[]> {
-  return (await tx.all<{ tenant_id: string; name: string }>('SELECT tenant_id, name FROM tenants ORDER BY created_at_ms, name')).map((r) => ({
-    tenantId: r.tenant_id,
-    name: r.name,
-  }));
+async function listTenants(tx: SqlTx): Promise<TenantSummary[]> {
+  return (
+    await tx.all<TenantRow>('SELECT tenant_id, name, refuse_assertion_reuse FROM tenants ORDER BY created_at_ms, name')
+  ).map((r) => ({ tenantId: r.tenant_id, name: r.name, refuseAssertionReuse: Number(r.refuse_assertion_reuse) === 1 }));
 }
 
 async function readTenant(tx: SqlTx, tenantId: string): Promise<Tenant | undefined> {
-  const row = await tx.get<{ tenant_id: string; name: string }>('SELECT tenant_id, name FROM tenants WHERE tenant_id = ?', [tenantId]);
+  const row = await tx.get<TenantRow>('SELECT tenant_id, name, refuse_assertion_reuse FROM tenants WHERE tenant_id = ?', [tenantId]);
   if (row === undefined) return undefined;
   const roles = new Map<string, string[]>();
   for (const r of await tx.all<{ identifier: string }>('SELECT identifier FROM resources WHERE tenant_id = ? ORDER BY identifier', [tenantId])) {
@@ -410,7 +443,13 @@ async function readTenant(tx: SqlTx, tenantId: string): Promise<Tenant | undefin
   )) {
     roles.get(r.identifier)?.push(r.role);
   }
-  return { tenantId: row.tenant_id, name: row.name, resources: [...roles].map(([identifier, list]) => ({ identifier, roles: list })) };
+  return {
+    tenantId: row.tenant_id,
+    name: row.name,
+    resources: [...roles].map(([identifier, list]) => ({ identifier, roles: list })),
+    // Unset unless on, so a tenant without the setting reads as it always did.
+    ...(Number(row.refuse_assertion_reuse) === 1 ? { refuseAssertionReuse: true } : {}),
+  };
 }
 
 async function readTenants(tx: SqlTx): Promise<Tenant[]> {

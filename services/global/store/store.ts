@@ -30,6 +30,18 @@ export interface SecretInput {
   notAfter: number;
 }
 
+/** Per-`jti` replay refusal of client assertions, off unless set. */
+export interface ReuseOption {
+  refuseAssertionReuse?: boolean;
+}
+
+/** A tenant as ListTenants shows it. */
+export interface TenantSummary {
+  tenantId: string;
+  name: string;
+  refuseAssertionReuse: boolean;
+}
+
 /** One identity seen in one region. */
 export interface UsageRecord {
   tenantId: string;
@@ -76,9 +88,13 @@ export interface DirectoryStore {
   onCommit(listener: CommitListener): () => void;
 
   // ---- mutations: each one transaction, one revision ----
-  createTenant(name: string): Promise<{ tenantId: string; revision: number }>;
-  createApp(tenantId: string, name: string): Promise<{ clientId: string; objectId: string; revision: number }>;
+  createTenant(name: string, options?: ReuseOption): Promise<{ tenantId: string; revision: number }>;
+  createApp(tenantId: string, name: string, options?: ReuseOption): Promise<{ clientId: string; objectId: string; revision: number }>;
   setAppEnabled(tenantId: string, clientId: string, enabled: boolean): Promise<number>;
+  /** Sets Identity.refuse_assertion_reuse. */
+  setAppAssertionReuse(tenantId: string, clientId: string, refuse: boolean): Promise<number>;
+  /** Sets Tenant.refuse_assertion_reuse. */
+  setTenantAssertionReuse(tenantId: string, refuse: boolean): Promise<number>;
   addCertificateCredential(tenantId: string, clientId: string, cert: CertificateInput): Promise<number>;
   addSecretCredential(tenantId: string, clientId: string, secret: SecretInput): Promise<number>;
   removeCredential(tenantId: string, clientId: string, keyId: string): Promise<number>;
@@ -101,7 +117,7 @@ export interface DirectoryStore {
   /** Head, tenant and identity in one read transaction, so they agree. */
   lookup(tenantId: string, clientId: string): Promise<Lookup>;
   signingKeys(): Promise<SigningKey[]>;
-  listTenants(): Promise<{ tenantId: string; name: string }[]>;
+  listTenants(): Promise<TenantSummary[]>;
   /** The newest revision handed out (0 before the first mutation). */
   head(): Promise<number>;
   /** Entries up to and including this revision are gone; a watch must start after it. */

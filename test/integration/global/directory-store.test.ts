@@ -255,6 +255,40 @@ for (const fixture of [sqlite(), postgres()]) {
       assert.equal(missing.identity, undefined);
     });
 
+    it('saves refuse_assertion_reuse for an app and a tenant and returns it in reads, lookups, snapshots, exports and the change log', async () => {
+      const { tenantId, clientId } = await seed();
+      const strict = await store.createApp(tenantId, 'strict', { refuseAssertionReuse: true });
+      const other = await store.createTenant('fabrikam', { refuseAssertionReuse: true });
+      assert.equal((await store.identity(tenantId, clientId))!.refuseAssertionReuse, undefined);
+      assert.equal((await store.identity(tenantId, strict.clientId))!.refuseAssertionReuse, true);
+      assert.equal((await store.tenant(tenantId))!.refuseAssertionReuse, undefined);
+      assert.equal((await store.tenant(other.tenantId))!.refuseAssertionReuse, true);
+
+      const on = await store.setAppAssertionReuse(tenantId, clientId, true);
+      const tenantOn = await store.setTenantAssertionReuse(tenantId, true);
+      const tail = await store.changesAfter(on - 1, 10);
+      assert.deepEqual(tail.map((c) => [c.revision, c.kind, c.clientId]), [[on, 'identity', clientId], [tenantOn, 'tenant', '']]);
+      const looked = await store.lookup(tenantId, clientId);
+      assert.equal(looked.identity!.refuseAssertionReuse, true);
+      assert.equal(looked.tenant!.refuseAssertionReuse, true);
+      const snapshot = await store.snapshot('', 100);
+      assert.equal(snapshot.identities.find((i) => i.clientId === clientId)!.refuseAssertionReuse, true);
+      assert.equal(snapshot.tenants.find((t) => t.tenantId === tenantId)!.refuseAssertionReuse, true);
+      const exported = await store.exportState();
+      assert.deepEqual(exported.identities.filter((i) => i.refuseAssertionReuse === true).map((i) => i.name).sort(), ['billing', 'strict']);
+      assert.deepEqual((await store.listTenants()).map((t) => [t.name, t.refuseAssertionReuse]), [['contoso', true], ['fabrikam', true]]);
+
+      await store.close();
+      store = await fixture.open(location, clock);
+      assert.equal((await store.identity(tenantId, clientId))!.refuseAssertionReuse, true, 'the flag survives a reopen');
+      await store.setAppAssertionReuse(tenantId, clientId, false);
+      await store.setTenantAssertionReuse(tenantId, false);
+      assert.equal((await store.identity(tenantId, clientId))!.refuseAssertionReuse, undefined);
+      assert.equal((await store.tenant(tenantId))!.refuseAssertionReuse, undefined);
+      await rejectsWith('not_found', () => store.setAppAssertionReuse(tenantId, other.tenantId, true));
+      await rejectsWith('not_found', () => store.setTenantAssertionReuse(clientId, true));
+    });
+
     it('exports every tenant, identity and signing key at the head revision', async () => {
       const { tenantId, clientId } = await seed();
       await store.grantRole(tenantId, clientId, 'https://api.example', 'write');
@@ -278,11 +312,16 @@ describe('DirectoryStore on sqlite, the file', () => {
       await store.close();
       const db = new Database(file);
       db.exec("UPDATE sqlite_sequence SET seq = 41 WHERE name = 'change_log'; PRAGMA user_version = 1; DROP TABLE revision_counter;");
+      db.exec('ALTER TABLE apps DROP COLUMN refuse_assertion_reuse; ALTER TABLE tenants DROP COLUMN refuse_assertion_reuse;');
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       db.close();
       store = await openStore({ store: file, clock: new ManualClock(), log: silentLogger() });
       assert.equal(await store.head(), 41);
       assert.equal((await store.createTenant('after')).revision, 42);
+      // The later migration added refuse_assertion_reuse, off for rows that were there before.
+      const before = (await store.listTenants()).find((t) => t.name === 'before');
+      assert.deepEqual(before, { tenantId: before!.tenantId, name: 'before', refuseAssertionReuse: false });
+      assert.equal((await store.setTenantAssertionReuse(before!.tenantId, true)), 43);
       await store.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

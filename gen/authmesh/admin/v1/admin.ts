@@ -25,6 +25,11 @@ export const protobufFileName = "authmesh/admin/v1/admin.proto";
 
 export interface CreateTenantRequest {
   name: string;
+  /**
+   * Every application of the tenant refuses a second use of a client assertion's `jti`.
+   * Unset means off.
+   */
+  refuseAssertionReuse?: boolean | undefined;
 }
 
 export interface CreateTenantResponse {
@@ -35,6 +40,8 @@ export interface CreateTenantResponse {
 export interface CreateAppRequest {
   tenantId: string;
   name: string;
+  /** The application refuses a second use of a client assertion's `jti`. Unset means off. */
+  refuseAssertionReuse?: boolean | undefined;
 }
 
 export interface CreateAppResponse {
@@ -50,6 +57,27 @@ export interface SetAppEnabledRequest {
 }
 
 export interface SetAppEnabledResponse {
+  revision: number;
+}
+
+export interface SetAppAssertionReuseRequest {
+  tenantId: string;
+  clientId: string;
+  /** True: a client assertion's `jti` is accepted once. False: reuse until `exp` is accepted. */
+  refuseAssertionReuse: boolean;
+}
+
+export interface SetAppAssertionReuseResponse {
+  revision: number;
+}
+
+export interface SetTenantAssertionReuseRequest {
+  tenantId: string;
+  /** True: every application of the tenant refuses a second use of an assertion's `jti`. */
+  refuseAssertionReuse: boolean;
+}
+
+export interface SetTenantAssertionReuseResponse {
   revision: number;
 }
 
@@ -149,6 +177,10 @@ export interface GetAppResponse {
   credentials: CredentialInfo[];
   /** `<resource>#<role>` for every grant. */
   grants: string[];
+  /** The application refuses a second use of a client assertion's `jti`. */
+  refuseAssertionReuse: boolean;
+  /** Its tenant does (which applies to the application too). */
+  tenantRefusesAssertionReuse: boolean;
 }
 
 export interface ListTenantsRequest {
@@ -157,6 +189,7 @@ export interface ListTenantsRequest {
 export interface TenantInfo {
   tenantId: string;
   name: string;
+  refuseAssertionReuse: boolean;
 }
 
 export interface ListTenantsResponse {
@@ -198,13 +231,16 @@ export interface CreateHostTokenResponse {
 }
 
 function createBaseCreateTenantRequest(): CreateTenantRequest {
-  return { name: "" };
+  return { name: "", refuseAssertionReuse: undefined };
 }
 
 export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   encode(message: CreateTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
+    }
+    if (message.refuseAssertionReuse !== undefined) {
+      writer.uint32(16).bool(message.refuseAssertionReuse);
     }
     return writer;
   },
@@ -230,6 +266,14 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -243,13 +287,23 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   },
 
   fromJSON(object: any): CreateTenantRequest {
-    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : undefined,
+    };
   },
 
   toJSON(message: CreateTenantRequest): unknown {
     const obj: any = {};
     if (message.name !== "") {
       obj.name = message.name;
+    }
+    if (message.refuseAssertionReuse !== undefined) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
     }
     return obj;
   },
@@ -260,6 +314,7 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   fromPartial<I extends Exact<DeepPartial<CreateTenantRequest>, I>>(object: I): CreateTenantRequest {
     const message = createBaseCreateTenantRequest();
     message.name = object.name ?? "";
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? undefined;
     return message;
   },
 };
@@ -354,7 +409,7 @@ export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
 };
 
 function createBaseCreateAppRequest(): CreateAppRequest {
-  return { tenantId: "", name: "" };
+  return { tenantId: "", name: "", refuseAssertionReuse: undefined };
 }
 
 export const CreateAppRequest: MessageFns<CreateAppRequest> = {
@@ -364,6 +419,9 @@ export const CreateAppRequest: MessageFns<CreateAppRequest> = {
     }
     if (message.name !== "") {
       writer.uint32(18).string(message.name);
+    }
+    if (message.refuseAssertionReuse !== undefined) {
+      writer.uint32(24).bool(message.refuseAssertionReuse);
     }
     return writer;
   },
@@ -397,6 +455,14 @@ export const CreateAppRequest: MessageFns<CreateAppRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -417,6 +483,11 @@ export const CreateAppRequest: MessageFns<CreateAppRequest> = {
         ? globalThis.String(object.tenant_id)
         : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : undefined,
     };
   },
 
@@ -428,6 +499,9 @@ export const CreateAppRequest: MessageFns<CreateAppRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.refuseAssertionReuse !== undefined) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
     return obj;
   },
 
@@ -438,6 +512,7 @@ export const CreateAppRequest: MessageFns<CreateAppRequest> = {
     const message = createBaseCreateAppRequest();
     message.tenantId = object.tenantId ?? "";
     message.name = object.name ?? "";
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? undefined;
     return message;
   },
 };
@@ -722,6 +797,350 @@ export const SetAppEnabledResponse: MessageFns<SetAppEnabledResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<SetAppEnabledResponse>, I>>(object: I): SetAppEnabledResponse {
     const message = createBaseSetAppEnabledResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetAppAssertionReuseRequest(): SetAppAssertionReuseRequest {
+  return { tenantId: "", clientId: "", refuseAssertionReuse: false };
+}
+
+export const SetAppAssertionReuseRequest: MessageFns<SetAppAssertionReuseRequest> = {
+  encode(message: SetAppAssertionReuseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(18).string(message.clientId);
+    }
+    if (message.refuseAssertionReuse !== false) {
+      writer.uint32(24).bool(message.refuseAssertionReuse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAppAssertionReuseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAppAssertionReuseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAppAssertionReuseRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : false,
+    };
+  },
+
+  toJSON(message: SetAppAssertionReuseRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.refuseAssertionReuse !== false) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetAppAssertionReuseRequest>, I>>(base?: I): SetAppAssertionReuseRequest {
+    return SetAppAssertionReuseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetAppAssertionReuseRequest>, I>>(object: I): SetAppAssertionReuseRequest {
+    const message = createBaseSetAppAssertionReuseRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.clientId = object.clientId ?? "";
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? false;
+    return message;
+  },
+};
+
+function createBaseSetAppAssertionReuseResponse(): SetAppAssertionReuseResponse {
+  return { revision: 0 };
+}
+
+export const SetAppAssertionReuseResponse: MessageFns<SetAppAssertionReuseResponse> = {
+  encode(message: SetAppAssertionReuseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAppAssertionReuseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAppAssertionReuseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetAppAssertionReuseResponse {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: SetAppAssertionReuseResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetAppAssertionReuseResponse>, I>>(base?: I): SetAppAssertionReuseResponse {
+    return SetAppAssertionReuseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetAppAssertionReuseResponse>, I>>(object: I): SetAppAssertionReuseResponse {
+    const message = createBaseSetAppAssertionReuseResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetTenantAssertionReuseRequest(): SetTenantAssertionReuseRequest {
+  return { tenantId: "", refuseAssertionReuse: false };
+}
+
+export const SetTenantAssertionReuseRequest: MessageFns<SetTenantAssertionReuseRequest> = {
+  encode(message: SetTenantAssertionReuseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.refuseAssertionReuse !== false) {
+      writer.uint32(16).bool(message.refuseAssertionReuse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetTenantAssertionReuseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetTenantAssertionReuseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetTenantAssertionReuseRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : false,
+    };
+  },
+
+  toJSON(message: SetTenantAssertionReuseRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.refuseAssertionReuse !== false) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetTenantAssertionReuseRequest>, I>>(base?: I): SetTenantAssertionReuseRequest {
+    return SetTenantAssertionReuseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetTenantAssertionReuseRequest>, I>>(
+    object: I,
+  ): SetTenantAssertionReuseRequest {
+    const message = createBaseSetTenantAssertionReuseRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? false;
+    return message;
+  },
+};
+
+function createBaseSetTenantAssertionReuseResponse(): SetTenantAssertionReuseResponse {
+  return { revision: 0 };
+}
+
+export const SetTenantAssertionReuseResponse: MessageFns<SetTenantAssertionReuseResponse> = {
+  encode(message: SetTenantAssertionReuseResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetTenantAssertionReuseResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetTenantAssertionReuseResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetTenantAssertionReuseResponse {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: SetTenantAssertionReuseResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetTenantAssertionReuseResponse>, I>>(base?: I): SetTenantAssertionReuseResponse {
+    return SetTenantAssertionReuseResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetTenantAssertionReuseResponse>, I>>(
+    object: I,
+  ): SetTenantAssertionReuseResponse {
+    const message = createBaseSetTenantAssertionReuseResponse();
     message.revision = object.revision ?? 0;
     return message;
   },
@@ -2168,7 +2587,16 @@ export const CredentialInfo: MessageFns<CredentialInfo> = {
 };
 
 function createBaseGetAppResponse(): GetAppResponse {
-  return { clientId: "", objectId: "", name: "", enabled: false, credentials: [], grants: [] };
+  return {
+    clientId: "",
+    objectId: "",
+    name: "",
+    enabled: false,
+    credentials: [],
+    grants: [],
+    refuseAssertionReuse: false,
+    tenantRefusesAssertionReuse: false,
+  };
 }
 
 export const GetAppResponse: MessageFns<GetAppResponse> = {
@@ -2190,6 +2618,12 @@ export const GetAppResponse: MessageFns<GetAppResponse> = {
     }
     for (const v of message.grants) {
       writer.uint32(50).string(v!);
+    }
+    if (message.refuseAssertionReuse !== false) {
+      writer.uint32(56).bool(message.refuseAssertionReuse);
+    }
+    if (message.tenantRefusesAssertionReuse !== false) {
+      writer.uint32(64).bool(message.tenantRefusesAssertionReuse);
     }
     return writer;
   },
@@ -2255,6 +2689,22 @@ export const GetAppResponse: MessageFns<GetAppResponse> = {
             message.grants.push(reader.string());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.tenantRefusesAssertionReuse = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2285,6 +2735,16 @@ export const GetAppResponse: MessageFns<GetAppResponse> = {
         ? object.credentials.map((e: any) => CredentialInfo.fromJSON(e))
         : [],
       grants: globalThis.Array.isArray(object?.grants) ? object.grants.map((e: any) => globalThis.String(e)) : [],
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : false,
+      tenantRefusesAssertionReuse: isSet(object.tenantRefusesAssertionReuse)
+        ? globalThis.Boolean(object.tenantRefusesAssertionReuse)
+        : isSet(object.tenant_refuses_assertion_reuse)
+        ? globalThis.Boolean(object.tenant_refuses_assertion_reuse)
+        : false,
     };
   },
 
@@ -2308,6 +2768,12 @@ export const GetAppResponse: MessageFns<GetAppResponse> = {
     if (message.grants?.length) {
       obj.grants = message.grants;
     }
+    if (message.refuseAssertionReuse !== false) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
+    if (message.tenantRefusesAssertionReuse !== false) {
+      obj.tenantRefusesAssertionReuse = message.tenantRefusesAssertionReuse;
+    }
     return obj;
   },
 
@@ -2322,6 +2788,8 @@ export const GetAppResponse: MessageFns<GetAppResponse> = {
     message.enabled = object.enabled ?? false;
     message.credentials = object.credentials?.map((e) => CredentialInfo.fromPartial(e)) || [];
     message.grants = object.grants?.map((e) => e) || [];
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? false;
+    message.tenantRefusesAssertionReuse = object.tenantRefusesAssertionReuse ?? false;
     return message;
   },
 };
@@ -2379,7 +2847,7 @@ export const ListTenantsRequest: MessageFns<ListTenantsRequest> = {
 };
 
 function createBaseTenantInfo(): TenantInfo {
-  return { tenantId: "", name: "" };
+  return { tenantId: "", name: "", refuseAssertionReuse: false };
 }
 
 export const TenantInfo: MessageFns<TenantInfo> = {
@@ -2389,6 +2857,9 @@ export const TenantInfo: MessageFns<TenantInfo> = {
     }
     if (message.name !== "") {
       writer.uint32(18).string(message.name);
+    }
+    if (message.refuseAssertionReuse !== false) {
+      writer.uint32(24).bool(message.refuseAssertionReuse);
     }
     return writer;
   },
@@ -2422,6 +2893,14 @@ export const TenantInfo: MessageFns<TenantInfo> = {
             message.name = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refuseAssertionReuse = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2442,6 +2921,11 @@ export const TenantInfo: MessageFns<TenantInfo> = {
         ? globalThis.String(object.tenant_id)
         : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      refuseAssertionReuse: isSet(object.refuseAssertionReuse)
+        ? globalThis.Boolean(object.refuseAssertionReuse)
+        : isSet(object.refuse_assertion_reuse)
+        ? globalThis.Boolean(object.refuse_assertion_reuse)
+        : false,
     };
   },
 
@@ -2453,6 +2937,9 @@ export const TenantInfo: MessageFns<TenantInfo> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.refuseAssertionReuse !== false) {
+      obj.refuseAssertionReuse = message.refuseAssertionReuse;
+    }
     return obj;
   },
 
@@ -2463,6 +2950,7 @@ export const TenantInfo: MessageFns<TenantInfo> = {
     const message = createBaseTenantInfo();
     message.tenantId = object.tenantId ?? "";
     message.name = object.name ?? "";
+    message.refuseAssertionReuse = object.refuseAssertionReuse ?? false;
     return message;
   },
 };
@@ -3071,6 +3559,37 @@ export const AdminServiceService = {
       Buffer.from(SetAppEnabledResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetAppEnabledResponse => SetAppEnabledResponse.decode(value),
   },
+  /**
+   * SetAppAssertionReuse turns per-`jti` replay refusal of client assertions on or off for one
+   * application (directory Identity.refuse_assertion_reuse).
+   */
+  setAppAssertionReuse: {
+    path: "/authmesh.admin.v1.AdminService/SetAppAssertionReuse" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetAppAssertionReuseRequest): Buffer =>
+      Buffer.from(SetAppAssertionReuseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetAppAssertionReuseRequest => SetAppAssertionReuseRequest.decode(value),
+    responseSerialize: (value: SetAppAssertionReuseResponse): Buffer =>
+      Buffer.from(SetAppAssertionReuseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetAppAssertionReuseResponse => SetAppAssertionReuseResponse.decode(value),
+  },
+  /**
+   * SetTenantAssertionReuse turns it on or off for every application of a tenant
+   * (directory Tenant.refuse_assertion_reuse).
+   */
+  setTenantAssertionReuse: {
+    path: "/authmesh.admin.v1.AdminService/SetTenantAssertionReuse" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetTenantAssertionReuseRequest): Buffer =>
+      Buffer.from(SetTenantAssertionReuseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetTenantAssertionReuseRequest => SetTenantAssertionReuseRequest.decode(value),
+    responseSerialize: (value: SetTenantAssertionReuseResponse): Buffer =>
+      Buffer.from(SetTenantAssertionReuseResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetTenantAssertionReuseResponse =>
+      SetTenantAssertionReuseResponse.decode(value),
+  },
   addCertificateCredential: {
     path: "/authmesh.admin.v1.AdminService/AddCertificateCredential" as const,
     requestStream: false as const,
@@ -3201,6 +3720,16 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   createTenant: handleUnaryCall<CreateTenantRequest, CreateTenantResponse>;
   createApp: handleUnaryCall<CreateAppRequest, CreateAppResponse>;
   setAppEnabled: handleUnaryCall<SetAppEnabledRequest, SetAppEnabledResponse>;
+  /**
+   * SetAppAssertionReuse turns per-`jti` replay refusal of client assertions on or off for one
+   * application (directory Identity.refuse_assertion_reuse).
+   */
+  setAppAssertionReuse: handleUnaryCall<SetAppAssertionReuseRequest, SetAppAssertionReuseResponse>;
+  /**
+   * SetTenantAssertionReuse turns it on or off for every application of a tenant
+   * (directory Tenant.refuse_assertion_reuse).
+   */
+  setTenantAssertionReuse: handleUnaryCall<SetTenantAssertionReuseRequest, SetTenantAssertionReuseResponse>;
   addCertificateCredential: handleUnaryCall<AddCertificateCredentialRequest, AddCertificateCredentialResponse>;
   addSecretCredential: handleUnaryCall<AddSecretCredentialRequest, AddSecretCredentialResponse>;
   removeCredential: handleUnaryCall<RemoveCredentialRequest, RemoveCredentialResponse>;
@@ -3269,6 +3798,44 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetAppEnabledResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * SetAppAssertionReuse turns per-`jti` replay refusal of client assertions on or off for one
+   * application (directory Identity.refuse_assertion_reuse).
+   */
+  setAppAssertionReuse(
+    request: SetAppAssertionReuseRequest,
+    callback: (error: ServiceError | null, response: SetAppAssertionReuseResponse) => void,
+  ): ClientUnaryCall;
+  setAppAssertionReuse(
+    request: SetAppAssertionReuseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetAppAssertionReuseResponse) => void,
+  ): ClientUnaryCall;
+  setAppAssertionReuse(
+    request: SetAppAssertionReuseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetAppAssertionReuseResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * SetTenantAssertionReuse turns it on or off for every application of a tenant
+   * (directory Tenant.refuse_assertion_reuse).
+   */
+  setTenantAssertionReuse(
+    request: SetTenantAssertionReuseRequest,
+    callback: (error: ServiceError | null, response: SetTenantAssertionReuseResponse) => void,
+  ): ClientUnaryCall;
+  setTenantAssertionReuse(
+    request: SetTenantAssertionReuseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetTenantAssertionReuseResponse) => void,
+  ): ClientUnaryCall;
+  setTenantAssertionReuse(
+    request: SetTenantAssertionReuseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetTenantAssertionReuseResponse) => void,
   ): ClientUnaryCall;
   addCertificateCredential(
     request: AddCertificateCredentialRequest,
