@@ -53,6 +53,8 @@ describe('AdminService host tokens', () => {
       createTenant: { name: 'evil' },
       createApp: { tenantId, name: 'evil' },
       setAppEnabled: { ...app, enabled: false },
+      setAppAssertionReuse: { ...app, refuseAssertionReuse: true },
+      setTenantAssertionReuse: { tenantId, refuseAssertionReuse: true },
       addSecretCredential: app,
       createResource: { tenantId, identifier: 'https://evil.example', roles: ['x'] },
       grantRole: { ...app, resource: 'https://api.example', role: 'read' },
