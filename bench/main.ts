@@ -198,10 +198,10 @@ async function h2loadSection(s: Settings, bm: BenchMesh, httpListen: string, not
 
 /**
  * The global store section: SQLite, then PostgreSQL (a primary and a standby on this machine).
- * About a minute: two 5 s write loops, 2 × 60 revokes, three kills and two 100k exports.
+ * About a minute: two 5 s write loops, 2 × 100 revokes, three kills and two 100k exports.
  */
 async function storeSection(s: Settings, notes: string[]): Promise<StoreBenchRow[]> {
-  const opts = { writeConcurrency: 8, writeDurationMs: s.smoke ? 1000 : 5000, revokes: s.smoke ? 5 : 60, exportIdentities: s.smoke ? 2000 : 100_000, log };
+  const opts = { writeConcurrency: 8, writeDurationMs: s.smoke ? 1000 : 5000, revokes: s.smoke ? 5 : 100, exportIdentities: s.smoke ? 2000 : 100_000, log };
   const rows = [await benchSqlite(opts)];
   try {
     rows.push(await benchPostgres(opts));
