@@ -6,7 +6,7 @@ DEPS := node_modules/.authmesh-installed
 BIN := node_modules/.bin
 MOCHA_ARGS ?=
 
-.PHONY: jaeger help install build proto proto-check lint test test-unit run-mesh bench chaos clean
+.PHONY: jaeger help install build proto proto-check lint test test-unit run-mesh bench bench-store chaos clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -52,6 +52,9 @@ run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it
 
 bench: build ## benchmarks beside the anchors: bench/results/latest.json, docs/benchmarks.md, SVG plots (under 15 minutes)
 	node dist/bench/main.js
+
+bench-store: build ## the global store section alone, SQLite and PostgreSQL side by side: bench/results/store.json (about 30 s)
+	node dist/bench/main.js --store-only
 
 jaeger: ## start Jaeger all-in-one in Docker (UI 127.0.0.1:16686, OTLP 127.0.0.1:4317/4318) for make run-mesh
 	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \

@@ -2,6 +2,8 @@
  * `make bench`: the anchors (crypto floor, grpc-js echo one and two hops, node-oidc-provider) and
  * the mesh scenarios in one run on the same cores, written to bench/results/latest.json,
  * docs/benchmarks.md and two SVG plots. `--smoke` runs a seconds-long version for tests.
+ * `--store-only` runs the global store section alone (SQLite and PostgreSQL side by side) and
+ * writes bench/results/store.json; a full run (not `--smoke`) includes it.
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -18,7 +20,8 @@ import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
 import { ensureH2load } from './h2load.js';
 import { runSuite, type SuiteRow } from './h2load-suite.js';
 import { h2loadTargets } from './h2load-targets.js';
-import { figure, machineInfo, scenario, writeReport, type BenchReport, type ScenarioResult } from './report.js';
+import { figure, machineInfo, scenario, storeMarkdown, storeTargets, writeReport, type BenchReport, type ScenarioResult } from './report.js';
+import { benchPostgres, benchSqlite, type StoreBenchRow } from './store.js';
 
 interface Settings {
   smoke: boolean;
@@ -34,6 +37,9 @@ interface Settings {
   docs: string | undefined;
   /** h2load: seconds measured and warm-up per run, rounds. */
   h2load: { durationS: number; warmupS: number; rounds: number };
+  /** The global store section: run it (a full run, or --store), or run nothing else (--store-only). */
+  store: boolean;
+  storeOnly: boolean;
 }
 
 function settings(argv: string[]): Settings {
@@ -56,6 +62,8 @@ function settings(argv: string[]): Settings {
     resultsDir: arg('results') ?? (smoke ? fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-bench-smoke-')) : path.resolve(DIST, '..', 'bench', 'results')),
     docs: arg('docs') ?? (smoke ? undefined : path.resolve(DIST, '..', 'docs', 'benchmarks.md')),
     h2load: { durationS: Number(arg('h2load-s') ?? (smoke ? 1 : 8)), warmupS: smoke ? 1 : 2, rounds: Number(arg('h2load-rounds') ?? (smoke ? 1 : 3)) },
+    store: !smoke || argv.includes('--store') || argv.includes('--store-only'),
+    storeOnly: argv.includes('--store-only'),
   };
 }
 
@@ -188,8 +196,40 @@ async function h2loadSection(s: Settings, bm: BenchMesh, httpListen: string, not
   }
 }
 
+/**
+ * The global store section: SQLite, then PostgreSQL (a primary and a standby on this machine).
+ * About a minute: two 5 s write loops, 2 × 100 revokes, three kills and two 100k exports.
+ */
+async function storeSection(s: Settings, notes: string[]): Promise<StoreBenchRow[]> {
+  const opts = { writeConcurrency: 8, writeDurationMs: s.smoke ? 1000 : 5000, revokes: s.smoke ? 5 : 100, exportIdentities: s.smoke ? 2000 : 100_000, log };
+  const rows = [await benchSqlite(opts)];
+  try {
+    rows.push(await benchPostgres(opts));
+  } catch (err) {
+    notes.push(`global store on PostgreSQL not measured: ${(err as Error).stack ?? String(err)}`);
+    log(`store: postgres failed: ${(err as Error).message}`);
+  }
+  return rows;
+}
+
+/** `--store-only`: the store section alone, to bench/results/store.json and the console. */
+async function storeOnly(s: Settings): Promise<void> {
+  const started = Date.now();
+  const notes: string[] = [];
+  const rows = await storeSection(s, notes);
+  const targets = storeTargets(rows);
+  const out = { command: `node dist/bench/main.js --store-only${s.smoke ? ' --smoke' : ''}`, startedAt: new Date(started).toISOString(), elapsedS: (Date.now() - started) / 1000, machine: machineInfo(), store: rows, targets, notes };
+  fs.mkdirSync(s.resultsDir, { recursive: true });
+  fs.writeFileSync(path.join(s.resultsDir, 'store.json'), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(storeMarkdown(rows).join('\n'));
+  for (const n of notes) log(`note: ${n}`);
+  for (const t of targets) log(`${t.met ? 'MET ' : 'MISS'} ${t.target}: ${t.measured}`);
+  log(`done in ${Math.round(out.elapsedS)} s`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const s = settings(argv);
+  if (s.storeOnly) return storeOnly(s);
   const started = Date.now();
   const notes: string[] = [];
   const procs: SpawnedService[] = [];
@@ -282,6 +322,8 @@ async function main(argv: string[]): Promise<void> {
       return JSON.parse(out.trim().split('\n').pop()!) as BenchReport['scale'];
     });
     const scale = medianScale(scaleRuns);
+    log('global store');
+    const store = s.store ? await storeSection(s, notes) : undefined;
 
     const by = (name: string): ScenarioResult => [...scenarios, ...anchorResults].find((x) => x.name === name)!;
     const gw = by('gateway-regional').throughput.median;
@@ -323,6 +365,7 @@ async function main(argv: string[]): Promise<void> {
       { target: 'cache lookup p99 within 2× from 1k to 1M identities', measured: p99s.map((v) => `${(v / 1000).toFixed(2)} µs`).join(' → '), met: Math.max(...p99s) <= 2 * Math.min(...p99s) },
       { target: '≤ 2 KiB heap per cached identity', measured: scale.map((x) => `${x.heapBytesPerIdentity} B`).join(', '), met: scale.every((x) => x.heapBytesPerIdentity <= 2048) },
       { target: 'revocation propagation p99 ≤ 100 ms', measured: `p50 ${revocation.p50} ms, p99 ${revocation.p99} ms`, met: revocation.p99 <= 100 && revocation.timedOut === 0 },
+      ...(store === undefined ? [] : storeTargets(store)),
     ];
     const report: BenchReport = {
       command: s.smoke ? 'node dist/bench/main.js --smoke' : 'make bench',
@@ -343,6 +386,7 @@ async function main(argv: string[]): Promise<void> {
       revocation: { count: revocation.count, p50: revocation.p50, p99: revocation.p99, max: revocation.max, timedOut: revocation.timedOut },
       scale,
       ratios,
+      ...(store === undefined ? {} : { store }),
       targets,
       notes,
     };

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SuiteRow } from './h2load-suite.js';
 import type { LoadResult } from './load-generator.js';
+import type { StoreBenchRow } from './store.js';
 
 /** Median and spread (min–max) of one figure over the runs of a scenario. */
 export interface Figure {
@@ -121,6 +122,8 @@ export interface BenchReport {
   revocation: { count: number; p50: number; p99: number; max: number; timedOut: number };
   scale: { identities: number; heapBytesPerIdentity: number; lookupP50Ns: number; lookupP99Ns: number; lookupP99SpreadNs?: [number, number]; mapGetP50Ns?: number; mapGetP99Ns?: number; snapshotBytes?: number; snapshotLoadMs?: number }[];
   ratios: Record<string, number>;
+  /** The global store, SQLite and PostgreSQL side by side (absent when the section was not run). */
+  store?: StoreBenchRow[];
   targets: { target: string; measured: string; met: boolean }[];
   notes: string[];
 }
@@ -199,6 +202,7 @@ function markdown(r: BenchReport): string {
   lines.push('## Faults during open-loop load through the gateway', '', '| fault | rate/s | calls | failed | p99 in the fault window ms | max in the window ms | p99 whole run ms |', '|---|---|---|---|---|---|---|');
   for (const f of r.faults) lines.push(`| ${f.name} | ${f.rate} | ${f.sent} | ${f.failed} | ${fmt(f.windowP99, 2)} | ${fmt(f.windowMax, 1)} | ${fmt(f.p99, 2)} |`);
   lines.push('', '## Revocation propagation to regional', '', `${r.revocation.count} disables, each timed from the admin call's return until regional refuses the client: p50 ${fmt(r.revocation.p50, 1)} ms, p99 ${fmt(r.revocation.p99, 1)} ms, max ${fmt(r.revocation.max, 1)} ms, ${r.revocation.timedOut} not seen within 3 s.`, '');
+  if (r.store !== undefined && r.store.length > 0) lines.push(...storeMarkdown(r.store));
   const us = (ns: number | undefined): string => (ns === undefined ? '–' : `${fmt(ns / 1000, 2)} µs`);
   lines.push('## Scale (in process)', '', '| identities | heap per cached identity | lookup p50 | lookup p99 | anchor Map.get p50 | anchor Map.get p99 | backup snapshot size | snapshot load (verify + decode) |', '|---|---|---|---|---|---|---|---|');
   for (const s of r.scale) lines.push(`| ${fmt(s.identities)} | ${fmt(s.heapBytesPerIdentity)} B | ${us(s.lookupP50Ns)} | ${us(s.lookupP99Ns)}${s.lookupP99SpreadNs === undefined ? '' : ` (${us(s.lookupP99SpreadNs[0])}–${us(s.lookupP99SpreadNs[1])})`} | ${us(s.mapGetP50Ns)} | ${us(s.mapGetP99Ns)} | ${s.snapshotBytes === undefined ? '–' : `${fmt(s.snapshotBytes / 2 ** 20, 1)} MiB`} | ${s.snapshotLoadMs === undefined ? '–' : `${fmt(s.snapshotLoadMs, 1)} ms`} |`);
@@ -209,4 +213,41 @@ function markdown(r: BenchReport): string {
   const findings = path.resolve(__dirname, '..', '..', 'bench', 'findings.md');
   if (fs.existsSync(findings)) lines.push(fs.readFileSync(findings, 'utf8').trimEnd(), '');
   return lines.join('\n');
+}
+
+/** Store targets from issue 19, met or not, for the targets table. */
+export function storeTargets(rows: StoreBenchRow[]): BenchReport['targets'] {
+  const out: BenchReport['targets'] = [];
+  const ms = (v: number | undefined): string => (v === undefined ? 'not within 30 s' : `${fmt(v)} ms`);
+  for (const row of rows) {
+    const p = row.propagation;
+    out.push({ target: `store ${row.engine}: revoke propagation p99 ≤ 200 ms to ${row.engine === 'postgres' ? 'a regional watching the other global instance' : 'a regional watching the single instance'}`, measured: `p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms over ${p.count} (${p.timedOut} not seen within 3 s)`, met: p.p99 <= 200 && p.timedOut === 0 });
+    out.push({ target: `store ${row.engine}: admin writes succeed within 2 s of a global instance's kill -9${row.engine === 'sqlite' ? ' (single instance: restarted)' : ''}`, measured: ms(row.globalKillMs), met: row.globalKillMs !== undefined && row.globalKillMs <= 2000 });
+    if (row.engine === 'postgres') out.push({ target: 'store postgres: admin writes succeed within 10 s of the primary\'s kill -9 (standby promoted)', measured: ms(row.primaryKillMs), met: row.primaryKillMs !== undefined && row.primaryKillMs <= 10_000 });
+  }
+  return out;
+}
+
+/** The global store section of the report. */
+export function storeMarkdown(rows: StoreBenchRow[]): string[] {
+  const ms = (v: number | undefined): string => (v === undefined ? 'not within 30 s' : fmt(v));
+  const lines = [
+    '## Global store: SQLite and PostgreSQL',
+    '',
+    'Real processes on 127.0.0.1. SQLite: one global instance (the engine is embedded). PostgreSQL: a primary with a synchronous standby, global-1 and global-2 on it, '
+      + 'the regional given global-2 only while revokes are written through global-1. Admin writes are CreateApp calls through the admin gRPC API in a bounded closed loop. '
+      + 'Propagation is timed from the SetAppEnabled(false) call\'s return until the regional refuses the client. The kill figures run admin writes through every instance '
+      + 'in a loop and time the kill -9 to the first write that succeeds after it (SQLite: the instance restarted in place; PostgreSQL primary: the standby promoted at once). '
+      + 'The export reads every tenant, identity and signing key at one revision (`exportState()`) and encodes them as the backup\'s lines, unsigned; its identities are loaded in bulk with SQL.',
+    '',
+    '| engine | writes/s | write p50 ms | write p99 ms | write failures | revoke p50 ms | revoke p99 ms | revoke max ms | export identities | export ms | export size | writes again after global kill -9 ms | after primary kill -9 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.engine} | ${fmt(r.writes.perSecond)} | ${fmt(r.writes.p50, 2)} | ${fmt(r.writes.p99, 2)} | ${r.writes.failed} | ${fmt(r.propagation.p50, 1)} | ${fmt(r.propagation.p99, 1)} | ${fmt(r.propagation.max, 1)} | ${fmt(r.export.identities)} | ${fmt(r.export.ms)} | ${fmt(r.export.bytes / 2 ** 20, 1)} MiB | ${ms(r.globalKillMs)} | ${r.engine === 'postgres' ? ms(r.primaryKillMs) : '–'} |`,
+    );
+  }
+  lines.push('');
+  return lines;
 }

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { calculateJwkThumbprint } from 'jose';
+import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
+import { bearer, unary } from '../../lib/grpc/index.js';
 import { ManualClock } from '../../lib/clock/index.js';
 import { silentLogger } from '../../lib/log/index.js';
 import { openStore } from '../../services/global/store/open-store.js';
@@ -73,6 +77,44 @@ describe('global tier on PostgreSQL (real processes)', function () {
       return out;
     })();
   }
+
+  it('stops a regional that watches global-2 from issuing for a certificate credential removed through global-1', async () => {
+    // regional-westus is given global-2 alone, so its change feed comes from the other instance.
+    const all = mesh.globals;
+    mesh.globals = ['global-2'];
+    try {
+      await mesh.startRegional('westus');
+    } finally {
+      mesh.globals = all;
+    }
+    const regional = mesh.tokenClient('regional-westus');
+    const w = await mesh.addWorkload('w-propagation');
+    const until = async (refused: boolean, limitMs: number): Promise<{ ms: number; code: number | undefined }> => {
+      const t0 = performance.now();
+      for (;;) {
+        const out = await acquire(regional, w, 2000);
+        const code = out.error?.code;
+        if (refused ? code === status.PERMISSION_DENIED || code === status.UNAUTHENTICATED : out.response !== undefined) return { ms: performance.now() - t0, code };
+        if (performance.now() - t0 > limitMs) return { ms: Infinity, code };
+        await sleep(5);
+      }
+    };
+    assert.ok((await until(false, 10_000)).ms < Infinity, 'regional-westus issues for the new workload before the removal');
+    const keyId = await calculateJwkThumbprint(createPublicKey(w.privateKey).export({ format: 'jwk' }));
+    const admin = new AdminServiceClient(mesh.address('global-1'), credentials.createInsecure());
+    try {
+      await unary((m, o, cb) => admin.removeCredential({ tenantId: w.tenantId, clientId: w.clientId, keyId }, m, o, cb), { metadata: bearer(mesh.adminToken) });
+    } finally {
+      admin.close();
+    }
+    const refused = await until(true, 10_000);
+    console.log(`      removal on global-1 refused at regional-westus (watching global-2) ${refused.ms.toFixed(1)} ms after the admin call returned`);
+    assert.ok(refused.ms < Infinity, `regional-westus refuses the removed credential within 10 s (last code ${refused.code})`);
+    // And it stays refused.
+    await sleep(300);
+    const again = await acquire(regional, w, 2000);
+    assert.ok(again.error?.code === status.PERMISSION_DENIED || again.error?.code === status.UNAUTHENTICATED, `still refused after the first refusal: ${again.error?.code}`);
+  });
 
   it('serves every token and takes admin writes on global-2 within 2 s when global-1 is killed with SIGKILL', async () => {
     const gateway = mesh.tokenClient('gateway-eastus');
