@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ADMIN_MEMBERS } from '../../services/global/global-server.js';
 import { directoryRole } from '../../services/global/directory-access.js';
@@ -39,6 +39,36 @@ async function modelFor(apiVersion: string, kind: string): Promise<new (data: ob
   return model;
 }
 
+/**
+ * Fields of a CloudNativePG resource that its CRD does not declare. The CRD schema allows unknown
+ * fields (the API server prunes them), so a misspelt field passes validate() and is silently
+ * dropped; this walks the object along the declared properties of the schema's generated types
+ * in @kubernetes-models/cloudnative-pg, down to the Kubernetes core types it embeds.
+ */
+function undeclaredCnpgFields(value: unknown, typeFile: string, at: string): string[] {
+  const text = readFileSync(typeFile, 'utf8');
+  const imports = new Map([...text.matchAll(/^import \{ (\w+) \} from "(\.[^"]+)\.js";$/gm)].map((m) => [m[1]!, path.resolve(path.dirname(typeFile), `${m[2]!}.d.ts`)]));
+  const body = /export interface \w+ \{\n([\s\S]*?)\n\}/.exec(text)?.[1] ?? '';
+  const fields = new Map([...body.matchAll(/^ {4}"([^"]+)"\??: (.+?);?$/gm)].map((m) => [m[1]!, /(IComGithub\w+)/.exec(m[2]!)?.[1]]));
+  if (fields.size === 0) throw new Error(`${typeFile}: no declared properties found`);
+  if (typeof value !== 'object' || value === null) return [];
+  const problems: string[] = [];
+  for (const [key, child] of Object.entries(value)) {
+    if (!fields.has(key)) {
+      problems.push(`${at}.${key}`);
+      continue;
+    }
+    const file = imports.get(fields.get(key) ?? '');
+    if (file === undefined || !existsSync(file) || typeof child !== 'object' || child === null) continue;
+    const items: unknown[] = Array.isArray(child) ? child : [child];
+    for (const [i, item] of items.entries()) {
+      if (typeof item !== 'object' || item === null) continue;
+      problems.push(...undeclaredCnpgFields(item, file, Array.isArray(child) ? `${at}.${key}[${i}]` : `${at}.${key}`));
+    }
+  }
+  return problems;
+}
+
 describe('deploy/k8s', () => {
   it('renders the global, backup, eastus and westus overlays when built with kustomize semantics', () => {
     assert.deepEqual(OVERLAYS, ['backup', 'eastus', 'global', 'global-sqlite', 'westus']);
@@ -56,6 +86,17 @@ describe('deploy/k8s', () => {
       }
     }
     assert.deepEqual(problems, []);
+  });
+
+  it('uses only fields the CloudNativePG CRD declares in every CloudNativePG resource when rendered', () => {
+    const cnpg = everyObject().filter(([, o]) => o.apiVersion.startsWith('postgresql.cnpg.io/'));
+    assert.ok(cnpg.length > 0, 'no CloudNativePG resource rendered');
+    const problems: string[] = [];
+    for (const [where, o] of cnpg) {
+      const typeFile = path.join(REPO_ROOT, 'node_modules', '@kubernetes-models', 'cloudnative-pg', o.apiVersion, `${o.kind}.d.ts`);
+      problems.push(...undeclaredCnpgFields(o.spec, path.join(path.dirname(typeFile), `${o.kind}Spec.d.ts`), `${where} ${id(o)} spec`));
+    }
+    assert.deepEqual(problems, [], 'fields the operator would drop');
   });
 
   it('puts global, backup and each region in its own namespace when rendered', () => {
