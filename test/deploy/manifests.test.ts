@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ADMIN_MEMBERS } from '../../services/global/global-server.js';
 import { directoryRole } from '../../services/global/directory-access.js';
@@ -18,23 +18,64 @@ for (const name of STORAGE) rendered.set(`storage/${name}`, renderKustomization(
 const everyObject = (): Array<[string, K8sObject]> => [...rendered].flatMap(([where, objects]) => objects.map((o): [string, K8sObject] => [where, o]));
 const workloads = (): Array<[string, K8sObject]> => everyObject().filter(([, o]) => podSpecOf(o) !== undefined);
 const id = (o: K8sObject): string => `${o.kind}/${o.metadata.namespace ?? '-'}/${o.metadata.name}`;
-const envOf = (c: Container): Map<string, string> => new Map((c.env ?? []).map((e) => [e.name, e.value ?? '<from a reference>']));
+/** The pod name a Deployment's controller gives a pod: <deployment>-<10-char template hash>-<5 chars>. */
+const podNameOf = (w: K8sObject): string => (w.kind === 'StatefulSet' ? `${w.metadata.name}-0` : `${w.metadata.name}-5d7c9b8f6d-x2k7q`);
+/** A container's env as the kubelet sets it: the pod's name for a metadata.name field reference. */
+const envOf = (c: Container, w?: K8sObject): Map<string, string> =>
+  new Map((c.env ?? []).map((e) => {
+    const field = (e.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef?.fieldPath;
+    return [e.name, e.value ?? (field === 'metadata.name' && w !== undefined ? podNameOf(w) : '<from a reference>')];
+  }));
+/** The namespace an overlay renders into: global-sqlite is the other install of global. */
+const namespaceOf = (overlay: string): string => `authmesh-${overlay === 'global-sqlite' ? 'global' : overlay}`;
 
 /** The Kubernetes model class for an apiVersion and kind, with the OpenAPI schema's validator. */
 async function modelFor(apiVersion: string, kind: string): Promise<new (data: object) => { validate(): void }> {
-  const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, new (data: object) => { validate(): void }>;
+  // CloudNativePG's resources are checked against the operator's CRD schema (@kubernetes-models/cloudnative-pg).
+  const from = apiVersion.startsWith('postgresql.cnpg.io/') ? `@kubernetes-models/cloudnative-pg/${apiVersion}/${kind}` : `kubernetes-models/${apiVersion}/${kind}`;
+  const mod = (await import(from)) as Record<string, new (data: object) => { validate(): void }>;
   const model = mod[kind];
   if (model === undefined) throw new Error(`no model for ${apiVersion} ${kind}`);
   return model;
 }
 
+/**
+ * Fields of a CloudNativePG resource that its CRD does not declare. The CRD schema allows unknown
+ * fields (the API server prunes them), so a misspelt field passes validate() and is silently
+ * dropped; this walks the object along the declared properties of the schema's generated types
+ * in @kubernetes-models/cloudnative-pg, down to the Kubernetes core types it embeds.
+ */
+function undeclaredCnpgFields(value: unknown, typeFile: string, at: string): string[] {
+  const text = readFileSync(typeFile, 'utf8');
+  const imports = new Map([...text.matchAll(/^import \{ (\w+) \} from "(\.[^"]+)\.js";$/gm)].map((m) => [m[1]!, path.resolve(path.dirname(typeFile), `${m[2]!}.d.ts`)]));
+  const body = /export interface \w+ \{\n([\s\S]*?)\n\}/.exec(text)?.[1] ?? '';
+  const fields = new Map([...body.matchAll(/^ {4}"([^"]+)"\??: (.+?);?$/gm)].map((m) => [m[1]!, /(IComGithub\w+)/.exec(m[2]!)?.[1]]));
+  if (fields.size === 0) throw new Error(`${typeFile}: no declared properties found`);
+  if (typeof value !== 'object' || value === null) return [];
+  const problems: string[] = [];
+  for (const [key, child] of Object.entries(value)) {
+    if (!fields.has(key)) {
+      problems.push(`${at}.${key}`);
+      continue;
+    }
+    const file = imports.get(fields.get(key) ?? '');
+    if (file === undefined || !existsSync(file) || typeof child !== 'object' || child === null) continue;
+    const items: unknown[] = Array.isArray(child) ? child : [child];
+    for (const [i, item] of items.entries()) {
+      if (typeof item !== 'object' || item === null) continue;
+      problems.push(...undeclaredCnpgFields(item, file, Array.isArray(child) ? `${at}.${key}[${i}]` : `${at}.${key}`));
+    }
+  }
+  return problems;
+}
+
 describe('deploy/k8s', () => {
   it('renders the global, backup, eastus and westus overlays when built with kustomize semantics', () => {
-    assert.deepEqual(OVERLAYS, ['backup', 'eastus', 'global', 'westus']);
+    assert.deepEqual(OVERLAYS, ['backup', 'eastus', 'global', 'global-sqlite', 'westus']);
     for (const [where, objects] of rendered) assert.ok(objects.length > 0, `${where} renders nothing`);
   });
 
-  it('passes the Kubernetes OpenAPI schema for every object when rendered', async () => {
+  it('passes the Kubernetes OpenAPI schema, or the CloudNativePG CRD schema, for every object when rendered', async () => {
     const problems: string[] = [];
     for (const [where, o] of everyObject()) {
       try {
@@ -47,20 +88,109 @@ describe('deploy/k8s', () => {
     assert.deepEqual(problems, []);
   });
 
+  it('uses only fields the CloudNativePG CRD declares in every CloudNativePG resource when rendered', () => {
+    const cnpg = everyObject().filter(([, o]) => o.apiVersion.startsWith('postgresql.cnpg.io/'));
+    assert.ok(cnpg.length > 0, 'no CloudNativePG resource rendered');
+    const problems: string[] = [];
+    for (const [where, o] of cnpg) {
+      const typeFile = path.join(REPO_ROOT, 'node_modules', '@kubernetes-models', 'cloudnative-pg', o.apiVersion, `${o.kind}.d.ts`);
+      problems.push(...undeclaredCnpgFields(o.spec, path.join(path.dirname(typeFile), `${o.kind}Spec.d.ts`), `${where} ${id(o)} spec`));
+    }
+    assert.deepEqual(problems, [], 'fields the operator would drop');
+  });
+
   it('puts global, backup and each region in its own namespace when rendered', () => {
     for (const name of OVERLAYS) {
       const objects = rendered.get(`overlays/${name}`)!;
       const namespaced = objects.filter((o) => o.kind !== 'Namespace');
-      assert.ok(namespaced.every((o) => o.metadata.namespace === `authmesh-${name}`), `overlay ${name} leaks out of authmesh-${name}`);
-      assert.ok(objects.some((o) => o.kind === 'Namespace' && o.metadata.name === `authmesh-${name}`), `overlay ${name} does not create its namespace`);
+      assert.ok(namespaced.every((o) => o.metadata.namespace === namespaceOf(name)), `overlay ${name} leaks out of ${namespaceOf(name)}`);
+      assert.ok(objects.some((o) => o.kind === 'Namespace' && o.metadata.name === namespaceOf(name)), `overlay ${name} does not create its namespace`);
     }
   });
 
-  it('runs global as one StatefulSet replica with a claim and scales regional and gateway with an HPA when rendered', () => {
-    const global = rendered.get('overlays/global')!.find((o) => o.kind === 'StatefulSet')!;
+  it('runs global as a Deployment of at least two instances with a PDB, hostname anti-affinity and rolling updates when rendered', () => {
+    const objects = rendered.get('overlays/global')!;
+    assert.ok(!objects.some((o) => o.kind === 'StatefulSet'), 'overlays/global still has a StatefulSet');
+    const global = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'global');
+    assert.ok(global, 'overlays/global: global is not a Deployment');
+    type DeploymentSpec = {
+      replicas: number;
+      strategy?: { type?: string; rollingUpdate?: { maxUnavailable?: number | string } };
+      template: { metadata: { labels: Record<string, string> }; spec: { affinity?: { podAntiAffinity?: AntiAffinity } } };
+    };
+    type Term = { topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } };
+    type AntiAffinity = { requiredDuringSchedulingIgnoredDuringExecution?: Term[]; preferredDuringSchedulingIgnoredDuringExecution?: Array<{ podAffinityTerm: Term }> };
+    const spec = global.spec as DeploymentSpec;
+    assert.ok(spec.replicas >= 2, `global runs ${spec.replicas} replica(s)`);
+    assert.equal(spec.strategy?.type ?? 'RollingUpdate', 'RollingUpdate');
+    assert.equal(spec.strategy?.rollingUpdate?.maxUnavailable, 0, 'a rollout may take an instance down before its replacement is ready');
+    const labels = spec.template.metadata.labels;
+    const selects = (s: Record<string, string> | undefined): boolean => s !== undefined && Object.entries(s).every(([k, v]) => labels[k] === v);
+    const anti = spec.template.spec.affinity?.podAntiAffinity;
+    const terms = [...(anti?.requiredDuringSchedulingIgnoredDuringExecution ?? []), ...(anti?.preferredDuringSchedulingIgnoredDuringExecution ?? []).map((p) => p.podAffinityTerm)];
+    assert.ok(terms.some((t) => t.topologyKey === 'kubernetes.io/hostname' && selects(t.labelSelector?.matchLabels)), 'global has no pod anti-affinity by hostname');
+    const pdb = objects.find((o) => o.kind === 'PodDisruptionBudget' && selects((o.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels));
+    assert.ok(pdb, 'global has no PodDisruptionBudget');
+    const budget = pdb.spec as { minAvailable?: number; maxUnavailable?: number };
+    const keptUp = budget.minAvailable ?? spec.replicas - (budget.maxUnavailable ?? spec.replicas);
+    assert.ok(keptUp >= 2 && keptUp < spec.replicas, `the PDB keeps ${keptUp} of ${spec.replicas} instances up: a drain must leave two and still be able to evict one`);
+  });
+
+  it('puts global on a CloudNativePG Cluster with a synchronous standby, its -rw Service and the app Secret\'s password as a file when rendered', () => {
+    const objects = rendered.get('overlays/global')!;
+    type ClusterSpec = {
+      instances: number;
+      minSyncReplicas?: number;
+      postgresql?: { synchronous?: { method: string; number: number; dataDurability?: string } };
+      bootstrap?: { initdb?: { database?: string; owner?: string } };
+    };
+    const clusters = objects.filter((o) => o.apiVersion === 'postgresql.cnpg.io/v1' && o.kind === 'Cluster');
+    assert.equal(clusters.length, 1, 'overlays/global has no CloudNativePG Cluster');
+    const cluster = clusters[0]!;
+    const spec = cluster.spec as ClusterSpec;
+    assert.ok(spec.instances >= 2, `the Cluster has ${spec.instances} instance(s): no standby`);
+    const sync = spec.postgresql?.synchronous;
+    const standbys = sync !== undefined ? sync.number : (spec.minSyncReplicas ?? 0);
+    assert.ok(standbys >= 1 && standbys < spec.instances, `the Cluster waits for ${standbys} synchronous standby(s) of ${spec.instances - 1}`);
+    // "preferred" would let commits go on without a standby, so an acknowledged write could be lost with the primary.
+    if (sync !== undefined) assert.equal(sync.dataDurability ?? 'required', 'required', 'synchronous commit is not enforced');
+
+    const global = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'global');
+    assert.ok(global, 'overlays/global: global is not a Deployment');
+    const c = containersOf(global).find((x) => x.name === 'global')!;
+    const env = envOf(c, global);
+    const config = serviceContract(c).parse((c.args ?? []).slice(1), Object.fromEntries(env)) as { store: string; instance: string; 'store-password-file': string };
+    const url = new URL(config.store);
+    assert.equal(url.protocol, 'postgres:', 'global does not run on PostgreSQL');
+    assert.equal(url.hostname, `${cluster.metadata.name}-rw`, 'global does not dial the Cluster\'s read-write Service');
+    assert.equal(url.username, spec.bootstrap?.initdb?.owner ?? 'app', 'store user is not the Cluster\'s application user');
+    assert.equal(url.pathname, `/${spec.bootstrap?.initdb?.database ?? 'app'}`, 'store database is not the Cluster\'s application database');
+    assert.equal(config.instance, podNameOf(global), 'the instance is not named after its pod');
+    assert.ok(!(c.env ?? []).some((e) => e.name === 'AUTHMESH_STORE_PASSWORD'), 'the password is in the environment');
+    const file = config['store-password-file'];
+    const mount = (c.volumeMounts ?? []).find((m) => file.startsWith(`${m.mountPath}/`));
+    const volume = (podSpecOf(global)!.volumes ?? []).find((v) => v.name === mount?.name) as { secret?: { secretName: string; items?: Array<{ key: string; path: string }> } } | undefined;
+    assert.equal(volume?.secret?.secretName, `${cluster.metadata.name}-app`, 'the password file is not from the Cluster\'s app Secret');
+    const item = volume.secret.items?.find((i) => `${mount!.mountPath}/${i.path}` === file);
+    assert.equal(item?.key, 'password', 'the password file is not the Secret\'s password key');
+    // Every instance must hold the same tokens and keys, so the seed Secret is required, not optional.
+    const seed = (podSpecOf(global)!.volumes ?? []).find((v) => v.secret?.secretName === 'global-seed');
+    assert.ok(seed && seed.secret!.optional !== true, 'global-seed is optional: instances would make keys of their own');
+  });
+
+  it('keeps global on SQLite as one StatefulSet replica with a claim in the global-sqlite overlay when rendered', () => {
+    const objects = rendered.get('overlays/global-sqlite')!;
+    const global = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'global');
+    assert.ok(global, 'overlays/global-sqlite has no global StatefulSet');
     const spec = global.spec as { replicas: number; volumeClaimTemplates: unknown[] };
     assert.equal(spec.replicas, 1);
     assert.equal(spec.volumeClaimTemplates.length, 1);
+    assert.ok(!objects.some((o) => o.kind === 'Cluster' || o.kind === 'Deployment'), 'the single-node install carries the replicated tier');
+    const env = envOf(containersOf(global)[0]!, global);
+    assert.ok(!(env.get('AUTHMESH_STORE') ?? '').startsWith('postgres'), 'the single-node install points at PostgreSQL');
+  });
+
+  it('scales regional and gateway with an HPA when rendered', () => {
     for (const region of ['eastus', 'westus']) {
       const objects = rendered.get(`overlays/${region}`)!;
       for (const name of ['regional', 'gateway']) {
@@ -123,7 +253,7 @@ describe('deploy/k8s', () => {
     for (const [, w] of workloads()) {
       for (const c of containersOf(w)) {
         const contract = serviceContract(c);
-        const env = envOf(c);
+        const env = envOf(c, w);
         const flags = new Set((c.args ?? []).slice(1).filter((a) => a.startsWith('--')).map((a) => a.slice(2).replace(/=.*$/, '')));
         for (const option of contract.options) {
           if (option.required) assert.ok(env.has(option.env) || flags.has(option.flag), `${id(w)} ${c.name}: ${option.env} is required by ${contract.main} but not set`);
@@ -138,7 +268,7 @@ describe('deploy/k8s', () => {
     for (const [, w] of workloads()) {
       for (const c of containersOf(w)) {
         const contract = serviceContract(c);
-        const env = Object.fromEntries(envOf(c));
+        const env = Object.fromEntries(envOf(c, w));
         assert.doesNotThrow(() => contract.parse((c.args ?? []).slice(1), env), `${id(w)} ${c.name}`);
       }
     }
@@ -148,7 +278,7 @@ describe('deploy/k8s', () => {
     for (const [, w] of workloads()) {
       const pod = podSpecOf(w)!;
       for (const c of containersOf(w)) {
-        const env = envOf(c);
+        const env = envOf(c, w);
         const listen = env.get('AUTHMESH_LISTEN');
         assert.ok(listen?.startsWith('0.0.0.0:'), `${id(w)} ${c.name}: listens on ${String(listen)}`);
         assert.ok((c.ports ?? []).some((p) => `0.0.0.0:${p.containerPort}` === listen), `${id(w)} ${c.name}: ${String(listen)} is no container port`);
@@ -167,7 +297,7 @@ describe('deploy/k8s', () => {
   it('names each region in its regional and gateway when rendered', () => {
     for (const region of ['eastus', 'westus']) {
       for (const w of rendered.get(`overlays/${region}`)!.filter((o) => podSpecOf(o) !== undefined)) {
-        for (const c of containersOf(w)) assert.equal(envOf(c).get('AUTHMESH_REGION'), region, `${id(w)} ${c.name}`);
+        for (const c of containersOf(w)) assert.equal(envOf(c, w).get('AUTHMESH_REGION'), region, `${id(w)} ${c.name}`);
       }
     }
   });
@@ -185,11 +315,12 @@ describe('deploy/k8s', () => {
 
   it('runs every component in production mode with mutual TLS from a Secret of its own when rendered', () => {
     const secrets = new Map<string, string>();
-    for (const [, w] of workloads()) {
+    // overlays/global and overlays/global-sqlite are two installs of one component, never applied together.
+    for (const [overlay, w] of workloads()) {
       const pod = podSpecOf(w)!;
       for (const c of containersOf(w)) {
         const where = `${id(w)} container ${c.name}`;
-        const env = envOf(c);
+        const env = envOf(c, w);
         assert.equal(env.get('AUTHMESH_MODE'), 'production', `${where}: not in production mode`);
         const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === '/etc/authmesh/tls');
         assert.ok(mount, `${where}: no mesh certificate mounted`);
@@ -199,7 +330,7 @@ describe('deploy/k8s', () => {
         const secret = pod.volumes?.find((v) => v.name === mount.name)?.secret;
         assert.equal(secret?.secretName, `${w.metadata.name}-mesh-tls`, `${where}: mesh certificate Secret`);
         assert.notEqual(secret?.optional, true, `${where}: the mesh certificate must not be optional`);
-        const key = `${w.metadata.namespace}/${secret!.secretName}`;
+        const key = `${overlay}: ${w.metadata.namespace}/${secret!.secretName}`;
         assert.equal(secrets.get(key), undefined, `${where}: shares ${key} with ${String(secrets.get(key))}`);
         secrets.set(key, id(w));
       }
@@ -211,7 +342,7 @@ describe('deploy/k8s', () => {
     assert.equal(gateways.length, 2);
     for (const [, w] of gateways) {
       for (const c of containersOf(w)) {
-        const env = envOf(c);
+        const env = envOf(c, w);
         assert.equal(env.get('AUTHMESH_GRPC_TLS'), 'true', `${id(w)}: plaintext public gRPC port`);
         const parsed = serviceContract(c).parse((c.args ?? []).slice(1), Object.fromEntries(env)) as { grpcTls?: { certFile: string } };
         assert.equal(parsed.grpcTls?.certFile, '/etc/authmesh/http-tls/tls.crt', id(w));
@@ -225,7 +356,7 @@ describe('deploy/k8s', () => {
     const members = new Map<string, string>();
     for (const [, w] of workloads()) {
       const namespace = w.metadata.namespace!;
-      const region = envOf(containersOf(w)[0]!).get('AUTHMESH_REGION');
+      const region = envOf(containersOf(w)[0]!, w).get('AUTHMESH_REGION');
       const member = { global: 'global', backup: 'backup', regional: `regional-${String(region)}`, gateway: `gateway-${String(region)}` }[w.metadata.name];
       assert.ok(member, `${id(w)}: no mesh member name known`);
       const cert = certificates.find((c) => c.metadata.namespace === namespace && c.spec.secretName === `${w.metadata.name}-mesh-tls`);
