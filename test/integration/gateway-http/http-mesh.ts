@@ -1,5 +1,5 @@
+import { freePort } from '../../support/free-port.js';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { webcrypto } from 'node:crypto';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -30,17 +30,7 @@ export interface HttpMesh {
 
 export const SCOPE = `${RESOURCE}/.default`;
 
-/** A port that was free a moment ago, so the issuer URL can be known before the gateway starts. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** The WebCrypto form of a workload's key and its kid, as OAuth libraries take it. */
 export async function cryptoKeyOf(w: TestWorkload): Promise<{ key: webcrypto.CryptoKey; kid: string }> {

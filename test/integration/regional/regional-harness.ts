@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import type { status} from '@grpc/grpc-js';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { HealthClient, type HealthCheckResponse } from './health-client.js';
@@ -24,14 +23,7 @@ const REQUEST_DEFAULTS: AcquireTokenRequest = {
   tenantId: '', clientId: '', scope: '', clientAssertion: '', clientAssertionType: '', clientSecret: '',
 };
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../../support/free-port.js';
 
 /** Waits for the JSON log line with `"listening"` and returns its address. */
 export async function listeningAddress(proc: SpawnedService, timeoutMs = 15_000): Promise<string> {
