@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { calculateJwkThumbprint } from 'jose';
-import { AdminServiceClient } from '../../gen/authmesh/admin/v1/admin.js';
+import { AdminServiceClient, type ExportBackupResponse } from '../../gen/authmesh/admin/v1/admin.js';
 import { bearer, unary } from '../../lib/grpc/index.js';
 import { ManualClock } from '../../lib/clock/index.js';
 import { silentLogger } from '../../lib/log/index.js';
@@ -143,7 +143,7 @@ describe('global tier on PostgreSQL (real processes)', function () {
     assert.ok(after.filter((o) => o.at - killedAt > 2000).every((o) => o.ok), `every write from 2 s after the kill succeeded: ${failed.map((f) => f.error).join('; ')}`);
   });
 
-  it('keeps every acknowledged write with gap-free revisions when the PostgreSQL primary is killed with SIGKILL and the standby promoted', async () => {
+  it('keeps every acknowledged write with gap-free revisions, and resumes cache fills, the change feed and the backup export, when the PostgreSQL primary is killed with SIGKILL and the standby promoted', async () => {
     const gateway = mesh.tokenClient('gateway-eastus');
     let n = 0;
     const duration = 9000;
@@ -179,5 +179,27 @@ describe('global tier on PostgreSQL (real processes)', function () {
     } finally {
       await store.close();
     }
+
+    // On the promoted database: regional fills a new identity, a disable reaches it through the
+    // change feed, and global exports a backup snapshot that includes the newest revision.
+    const fresh = await mesh.addWorkload('after-promotion');
+    const regional = mesh.tokenClient('regional-eastus');
+    const issued = await acquire(regional, fresh, 3000);
+    assert.equal(issued.response?.faultDomain, 'regional/eastus', `regional fills an identity created after the promotion: ${issued.error?.code} ${issued.error?.details}`);
+    const disabled = await mesh.adminCall<{ revision: number }>((c) => (m, o, cb) => c.setAppEnabled({ tenantId: fresh.tenantId, clientId: fresh.clientId, enabled: false }, m, o, cb));
+    const disabledAt = Date.now();
+    let refusedAfter = Infinity;
+    while (Date.now() - disabledAt < 10_000) {
+      const o = await acquire(regional, fresh, 2000);
+      if (o.response === undefined && (o.error?.code === status.UNAUTHENTICATED || o.error?.code === status.PERMISSION_DENIED)) {
+        refusedAfter = Date.now() - disabledAt;
+        break;
+      }
+      await sleep(25);
+    }
+    console.log(`      after the promotion: disable at revision ${disabled.revision} refused at regional-eastus ${refusedAfter} ms after it was acknowledged`);
+    assert.ok(refusedAfter < Infinity, 'the change feed reaches regional-eastus again after the promotion');
+    const exported = await mesh.adminCall<ExportBackupResponse>((c) => (m, o, cb) => c.exportBackup({}, m, o, cb));
+    assert.ok(exported.revision >= disabled.revision, `the backup export after the promotion covers revision ${disabled.revision} (got ${exported.revision})`);
   });
 });
