@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { syncFolder } from '../token/token-signer.js';
+import { writePrivateFile } from '../token/token-signer.js';
 
 /**
  * Where snapshots live: a folder locally, an object store in production. Names are flat
@@ -32,23 +31,9 @@ export class FolderBackupStore implements BackupStore {
   constructor(readonly dir: string) {}
 
   put(name: string, data: Buffer): Promise<void> {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const final = path.join(this.dir, checkName(name));
-    // A random name opened exclusively: nothing planted under a guessable name is followed.
-    const tmp = path.join(this.dir, `${TEMP_PREFIX}${name}.${randomBytes(12).toString('hex')}`);
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      let offset = 0;
-      while (offset < data.length) offset += writeSync(fd, data, offset, data.length - offset);
-      fsyncSync(fd);
-    } catch (err) {
-      closeSync(fd);
-      unlinkSync(tmp);
-      throw err;
-    }
-    closeSync(fd);
-    renameSync(tmp, final);
-    syncFolder(this.dir);
+    // A random temp name opened exclusively (nothing planted under a guessable name is followed),
+    // fsynced and renamed; list() skips the temp prefix.
+    writePrivateFile(path.join(this.dir, checkName(name)), data, TEMP_PREFIX);
     return Promise.resolve();
   }
 

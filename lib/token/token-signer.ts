@@ -69,10 +69,11 @@ export function generateSigningKeyPem(): string {
  * name, created exclusively (`wx`, so a planted file or symlink there is never followed) with mode
  * 0600, fsynced, renamed over `file`, and the folder fsynced.
  */
-export function writePrivateFile(file: string, content: string | Buffer): void {
+export function writePrivateFile(file: string, content: string | Buffer, tempPrefix = '.'): void {
   const dir = path.dirname(file);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(12).toString('hex')}.tmp`);
+  // `tempPrefix` lets a folder's reader tell a half-written file from a finished one.
+  const tmp = path.join(dir, `${tempPrefix}${path.basename(file)}.${randomBytes(12).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeFileSync(fd, content);
