@@ -13,13 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { TestMesh } from '../test/support/mesh-harness.js';
 import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
+import { printProfileSummary } from './cpu-profile-summary.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
 import { ACQUIRE_PATH, requestBytes } from './mesh.js';
-
-interface ProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-}
 
 async function main(argv: string[]): Promise<void> {
   const arg = (name: string, dflt: string): string => {
@@ -66,17 +62,7 @@ async function main(argv: string[]): Promise<void> {
     await mesh.stop();
   }
   if (prof === '') return;
-  const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error('no profile written');
-  const profile = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')) as { nodes: ProfileNode[] };
-  const total = profile.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
-  const byFn = new Map<string, number>();
-  for (const n of profile.nodes) {
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
-    byFn.set(key, (byFn.get(key) ?? 0) + (n.hitCount ?? 0));
-  }
-  console.log(`profile: ${path.join(profDir, file)}`);
-  for (const [fn, hits] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(arg('top', '40')))) console.log(`${((100 * hits) / total).toFixed(1).padStart(5)}%  ${fn}`);
+  printProfileSummary(profDir, Number(arg('top', '40')));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

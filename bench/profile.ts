@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeMemberTokenFile } from '../lib/grpc/index.js';
+import { printProfileSummary } from './cpu-profile-summary.js';
 import { closedLoopInWorker } from './load-generator.js';
 import { ACQUIRE_PATH, requestBytes } from './mesh.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
@@ -12,12 +13,6 @@ import { TestMesh } from '../test/support/mesh-harness.js';
  * Writes a .cpuprofile (open it in Chrome DevTools) and prints the functions with the most self
  * time. 127.0.0.1 only; bounded in time.
  */
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-}
-
 async function main(): Promise<void> {
   const target = process.argv[2] ?? 'gateway-eastus';
   const seconds = Number(process.argv[3] ?? '8');
@@ -44,19 +39,7 @@ async function main(): Promise<void> {
   } finally {
     await mesh.stop();
   }
-  const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-  if (file === undefined) throw new Error('no profile written');
-  const profile = JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')) as { nodes: ProfileNode[] };
-  const total = profile.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
-  const byFn = new Map<string, number>();
-  for (const n of profile.nodes) {
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
-    byFn.set(key, (byFn.get(key) ?? 0) + (n.hitCount ?? 0));
-  }
-  console.log(`profile: ${path.join(profDir, file)}`);
-  for (const [fn, hits] of [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
-    console.log(`${((100 * hits) / total).toFixed(1).padStart(5)}%  ${fn}`);
-  }
+  printProfileSummary(profDir, 30);
 }
 
 main().catch((err: unknown) => {
