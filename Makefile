@@ -6,7 +6,7 @@ DEPS := node_modules/.authmesh-installed
 BIN := node_modules/.bin
 MOCHA_ARGS ?=
 
-.PHONY: jaeger help install build proto proto-check lint test test-unit run-mesh bench bench-store chaos clean
+.PHONY: jaeger help install build proto proto-check proto-breaking lint test test-unit run-mesh bench bench-store chaos clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -32,8 +32,21 @@ proto-check: $(DEPS) ## fail when gen/ is not what `make proto` would write
 	  fi
 	@echo "gen/ is up to date"
 
-lint: $(DEPS) ## buf lint, generated-code check, ESLint
+proto-breaking: $(DEPS) ## buf breaking against the latest v* release tag (the committed proto/releases image when the clone has no tag)
+	@tag=$$(git describe --tags --abbrev=0 --match 'v*' 2>/dev/null); \
+	if [ -n "$$tag" ]; then \
+	  echo "buf breaking against git tag $$tag"; \
+	  $(BIN)/buf breaking --against ".git#tag=$$tag"; \
+	else \
+	  image=$$(ls proto/releases/v*.binpb 2>/dev/null | sort -V | tail -n 1); \
+	  if [ -z "$$image" ]; then echo "buf breaking: no v* tag and no proto/releases/v*.binpb to compare against"; exit 1; fi; \
+	  echo "buf breaking against $$image (no v* tag in this clone)"; \
+	  $(BIN)/buf breaking --against "$$image"; \
+	fi
+
+lint: $(DEPS) ## buf lint, buf breaking, generated-code check, ESLint
 	$(BIN)/buf lint
+	@$(MAKE) --no-print-directory proto-breaking
 	@$(MAKE) --no-print-directory proto-check
 	$(BIN)/eslint --max-warnings 0 .
 
