@@ -33,6 +33,26 @@ describe('proto/ for clients in other languages', () => {
     }
   });
 
+  it('sets go_package and the java options on every file, derived from its package', () => {
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(PROTO, file), 'utf8');
+      const [, name, version] = /^package authmesh\.([a-z]+)\.(v\d+);$/m.exec(text) ?? [];
+      assert.ok(name !== undefined && version !== undefined, `${file} has a package authmesh.<name>.<version>`);
+      const options = Object.fromEntries([...text.matchAll(/^option\s+(\w+)\s*=\s*(.+);$/gm)].map(([, k, v]) => [k, v]));
+      const stem = path.basename(file, '.proto');
+      assert.deepEqual(
+        options,
+        {
+          go_package: `"github.com/authmesh/authmesh/gen/go/authmesh/${name}/${version};${name}${version}"`,
+          java_multiple_files: 'true',
+          java_outer_classname: `"${stem[0]!.toUpperCase()}${stem.slice(1)}Proto"`,
+          java_package: `"io.authmesh.${name}.${version}"`,
+        },
+        file,
+      );
+    }
+  });
+
   it('compiles with plain protoc, token API included', function () {
     if (!hasProtoc) {
       // .ci/run installs Debian's protobuf-compiler; elsewhere install it to run this check.
