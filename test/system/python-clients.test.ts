@@ -51,6 +51,7 @@ describe('Python clients (system)', function () {
   let h: HttpMesh;
   let stubs: string;
   let secretFile: string;
+  let wrongSecretFile: string;
   let keyFile: string;
   let ca: string;
   let jwks: ReturnType<typeof jose.createRemoteJWKSet>;
@@ -67,6 +68,8 @@ describe('Python clients (system)', function () {
     assert.equal(gen.status, 0, gen.stderr);
     secretFile = path.join(h.mesh.dir, 'python-client-secret');
     fs.writeFileSync(secretFile, h.secretWorkload.secret, { mode: 0o600 });
+    wrongSecretFile = path.join(h.mesh.dir, 'python-wrong-secret');
+    fs.writeFileSync(wrongSecretFile, 'not-the-secret', { mode: 0o600 });
     keyFile = path.join(h.mesh.dir, 'python-client-key.pem');
     fs.writeFileSync(keyFile, h.certWorkload.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     ca = path.join(h.mesh.dir, 'gateway-eastus', 'tls', 'ca.pem');
@@ -86,6 +89,11 @@ describe('Python clients (system)', function () {
 
   const grpcArgs = (...more: string[]): string[] => [
     '--target', h.mesh.address('gateway-eastus'), '--tenant', h.tenantId, '--scope', SCOPE, '--stubs', stubs, ...more,
+  ];
+
+  /** token_authlib.py's arguments: `credential` is --client-secret-file or --private-key and its file. */
+  const authlibArgs = (auth: string, clientId: string, ...credential: string[]): string[] => [
+    '--token-url', h.tokenUrl, '--client-id', clientId, '--scope', SCOPE, '--auth', auth, '--ca-file', ca, ...credential,
   ];
 
   it('generates messages and a TokenService stub from proto/ with grpc_tools.protoc', () => {
@@ -115,9 +123,7 @@ describe('Python clients (system)', function () {
   });
 
   it('reports UNAUTHENTICATED with oauth-error invalid_client from the trailers when the secret is wrong over gRPC', async () => {
-    const wrong = path.join(h.mesh.dir, 'python-wrong-secret');
-    fs.writeFileSync(wrong, 'not-the-secret', { mode: 0o600 });
-    const r = await runPython('token_grpc.py', grpcArgs('--client-id', h.secretWorkload.clientId, '--client-secret-file', wrong));
+    const r = await runPython('token_grpc.py', grpcArgs('--client-id', h.secretWorkload.clientId, '--client-secret-file', wrongSecretFile));
     assert.equal(r.code, 1);
     assert.deepEqual([r.out.grpc_status, r.out.error], ['UNAUTHENTICATED', 'invalid_client']);
     assert.equal(r.out.access_token, undefined);
@@ -125,7 +131,7 @@ describe('Python clients (system)', function () {
 
   for (const auth of ['client_secret_post', 'client_secret_basic'] as const) {
     it(`gets a token over HTTPS with Authlib's OAuth2Session and ${auth}`, async () => {
-      const r = await runPython('token_authlib.py', ['--token-url', h.tokenUrl, '--client-id', h.secretWorkload.clientId, '--scope', SCOPE, '--auth', auth, '--client-secret-file', secretFile, '--ca-file', ca]);
+      const r = await runPython('token_authlib.py', authlibArgs(auth, h.secretWorkload.clientId, '--client-secret-file', secretFile));
       assert.equal(r.code, 0, JSON.stringify(r.out));
       assert.equal(String(r.out.token_type).toLowerCase(), 'bearer');
       const payload = await verified(r.out.access_token);
@@ -134,16 +140,14 @@ describe('Python clients (system)', function () {
   }
 
   it("gets a token over HTTPS with Authlib's OAuth2Session and private_key_jwt", async () => {
-    const r = await runPython('token_authlib.py', ['--token-url', h.tokenUrl, '--client-id', h.certWorkload.clientId, '--scope', SCOPE, '--auth', 'private_key_jwt', '--private-key', keyFile, '--ca-file', ca]);
+    const r = await runPython('token_authlib.py', authlibArgs('private_key_jwt', h.certWorkload.clientId, '--private-key', keyFile));
     assert.equal(r.code, 0, JSON.stringify(r.out));
     const payload = await verified(r.out.access_token);
     assert.equal(payload.client_id, h.certWorkload.clientId);
   });
 
   it('surfaces invalid_client through Authlib when the secret is wrong over HTTPS', async () => {
-    const wrong = path.join(h.mesh.dir, 'python-wrong-secret');
-    fs.writeFileSync(wrong, 'not-the-secret', { mode: 0o600 });
-    const r = await runPython('token_authlib.py', ['--token-url', h.tokenUrl, '--client-id', h.secretWorkload.clientId, '--scope', SCOPE, '--auth', 'client_secret_post', '--client-secret-file', wrong, '--ca-file', ca]);
+    const r = await runPython('token_authlib.py', authlibArgs('client_secret_post', h.secretWorkload.clientId, '--client-secret-file', wrongSecretFile));
     assert.equal(r.code, 1);
     assert.equal(r.out.error, 'invalid_client');
     assert.equal(r.out.access_token, undefined);
