@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Client, credentials } from '@grpc/grpc-js';
+import { loadSync, type ServiceDefinition } from '@grpc/proto-loader';
 import { compileErrors, dereference, validate } from '@readme/openapi-parser';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
@@ -39,26 +41,63 @@ interface Answer {
   text: string;
 }
 
-/** Every curl command of the README block the marker comment names, continuation lines joined. */
-function readmeCurlLines(readme: string): string[] {
-  const marker = readme.indexOf('api-docs.test.ts runs every curl line');
-  assert.ok(marker !== -1, 'README has no block marked for this test');
-  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(marker));
+/** The `command` lines of the sh block after the README comment that holds `marker`, continuation lines joined. */
+function readmeLines(readme: string, marker: string, command: string): string[] {
+  const at = readme.indexOf(marker);
+  assert.ok(at !== -1, `README has no block marked "${marker}"`);
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
   assert.ok(block !== null, 'no sh block after the marker');
   return block[1]!
     .replace(/\\\n\s*/g, '')
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l.startsWith('curl '));
+    .filter((l) => l.startsWith(`${command} `));
+}
+
+/** Runs a command line with bash in `env`; resolves with its stdout. */
+function bash(line: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('bash', ['-c', line], { env, timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${line}\n${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
+}
+
+/** A grpcurl command line as grpcurl would read its arguments. */
+interface GrpcurlLine {
+  plaintext: boolean;
+  importPath?: string;
+  proto?: string;
+  data?: string;
+  address: string;
+  /** `list`, `describe SYMBOL`, or `SERVICE/METHOD`. */
+  rest: string[];
+}
+
+/** The arguments the shell gives grpcurl for `line`, read as grpcurl's flags. */
+async function grpcurlArgs(line: string, env: NodeJS.ProcessEnv): Promise<GrpcurlLine> {
+  const argv = (await bash(`printf '%s\\0' ${line.slice('grpcurl '.length)}`, env)).split('\0').slice(0, -1);
+  const out: Partial<GrpcurlLine> & { rest: string[] } = { plaintext: false, rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-plaintext') out.plaintext = true;
+    else if (a === '-import-path') out.importPath = argv[++i];
+    else if (a === '-proto') out.proto = argv[++i];
+    else if (a === '-d') out.data = argv[++i];
+    else if (a.startsWith('-')) assert.fail(`grpcurl flag ${a} is not one this test reads`);
+    else if (out.address === undefined) out.address = a;
+    else out.rest.push(a);
+  }
+  assert.ok(out.address !== undefined, line);
+  return out as GrpcurlLine;
 }
 
 /**
  * docs/openapi.yaml against a real gateway HTTPS front (global, regional and gateway processes):
  * the document is valid OpenAPI 3.1, and every answer the gateway gives here — bodies, status
  * codes and required headers — is one the document describes, validated with Ajv (JSON Schema
- * 2020-12). The README's curl lines run against the same gateway.
+ * 2020-12). The README's curl lines run against the same gateway, and the calls its grpcurl lines
+ * name are made with grpc-js against its gRPC port (grpcurl has no Debian package).
  */
-describe('docs/openapi.yaml and the README curl lines against the gateway HTTPS front', function () {
+describe('docs/openapi.yaml and the README curl and grpcurl lines against a running gateway', function () {
   this.timeout(90_000);
   let h: HttpMesh;
   let spec: Spec;
@@ -121,6 +160,16 @@ describe('docs/openapi.yaml and the README curl lines against the gateway HTTPS 
     const res = await h.fetch(url, { method, ...init });
     return { status: res.status, headers: res.headers, text: await res.text() };
   }
+
+  /** The variables the README sets before its curl and grpcurl lines, for this mesh. */
+  const readmeEnv = (): NodeJS.ProcessEnv => ({
+    ...process.env,
+    GW: h.base,
+    CA: path.join(h.mesh.dir, 'gateway-eastus', 'tls', 'ca.pem'),
+    TENANT: h.tenantId,
+    CLIENT_ID: h.secretWorkload.clientId,
+    CLIENT_SECRET: h.secretWorkload.secret,
+  });
 
   const discoveryUrl = (): string => `${h.issuer}/.well-known/openid-configuration`;
   const jwksUrl = (): string => `${h.base}/${h.tenantId}/discovery/v2.0/keys`;
@@ -201,22 +250,13 @@ describe('docs/openapi.yaml and the README curl lines against the gateway HTTPS 
   });
 
   it('runs the README curl lines against the gateway and gets the answers the document describes', async () => {
-    const lines = readmeCurlLines(fs.readFileSync(README, 'utf8'));
+    const lines = readmeLines(fs.readFileSync(README, 'utf8'), 'api-docs.test.ts runs every curl line', 'curl');
     assert.equal(lines.length, 4, lines.join('\n'));
-    const env = {
-      ...process.env,
-      GW: h.base,
-      CA: path.join(h.mesh.dir, 'gateway-eastus', 'tls', 'ca.pem'),
-      TENANT: h.tenantId,
-      CLIENT_ID: h.secretWorkload.clientId,
-      CLIENT_SECRET: h.secretWorkload.secret,
-    };
+    const env = readmeEnv();
     const jwks = jose.createRemoteJWKSet(new URL(jwksUrl()), { [jose.customFetch]: h.fetch });
     const seen = new Set<string>();
     for (const line of lines) {
-      const out = await new Promise<string>((resolve, reject) =>
-        execFile('bash', ['-c', line], { env, timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${line}\n${err.message}\n${stderr}`)) : resolve(stdout))),
-      );
+      const out = await bash(line, env);
       const body = JSON.parse(out) as Record<string, unknown>;
       const url = line.includes('/oauth2/v2.0/token') ? h.tokenUrl : line.includes('/discovery/v2.0/keys') ? jwksUrl() : discoveryUrl();
       const method = url === h.tokenUrl ? 'POST' : 'GET';
@@ -231,6 +271,52 @@ describe('docs/openapi.yaml and the README curl lines against the gateway HTTPS 
       }
     }
     assert.equal(seen.size, 3, 'the curl lines reach discovery, the JWK Set and the token endpoint');
+  });
+
+  it('makes the README grpcurl calls (address, method and proto JSON) against the gateway gRPC port: a token and the published key set', async () => {
+    const lines = readmeLines(fs.readFileSync(README, 'utf8'), 'makes the calls of these grpcurl lines', 'grpcurl');
+    const env = readmeEnv();
+    const jwks = jose.createRemoteJWKSet(new URL(jwksUrl()), { [jose.customFetch]: h.fetch });
+    const published = JSON.parse((await call('GET', jwksUrl())).text) as unknown;
+    const called: string[] = [];
+    for (const line of lines) {
+      const g = await grpcurlArgs(line, env);
+      // The README names the eastus gateway of `make run-mesh`; here it is this mesh's.
+      assert.equal(g.address, '127.0.0.1:50050', line);
+      assert.ok(g.plaintext, `${line}: the gateway's gRPC port is plaintext`);
+      // Without -proto grpcurl asks reflection, which serves the descriptors of these same files.
+      const importPath = path.join(ROOT, g.importPath ?? 'proto');
+      const defs = loadSync(g.proto ?? 'authmesh/token/v1/token.proto', { includeDirs: [importPath], longs: String });
+      if (g.rest[0] === 'list') continue;
+      if (g.rest[0] === 'describe') {
+        assert.ok(defs[g.rest[1] ?? ''] !== undefined, `${line}: no symbol ${g.rest[1]}`);
+        continue;
+      }
+      const [service, name] = (g.rest[0] ?? '').split('/');
+      const method = (defs[service ?? ''] as ServiceDefinition | undefined)?.[name ?? ''];
+      assert.ok(method !== undefined && g.rest.length === 1, `${line}: no method ${g.rest[0]}`);
+      // Proto JSON: each key is a field's JSON name (lowerCamelCase) or its proto name.
+      const fields = (method.requestType.type as { field: { name: string }[] }).field.map((f) => f.name);
+      const request = Object.fromEntries(
+        Object.entries(JSON.parse(g.data ?? '{}') as Record<string, unknown>).map(([key, value]) => {
+          const jsonName = key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+          assert.ok(fields.includes(jsonName), `${line}: ${key} is not a field of the request`);
+          return [jsonName, value];
+        }),
+      );
+      const client = new Client(h.mesh.address('gateway-eastus'), credentials.createInsecure());
+      const response = await new Promise<Record<string, unknown>>((resolve, reject) =>
+        client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize as (b: Buffer) => Record<string, unknown>, request, (err, res) => (err ? reject(err) : resolve(res!))),
+      ).finally(() => client.close());
+      called.push(name!);
+      if (name === 'AcquireToken') {
+        const { payload } = await jose.jwtVerify(String(response.accessToken), jwks, { issuer: h.issuer, audience: RESOURCE, typ: 'at+jwt' });
+        assert.equal(payload.client_id, h.secretWorkload.clientId, line);
+      } else {
+        assert.deepEqual(JSON.parse(String(response.jwksJson)), published, line);
+      }
+    }
+    assert.deepEqual(called, ['AcquireToken', 'GetJwks', 'GetJwks']);
   });
 
   it('describes the 503 answers when no fault domain can answer', async () => {
