@@ -53,6 +53,27 @@ describe('proto/ for clients in other languages', () => {
     }
   });
 
+  it('keeps each committed release image in proto/releases equal to buf build of its tag', function () {
+    const images = fs.readdirSync(path.join(PROTO, 'releases')).filter((f) => /^v\d+\.\d+\.\d+\.binpb$/.test(f));
+    assert.ok(images.length >= 1, 'no release image: make lint falls back to one when the clone has no tags');
+    const tags = spawnSync('git', ['tag', '--list', 'v*'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\n');
+    const tagged = images.filter((f) => tags.includes(f.replace(/\.binpb$/, '')));
+    if (tagged.length === 0) {
+      // A clone without tags (CI) has nothing to rebuild the images from.
+      this.skip();
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-release-'));
+    try {
+      for (const image of tagged) {
+        const out = path.join(dir, image);
+        execFileSync(path.join(ROOT, 'node_modules', '.bin', 'buf'), ['build', `.git#tag=${image.replace(/\.binpb$/, '')}`, '-o', out], { cwd: ROOT, stdio: 'pipe' });
+        assert.ok(fs.readFileSync(out).equals(fs.readFileSync(path.join(PROTO, 'releases', image))), `proto/releases/${image} differs from its tag`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('compiles with plain protoc, token API included', function () {
     if (!hasProtoc) {
       // .ci/run installs Debian's protobuf-compiler; elsewhere install it to run this check.
