@@ -191,28 +191,19 @@ describe('docs/openapi.yaml and the README curl and grpcurl lines against a runn
     assert.ok(operationOf('GET', meta.jwks_uri).responses['200'] !== undefined);
   });
 
-  it('describes the real discovery document, its 304 answer to If-None-Match and its HEAD answer', async () => {
-    const a = await call('GET', discoveryUrl());
-    assert.deepEqual(undocumented('GET', discoveryUrl(), a), []);
-    const again = await call('GET', discoveryUrl(), { headers: { 'if-none-match': a.headers.get('etag')! } });
-    assert.equal(again.status, 304);
-    assert.deepEqual(undocumented('GET', discoveryUrl(), again), []);
-    const head = await call('HEAD', discoveryUrl());
-    assert.equal(head.status, 200);
-    assert.deepEqual(undocumented('HEAD', discoveryUrl(), head), []);
-  });
-
-  it('describes the real JWK Set, its 304 answer to If-None-Match and its HEAD answer', async () => {
-    const a = await call('GET', jwksUrl());
-    assert.equal(a.status, 200);
-    assert.deepEqual(undocumented('GET', jwksUrl(), a), []);
-    const again = await call('GET', jwksUrl(), { headers: { 'if-none-match': a.headers.get('etag')! } });
-    assert.equal(again.status, 304);
-    assert.deepEqual(undocumented('GET', jwksUrl(), again), []);
-    const head = await call('HEAD', jwksUrl());
-    assert.equal(head.status, 200);
-    assert.deepEqual(undocumented('HEAD', jwksUrl(), head), []);
-  });
+  for (const [what, url] of [['discovery document', () => discoveryUrl()], ['JWK Set', () => jwksUrl()]] as const) {
+    it(`describes the real ${what}, its 304 answer to If-None-Match and its HEAD answer`, async () => {
+      const a = await call('GET', url());
+      assert.equal(a.status, 200);
+      assert.deepEqual(undocumented('GET', url(), a), []);
+      const again = await call('GET', url(), { headers: { 'if-none-match': a.headers.get('etag')! } });
+      assert.equal(again.status, 304);
+      assert.deepEqual(undocumented('GET', url(), again), []);
+      const head = await call('HEAD', url());
+      assert.equal(head.status, 200);
+      assert.deepEqual(undocumented('HEAD', url(), head), []);
+    });
+  }
 
   it('documents the request forms of client_secret_post, client_secret_basic and private_key_jwt and describes their token answers', async () => {
     const { clientId, secret } = h.secretWorkload;
