@@ -1,6 +1,7 @@
 import { ConfigError, hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import type { GatewayTlsOptions } from '../../client/gateway-tls.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { CONNECTION_AGE_OPTIONS } from '../../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 /** Settings of the managed identity agent: flag `--name`, or env `AUTHMESH_NAME`. */
@@ -25,6 +26,7 @@ export const AGENT_OPTIONS = {
   issuer: { type: 'string', describe: 'issuer base of the mesh', default: DEFAULT_ISSUER, check: nonEmpty },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...MESH_TLS_OPTIONS,
+  ...CONNECTION_AGE_OPTIONS,
 } as const;
 
 export type AgentConfig = ConfigOf<typeof AGENT_OPTIONS>;

@@ -5,7 +5,7 @@
 import { GrpcTokenTransport, TokenCache } from '../../client/index.js';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
-import { loadMeshTls, meshChannelCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { connectionAgeOf, loadMeshTls, meshChannelCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { AGENT_OPTIONS, gatewayTlsOf, parseAgentConfig, type AgentConfig } from './config.js';
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
   await rotator.init();
   const running = await serve({
     listen: config.listen,
+    connectionAge: connectionAgeOf(config),
     services: [identityAgentService(identity, (s) => scopes.add(s), (err) => log.warn({ event: 'get-token-failed', err: String(err) }, 'no token for a local caller'))],
   });
   log.info({ listening: running.address, tenant: config.tenant, client: config.client, keyId: rotator.held?.keyId }, 'identity agent serving IdentityAgentService');
