@@ -1,4 +1,4 @@
-import { defaultResource, envDetector, hostDetector, processDetector, resourceFromAttributes, type ResourceDetector, type Resource } from '@opentelemetry/resources';
+import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes, serviceInstanceIdDetector, type ResourceDetector, type Resource } from '@opentelemetry/resources';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -14,20 +14,37 @@ export const processDetectorWithoutArgs: ResourceDetector = {
   },
 };
 
+const DETECTORS: Readonly<Record<string, ResourceDetector>> = {
+  env: envDetector,
+  host: hostDetector,
+  os: osDetector,
+  process: processDetectorWithoutArgs,
+  serviceinstance: serviceInstanceIdDetector,
+};
+
 /**
  * The resource detectors of a process: env (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME), host
- * and process. Undefined when OTEL_NODE_RESOURCE_DETECTORS is set: the SDK then reads that list.
+ * and process, or those OTEL_NODE_RESOURCE_DETECTORS names (`env,host,os,process,serviceinstance`,
+ * `all` or `none`; unknown names are skipped).
  */
-export function resourceDetectors(env: Env): ResourceDetector[] | undefined {
-  if (env.OTEL_NODE_RESOURCE_DETECTORS !== undefined && env.OTEL_NODE_RESOURCE_DETECTORS.trim() !== '') return undefined;
-  return [envDetector, hostDetector, processDetectorWithoutArgs];
+export function resourceDetectors(env: Env): ResourceDetector[] {
+  const list = (env.OTEL_NODE_RESOURCE_DETECTORS ?? '').split(',').map((n) => n.trim().toLowerCase()).filter((n) => n !== '');
+  if (list.length === 0) return [envDetector, hostDetector, processDetectorWithoutArgs];
+  if (list.includes('none')) return [];
+  if (list.includes('all')) return Object.values(DETECTORS);
+  return list.flatMap((n) => (DETECTORS[n] === undefined ? [] : [DETECTORS[n]]));
 }
 
 /**
- * The resource the detected attributes are merged onto: the SDK's own attributes and the
- * service's `service.name`, which OTEL_SERVICE_NAME, or a `service.name` in
- * OTEL_RESOURCE_ATTRIBUTES, replaces when set (the env detector runs after).
+ * The resource of every span and metric: the SDK's own attributes and the service's
+ * `service.name`, with what the detectors find merged over them, so OTEL_SERVICE_NAME, or a
+ * `service.name` in OTEL_RESOURCE_ATTRIBUTES, replaces the service's name. Attributes found
+ * asynchronously (the host id) settle shortly after; the exporters wait for them.
  */
-export function baseResource(serviceName: string): Resource {
-  return defaultResource().merge(resourceFromAttributes({ 'service.name': serviceName }));
+export function processResource(serviceName: string, env: Env): Resource {
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ 'service.name': serviceName }))
+    .merge(detectResources({ detectors: resourceDetectors(env) }));
+  void resource.waitForAsyncAttributes?.();
+  return resource;
 }

@@ -3,11 +3,10 @@ import { metrics } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { TrailerKeepingGrpcInstrumentation } from './grpc-instrumentation.js';
-import { detectResources } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { baseResource, resourceDetectors } from './resource.js';
+import { processResource } from './resource.js';
 import type { TelemetrySettings } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -54,6 +53,7 @@ function serveMetrics(exporter: PrometheusExporter, listen: string, serviceName:
  * costs dropped spans, not memory or log noise.
  */
 export function startTelemetry(settings: TelemetrySettings, env: Env): void {
+  const resource = processResource(settings.serviceName, env);
   const reader = settings.metricsListen === undefined ? undefined : new PrometheusExporter({ preventServerStart: true });
   if (settings.tracing) {
     const processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
@@ -62,10 +62,9 @@ export function startTelemetry(settings: TelemetrySettings, env: Env): void {
       scheduledDelayMillis: envNumber(env, 'OTEL_BSP_SCHEDULE_DELAY', 1000),
       exportTimeoutMillis: envNumber(env, 'OTEL_BSP_EXPORT_TIMEOUT', 5000),
     });
-    const detectors = resourceDetectors(env);
     const sdk = new NodeSDK({
-      resource: baseResource(settings.serviceName),
-      ...(detectors === undefined ? {} : { resourceDetectors: detectors }),
+      resource,
+      autoDetectResources: false,
       instrumentations: [new TrailerKeepingGrpcInstrumentation()],
       spanProcessors: [processor],
       metricReaders: reader === undefined ? [] : [reader],
@@ -73,8 +72,7 @@ export function startTelemetry(settings: TelemetrySettings, env: Env): void {
     });
     sdk.start();
   } else if (reader !== undefined) {
-    const detected = detectResources({ detectors: resourceDetectors(env) ?? [] });
-    const provider = new MeterProvider({ resource: baseResource(settings.serviceName).merge(detected), readers: [reader] });
+    const provider = new MeterProvider({ resource, readers: [reader] });
     metrics.setGlobalMeterProvider(provider);
   }
   if (reader !== undefined) serveMetrics(reader, settings.metricsListen!, settings.serviceName);
