@@ -3,7 +3,9 @@
 #   docker run authmesh:dev dist/services/global/main.js --listen 0.0.0.0:50051
 # Build: docker build -t authmesh:dev .
 
-ARG NODE_IMAGE=node:20-slim
+# A supported Node.js LTS line (Node 20 reached its end of life on 2026-04-30); the code itself
+# still runs on Node 20.19+, as package.json's engines field says.
+ARG NODE_IMAGE=node:24-slim
 
 # ---- build: TypeScript and the better-sqlite3 native addon, compiled from source ----
 FROM ${NODE_IMAGE} AS build
@@ -25,7 +27,7 @@ ENV NODE_ENV=production
 # The V8 flags of lib/runtime/node-flags.ts (a young generation capped at 16 MB; see there why).
 ENV NODE_OPTIONS=--max-semi-space-size=8
 WORKDIR /app
-COPY --from=build --chown=0:0 /src/package.json ./package.json
+COPY --from=build --chown=0:0 /src/package.json /src/LICENSE ./
 COPY --from=build --chown=0:0 /src/node_modules ./node_modules
 COPY --from=build --chown=0:0 /src/dist ./dist
 COPY --from=build --chown=0:0 /src/proto ./proto

@@ -5,8 +5,17 @@ import type { AccessToken } from './access-token.js';
 import { MeshUnavailableError, TokenRefusedError } from './errors.js';
 import type { TransportCallOptions } from './token-transport.js';
 
-/** Default address of the managed identity agent on every host. */
-export const DEFAULT_AGENT_ENDPOINT = '127.0.0.1:50081';
+/**
+ * Default address of the managed identity agent on every host: its Unix socket (mode 0660, so
+ * the workload's user must be the agent's or in its group). An agent started with `--listen`
+ * also answers on that loopback `host:port`.
+ */
+export const DEFAULT_AGENT_ENDPOINT = 'unix:/run/authmesh/agent.sock';
+
+/** A gRPC target for an agent endpoint: `unix:<path>` and `host:port` as they are, a bare absolute path as `unix:<path>`. */
+export function agentTarget(endpoint: string): string {
+  return endpoint.startsWith('/') ? `unix:${endpoint}` : endpoint;
+}
 
 /** How a {@link ManagedIdentityCredential} reaches the host's identity agent. */
 export interface AgentTransport {
@@ -19,7 +28,7 @@ export class GrpcAgentTransport implements AgentTransport {
   private readonly client: IdentityAgentServiceClient;
 
   constructor(readonly endpoint: string = DEFAULT_AGENT_ENDPOINT) {
-    this.client = new IdentityAgentServiceClient(endpoint, credentials.createInsecure(), {
+    this.client = new IdentityAgentServiceClient(agentTarget(endpoint), credentials.createInsecure(), {
       'grpc.initial_reconnect_backoff_ms': 250,
       'grpc.max_reconnect_backoff_ms': 2000,
     });

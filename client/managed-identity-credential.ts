@@ -4,7 +4,7 @@ import { DEFAULT_AGENT_ENDPOINT, GrpcAgentTransport, type AgentTransport } from 
 import { TokenCache } from './token-cache.js';
 
 export interface ManagedIdentityCredentialOptions {
-  /** Address of the host's identity agent. Default `127.0.0.1:50081`. */
+  /** Address of the host's identity agent: `unix:<path>`, an absolute socket path, or a loopback `host:port`. Default `unix:/run/authmesh/agent.sock`. */
   endpoint?: string;
   /** How the agent is reached. Default gRPC to `endpoint`. */
   transport?: AgentTransport;

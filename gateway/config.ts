@@ -5,6 +5,7 @@ import { FRONT_LIMITS, type FrontLimits } from './grpc-front.js';
 import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
 import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
+import { CONNECTION_AGE_OPTIONS, connectionAgeOf, type ConnectionAgeLimits } from '../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles, type MeshCertFiles } from '../lib/tls/index.js';
 
 const optionalHostPort = (v: unknown): string | undefined => (String(v) === '' ? undefined : hostPort(v));
@@ -60,6 +61,7 @@ export const GATEWAY_OPTIONS = {
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...HTTP_OPTIONS,
   ...MESH_TLS_OPTIONS,
+  ...CONNECTION_AGE_OPTIONS,
   'grpc-tls': { type: 'bool', describe: 'serve the public gRPC TokenService over TLS with the --tls-cert/--tls-key certificate', default: 'false' },
   ...TELEMETRY_OPTIONS,
 } as const satisfies OptionSpecs;
@@ -96,6 +98,8 @@ export interface GatewayConfig {
   maxInFlight?: number;
   /** What callers can make the public gRPC front hold (streams, memory, buffered bytes, body time). */
   frontLimits?: FrontLimits;
+  /** When a connection to the public gRPC port gets GOAWAY; default 5 min and 30 s of grace. */
+  connectionAge?: ConnectionAgeLimits;
   snapshotMaxAgeMs: number;
   logLevel: string;
   /** The HTTPS OAuth 2.0 / OpenID Connect front; undefined when off. */
@@ -162,6 +166,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
       maxBufferedBytes: c['max-buffered-request-bytes'],
       requestBodyTimeoutMs: c['request-body-timeout'],
     }),
+    connectionAge: Object.freeze(connectionAgeOf(c)),
     snapshotMaxAgeMs: c['snapshot-max-age'],
     logLevel: c['log-level'],
     ...(http === undefined ? {} : { http }),

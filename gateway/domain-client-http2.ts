@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
-import { context, propagation } from '@opentelemetry/api';
+import { propagation, type Context } from '@opentelemetry/api';
+import { DomainCallSpans, endDomainCallSpan } from './domain-call-span.js';
 import { meshPeerCheck, type MeshTls } from '../lib/grpc/mesh-tls.js';
 import { backendError, bearerSource, cancelledByCaller, type BearerToken, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
@@ -83,14 +84,16 @@ export class Connection {
  * length-prefixed DATA frame and the reply comes back as bytes plus trailers, with none of the
  * per-call layers of a general gRPC client (interceptors, resolver, retry and load-balancing
  * calls). The gateway only forwards unary token calls it never decodes, so this is all it needs.
- * Connections reconnect on demand with a jittered backoff; the trace context is injected into
- * the request headers so the domain's server span joins the caller's trace.
+ * Connections reconnect on demand with a jittered backoff. Each call has a CLIENT span (see
+ * {@link DomainCallSpans}) whose context is injected into the request headers, so the domain's
+ * server span is its child.
  */
 export class Http2TokenBackend implements TokenBackend {
   /** The connections to the domain, used round robin (the relay transport carries its streams on them too). */
   readonly connections: readonly Connection[];
   private next = 0;
   private readonly bearerToken: () => string | undefined;
+  private readonly spans: DomainCallSpans;
 
   constructor(
     readonly name: string,
@@ -98,6 +101,7 @@ export class Http2TokenBackend implements TokenBackend {
     options: Http2BackendOptions = {},
   ) {
     this.bearerToken = bearerSource(options.bearerToken);
+    this.spans = new DomainCallSpans(address);
     const authority = `${options.tls === undefined ? 'http' : 'https'}://${address}`;
     const n = Math.max(1, options.channels ?? 1);
     this.connections = Array.from(
@@ -107,11 +111,25 @@ export class Http2TokenBackend implements TokenBackend {
   }
 
   call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions): Promise<BackendReply> {
-    return new Promise<BackendReply>((resolve, reject) => {
+    return new Promise<BackendReply>((resolveCall, rejectCall) => {
       if (options.signal?.aborted === true) {
-        reject(cancelledByCaller());
+        rejectCall(cancelledByCaller());
         return;
       }
+      const { span, context: callContext } = this.spans.start(method);
+      const recording = span.isRecording();
+      const resolve = recording
+        ? (r: BackendReply): void => {
+            endDomainCallSpan(span);
+            resolveCall(r);
+          }
+        : resolveCall;
+      const reject = recording
+        ? (e: BackendError): void => {
+            endDomainCallSpan(span, e);
+            rejectCall(e);
+          }
+        : rejectCall;
       const timeoutMs = Math.max(1, Math.ceil(options.deadline - Date.now()));
       const session = this.connections[this.next]!.get();
       this.next = (this.next + 1) % this.connections.length;
@@ -121,7 +139,7 @@ export class Http2TokenBackend implements TokenBackend {
       }
       let stream: ClientHttp2Stream;
       try {
-        stream = session.request(this.headers(method, timeoutMs, options));
+        stream = session.request(this.headers(method, timeoutMs, options, callContext));
       } catch (err) {
         reject(backendError(status.UNAVAILABLE, `${this.name}: ${(err as Error).message}`));
         return;
@@ -159,7 +177,7 @@ export class Http2TokenBackend implements TokenBackend {
     });
   }
 
-  private headers(method: TokenMethod, timeoutMs: number, options: BackendCallOptions): OutgoingHttpHeaders {
+  private headers(method: TokenMethod, timeoutMs: number, options: BackendCallOptions, callContext: Context): OutgoingHttpHeaders {
     const headers: OutgoingHttpHeaders = {
       ':method': 'POST',
       ':path': PassThroughTokenService[method].path,
@@ -172,7 +190,7 @@ export class Http2TokenBackend implements TokenBackend {
     }
     const bearer = this.bearerToken();
     if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
-    propagation.inject(context.active(), headers);
+    propagation.inject(callContext, headers);
     return headers;
   }
 

@@ -1,6 +1,7 @@
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
+import { DomainCallSpans, endDomainCallSpan } from './domain-call-span.js';
 import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../gen/authmesh/relay/v1/relay.js';
 import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
 import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
@@ -58,6 +59,7 @@ class RelayStream {
     private readonly connection: Connection,
     private readonly bearerToken: () => string | undefined,
     private readonly onUnimplemented: () => void,
+    private readonly spans: DomainCallSpans,
   ) {}
 
   call(method: TokenMethod, requestBytes: Buffer, options: BackendCallOptions, resend: () => Promise<BackendReply>): Promise<BackendReply> {
@@ -72,8 +74,9 @@ class RelayStream {
       const timeoutMs = Math.max(1, Math.ceil(options.deadline - Date.now()));
       const sentAt = Date.now();
       const callContext = context.active();
+      const { span, context: spanContext } = this.spans.start(method);
       const metadata = metadataToMap(options.metadata);
-      propagation.inject(callContext, metadata);
+      propagation.inject(spanContext, metadata);
       const done = (): void => {
         open.pending.delete(id);
         clearTimeout(pending.timer);
@@ -82,14 +85,17 @@ class RelayStream {
       const pending: Pending = {
         resolve: (r) => {
           done();
+          endDomainCallSpan(span);
           resolve(r);
         },
         reject: (e) => {
           done();
+          endDomainCallSpan(span, e);
           reject(e);
         },
         resend: () => {
           done();
+          endDomainCallSpan(span, backendError(status.UNIMPLEMENTED, `${this.name}: no relay; sent as a call of its own`));
           // In the call's own trace context, not the one the stream's close event runs in.
           context.with(callContext, resend).then(resolve, reject);
         },
@@ -253,11 +259,18 @@ export class RelayTokenBackend implements TokenBackend {
   ) {
     // One set of connections: relay streams and calls of their own share them.
     this.direct = new Http2TokenBackend(name, address, options);
+    const spans = new DomainCallSpans(address, { 'authmesh.relayed': true });
     this.streams = this.direct.connections.map(
       (connection) =>
-        new RelayStream(name, connection, bearerSource(options.bearerToken), () => {
-          this.relayed = false;
-        }),
+        new RelayStream(
+          name,
+          connection,
+          bearerSource(options.bearerToken),
+          () => {
+            this.relayed = false;
+          },
+          spans,
+        ),
     );
   }
 

@@ -134,6 +134,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const innerSocket = path.join(innerDir, 'inner.sock');
   const server = await serve({
     listen: `unix:${innerSocket}`,
+    // One client, the public front, on a private socket: no reason to make it reconnect.
+    connectionAge: { maxAgeMs: 0, graceMs: 0 },
     healthServices: [TOKEN_SERVICE_NAME],
     services: [
       adminBinding({ region: config.region, listen: () => address, domains, budget, clock, startedAt, ...(deps.routing ? { routing: deps.routing } : {}) }, statusToken),
@@ -150,6 +152,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log,
       inFlightLimit,
       ...(config.frontLimits === undefined ? {} : { limits: config.frontLimits }),
+      ...(config.connectionAge === undefined ? {} : { connectionAge: config.connectionAge }),
     });
   } catch (error) {
     await server.shutdown(0);

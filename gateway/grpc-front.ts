@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { invalidRequest, overloaded } from '../lib/errors/index.js';
-import { MAX_REQUEST_BYTES, toStatus } from '../lib/grpc/index.js';
+import { DEFAULT_CONNECTION_AGE, limitSessionAge, MAX_REQUEST_BYTES, toStatus, type ConnectionAgeLimits } from '../lib/grpc/index.js';
 import { encodeStatusMessage, frame, parseGrpcTimeout, readMessage } from '../lib/grpc/framing.js';
 import type { Logger } from '../lib/log/index.js';
 import { TokenServiceService } from '../gen/authmesh/token/v1/token.js';
@@ -44,6 +44,8 @@ export interface GrpcFrontOptions {
   maxRequestBytes?: number;
   /** Bounds on what callers can make the front hold; see {@link FRONT_LIMITS}. */
   limits?: Partial<FrontLimits>;
+  /** When a caller's connection gets GOAWAY so it reconnects; default {@link DEFAULT_CONNECTION_AGE}. */
+  connectionAge?: ConnectionAgeLimits;
 }
 
 /** What one caller, or all of them together, can make the public front hold. */
@@ -164,6 +166,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
   const limit = opts.inFlightLimit ?? new InFlightLimit(opts.maxInFlight ?? Infinity);
   const maxBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
   const limits: FrontLimits = { ...FRONT_LIMITS, ...opts.limits };
+  const connectionAge = opts.connectionAge ?? DEFAULT_CONNECTION_AGE;
   /** Request bytes held for token calls whose body has not ended yet. */
   let buffered = 0;
   const tracer = trace.getTracer('authmesh-gateway');
@@ -361,6 +364,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
   server.on('stream', onStream);
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session);
+    limitSessionAge(session, connectionAge);
     session.on('error', () => undefined);
     session.once('close', () => sessions.delete(session));
   });

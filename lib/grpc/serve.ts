@@ -2,6 +2,7 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { EventEmitter } from 'node:events';
 import type { Http2Session } from 'node:http2';
+import { DEFAULT_CONNECTION_AGE, grpcConnectionAgeOptions, type ConnectionAgeLimits } from './connection-age.js';
 
 /**
  * grpc.health.v1 service name that answers SERVING for as long as the process runs (until
@@ -40,6 +41,8 @@ export interface ServeOptions {
   maxRequestBytes?: number;
   /** Extra grpc-js channel options. */
   options?: Record<string, number | string>;
+  /** When a client connection gets GOAWAY (`grpc.max_connection_age_ms`); default {@link DEFAULT_CONNECTION_AGE}. */
+  connectionAge?: ConnectionAgeLimits;
   /** More service names grpc.health.v1 reports on, for services answered in front of this server. */
   healthServices?: readonly string[];
   /** Health status to start with (default SERVING). */
@@ -88,6 +91,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     // Channelz bookkeeping costs every call and nothing here reads it.
     'grpc.enable_channelz': 0,
     'grpc.keepalive_permit_without_calls': 1,
+    ...grpcConnectionAgeOptions(opts.connectionAge ?? DEFAULT_CONNECTION_AGE),
     ...opts.options,
   });
   const initial = opts.initialStatus ?? 'SERVING';

@@ -11,6 +11,8 @@ export interface ReceivedSpan {
   /** OTLP span kind: 1 internal, 2 server, 3 client. */
   kind: number;
   service: string;
+  /** Attributes of the resource that sent it (service.name, host.name, k8s.pod.name, …). */
+  resource: Record<string, string | number | boolean>;
   startMs: number;
   durationMs: number;
   attributes: Record<string, string | number | boolean>;
@@ -73,7 +75,8 @@ export function flattenOtlpJson(body: unknown): ReceivedSpan[] {
   const out: ReceivedSpan[] = [];
   const request = body as { resourceSpans?: { resource?: { attributes?: KeyValue[] }; scopeSpans?: { spans?: Record<string, unknown>[] }[] }[] };
   for (const rs of request.resourceSpans ?? []) {
-    const service = String(attributes(rs.resource?.attributes)['service.name'] ?? 'unknown');
+    const resource = attributes(rs.resource?.attributes);
+    const service = String(resource['service.name'] ?? 'unknown');
     for (const ss of rs.scopeSpans ?? []) {
       for (const s of ss.spans ?? []) {
         const start = nanosToMs(s.startTimeUnixNano as string);
@@ -86,6 +89,7 @@ export function flattenOtlpJson(body: unknown): ReceivedSpan[] {
           name: String(s.name ?? ''),
           kind: Number(s.kind ?? 0),
           service,
+          resource,
           startMs: start,
           durationMs: nanosToMs(s.endTimeUnixNano as string) - start,
           attributes: attributes(s.attributes as KeyValue[]),

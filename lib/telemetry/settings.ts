@@ -16,7 +16,7 @@ const DEFAULT_LISTEN_PORT: Readonly<Record<string, number>> = {
   global: 50051,
   regional: 50061,
   backup: 50071,
-  'identity-agent': 50081,
+  // The identity agent serves a Unix socket; its metrics port follows a --listen it is given.
 };
 
 /**

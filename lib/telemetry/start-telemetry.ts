@@ -3,10 +3,10 @@ import { metrics } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { TrailerKeepingGrpcInstrumentation } from './grpc-instrumentation.js';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { processResource } from './resource.js';
 import type { TelemetrySettings } from './settings.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -40,14 +40,20 @@ function serveMetrics(exporter: PrometheusExporter, listen: string, serviceName:
 }
 
 /**
- * Starts tracing (NodeSDK with the grpc-js instrumentation, spans batched to OTLP/HTTP at the
- * standard OTEL_EXPORTER_OTLP_* endpoint) and the Prometheus endpoint, as the settings say.
+ * Starts tracing (NodeSDK with the grpc-js instrumentation, spans batched to OTLP/HTTP at
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`, else
+ * http://localhost:4318/v1/traces) and the Prometheus endpoint, as the settings say.
+ *
+ * The resource is the service's `service.name` with what the env, host and process detectors
+ * find: OTEL_RESOURCE_ATTRIBUTES (a pod's name and namespace from the downward API, say) and
+ * OTEL_SERVICE_NAME are the SDK's own contract and win over the service's default name.
  *
  * Export failures stay quiet: the OTel diagnostic logger is off unless OTEL_LOG_LEVEL asks for it,
  * and the span queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE, default 2048), so a missing collector
  * costs dropped spans, not memory or log noise.
  */
 export function startTelemetry(settings: TelemetrySettings, env: Env): void {
+  const resource = processResource(settings.serviceName, env);
   const reader = settings.metricsListen === undefined ? undefined : new PrometheusExporter({ preventServerStart: true });
   if (settings.tracing) {
     const processor = new BatchSpanProcessor(new OTLPTraceExporter(), {
@@ -57,8 +63,8 @@ export function startTelemetry(settings: TelemetrySettings, env: Env): void {
       exportTimeoutMillis: envNumber(env, 'OTEL_BSP_EXPORT_TIMEOUT', 5000),
     });
     const sdk = new NodeSDK({
-      serviceName: settings.serviceName,
-      resourceDetectors: [],
+      resource,
+      autoDetectResources: false,
       instrumentations: [new TrailerKeepingGrpcInstrumentation()],
       spanProcessors: [processor],
       metricReaders: reader === undefined ? [] : [reader],
@@ -66,7 +72,7 @@ export function startTelemetry(settings: TelemetrySettings, env: Env): void {
     });
     sdk.start();
   } else if (reader !== undefined) {
-    const provider = new MeterProvider({ resource: resourceFromAttributes({ 'service.name': settings.serviceName }), readers: [reader] });
+    const provider = new MeterProvider({ resource, readers: [reader] });
     metrics.setGlobalMeterProvider(provider);
   }
   if (reader !== undefined) serveMetrics(reader, settings.metricsListen!, settings.serviceName);

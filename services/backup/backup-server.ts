@@ -3,7 +3,7 @@ import { TokenServiceService } from '../../gen/authmesh/token/v1/token.js';
 import { type BackupStore, type ExportVerifier } from '../../lib/backup/index.js';
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
-import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, serve, withRelay, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
+import { BearerCheck, meshCallerCheck, meshServerCredentials, requireBearer, serve, withRelay, type ConnectionAgeLimits, type MeshTls, type RunningServer } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { TokenSigner, tokenServiceBinding, type AssertionPolicy } from '../../lib/token/index.js';
 import { BackupDirectory } from './backup-directory.js';
@@ -15,6 +15,8 @@ import { backupTokenBackend } from './token-backend.js';
 /** Everything the backup needs; main.ts builds it from config. */
 export interface BackupServerOptions {
   listen: string;
+  /** When a client connection gets GOAWAY; default 5 min and 30 s of grace. */
+  connectionAge?: ConnectionAgeLimits;
   dataDir: string;
   store: BackupStore;
   verifier: ExportVerifier;
@@ -88,6 +90,7 @@ export async function startBackup(opts: BackupServerOptions): Promise<BackupServ
   const statusDeps = { loader, directory, clock, maxStalenessMs: opts.maxStalenessMs };
   const running = await serve({
     listen: opts.listen,
+    ...(opts.connectionAge === undefined ? {} : { connectionAge: opts.connectionAge }),
     credentials: meshServerCredentials(opts.tls),
     services: withRelay(
       withFaultInjection(opts.faults, [

@@ -2,6 +2,7 @@ import { hostPort, nonEmpty, oneOf, parseConfig, positive, type ConfigOf } from 
 import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
+import { CONNECTION_AGE_OPTIONS } from '../../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 const atMostOneDay = (value: unknown): string | undefined =>
@@ -27,6 +28,7 @@ export const BACKUP_OPTIONS = {
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
   ...MESH_TLS_OPTIONS,
+  ...CONNECTION_AGE_OPTIONS,
 } as const;
 
 export type BackupConfig = ConfigOf<typeof BACKUP_OPTIONS>;

@@ -3,7 +3,7 @@ import { exportVerifierFromPem, FolderBackupStore } from '../../lib/backup/index
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';
-import { loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
+import { connectionAgeOf, loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { assertionPolicyFromConfig } from '../../lib/token/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
@@ -37,6 +37,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const verifier = await exportVerifierFromPem(readFileSync(config['export-public-key'], 'utf8'));
   const server = await startBackup({
     listen: config.listen,
+    connectionAge: connectionAgeOf(config),
     dataDir: config['data-dir'],
     store: new FolderBackupStore(config['store-dir']),
     verifier,

@@ -2,6 +2,7 @@ import { hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type Con
 import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
+import { CONNECTION_AGE_OPTIONS } from '../../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 const issuerUrl = (value: unknown): string | undefined => {
@@ -69,6 +70,7 @@ export const GLOBAL_OPTIONS = {
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
   ...MESH_TLS_OPTIONS,
+  ...CONNECTION_AGE_OPTIONS,
 } as const;
 
 export type GlobalConfig = ConfigOf<typeof GLOBAL_OPTIONS>;

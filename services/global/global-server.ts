@@ -5,7 +5,7 @@ import { FolderBackupStore, loadOrCreateExportKey } from '../../lib/backup/index
 import type { Clock } from '../../lib/clock/index.js';
 import { withFaultInjection, type FaultInjector } from '../../lib/fault/index.js';
 import {
-  BearerCheck, meshCallerCheck, meshServerCredentials, memberOfToken, memberToken, peerIdentity, serve, withRelay, MEMBER_TOKEN_KEY_FILE, type MeshTls, type RunningServer,
+  BearerCheck, meshCallerCheck, meshServerCredentials, memberOfToken, memberToken, peerIdentity, serve, withRelay, MEMBER_TOKEN_KEY_FILE, type ConnectionAgeLimits, type MeshTls, type RunningServer,
 } from '../../lib/grpc/index.js';
 import type { Logger } from '../../lib/log/index.js';
 import { RotatingSigningKey, startKeyRotation, tokenServiceBinding, type AssertionPolicy, type TokenSigner } from '../../lib/token/index.js';
@@ -24,6 +24,8 @@ import { WatchHub } from './watch-hub.js';
 /** Everything the global authority needs to run; main.ts builds it from config. */
 export interface GlobalServerOptions {
   listen: string;
+  /** When a client connection gets GOAWAY; default 5 min and 30 s of grace. */
+  connectionAge?: ConnectionAgeLimits;
   dataDir: string;
   /** The directory store: a SQLite file, `sqlite:<path>` or a postgres:// URL; empty for `<dataDir>/directory.db`. */
   store?: string;
@@ -170,6 +172,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
     // Admission comes first, so injected latency holds a slot like real work does.
     const running = await serve({
       listen: opts.listen,
+    ...(opts.connectionAge === undefined ? {} : { connectionAge: opts.connectionAge }),
       credentials: meshServerCredentials(opts.tls),
       services: withRelay(bindings.map((b) => (b.name === token.name ? withAdmission(b, admission) : b)), token.name),
     });

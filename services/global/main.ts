@@ -1,7 +1,7 @@
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';
-import { loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
+import { connectionAgeOf, loadMeshTls, onShutdownSignal } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { GLOBAL_OPTIONS, parseGlobalConfig, type GlobalConfig } from './config.js';
@@ -27,6 +27,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const tlsFiles = meshTlsFiles(config);
   const server = await startGlobal({
     listen: config.listen,
+    connectionAge: connectionAgeOf(config),
     dataDir: config['data-dir'],
     store: config.store,
     instance: config.instance,

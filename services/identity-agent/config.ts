@@ -1,11 +1,23 @@
+import path from 'node:path';
 import { ConfigError, hostPort, nonEmpty, nonNegative, oneOf, parseConfig, positive, type ConfigOf } from '../../lib/config/index.js';
 import type { GatewayTlsOptions } from '../../client/gateway-tls.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
+import { CONNECTION_AGE_OPTIONS } from '../../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
+import { AGENT_SOCKET_NAME, MAX_SOCKET_PATH } from './agent-socket.js';
+
+/** Where the agent's socket lives unless told otherwise; the client SDK's default endpoint is in it. */
+export const DEFAULT_SOCKET_DIR = '/run/authmesh';
 
 /** Settings of the managed identity agent: flag `--name`, or env `AUTHMESH_NAME`. */
 export const AGENT_OPTIONS = {
-  listen: { type: 'string', describe: 'host:port to serve IdentityAgentService on; loopback only (port 0 picks one)', default: '127.0.0.1:50081', check: hostPort },
+  'socket-dir': {
+    type: 'string',
+    describe: `folder of the Unix socket (${AGENT_SOCKET_NAME}, mode 0660) local workloads reach the agent on; created with mode 0750 when missing`,
+    default: DEFAULT_SOCKET_DIR,
+    check: nonEmpty,
+  },
+  listen: { type: 'string', describe: 'also serve on this loopback host:port (port 0 picks one); empty = the Unix socket only', default: '' },
   tenant: { type: 'string', describe: 'tenant of the host identity', check: nonEmpty },
   client: { type: 'string', describe: 'client id of the host identity', check: nonEmpty },
   admin: { type: 'string', describe: 'host:port of global, where the credential is registered', default: '127.0.0.1:50051', check: hostPort },
@@ -25,6 +37,7 @@ export const AGENT_OPTIONS = {
   issuer: { type: 'string', describe: 'issuer base of the mesh', default: DEFAULT_ISSUER, check: nonEmpty },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
   ...MESH_TLS_OPTIONS,
+  ...CONNECTION_AGE_OPTIONS,
 } as const;
 
 export type AgentConfig = ConfigOf<typeof AGENT_OPTIONS>;
@@ -33,7 +46,11 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
   const config = parseConfig(AGENT_OPTIONS, argv, env);
   const problems: string[] = [];
   if (config['rotate-before'] >= config['credential-validity']) problems.push('rotate-before must be shorter than credential-validity');
-  if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(config.listen)) problems.push(`listen must be a loopback address, got "${config.listen}"`);
+  if (config.listen !== '' && (hostPort(config.listen) !== undefined || !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(config.listen))) {
+    problems.push(`listen must be a loopback host:port, got "${config.listen}"`);
+  }
+  const socket = path.resolve(config['socket-dir'], AGENT_SOCKET_NAME);
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) problems.push(`socket-dir is too long: ${socket} is over ${MAX_SOCKET_PATH} bytes, the limit of a Unix socket path`);
   if (config.mode === 'production' && gatewayTlsOf(config) === undefined) {
     problems.push('production mode requires TLS to the gateways: set --gateway-ca FILE or --gateway-tls (AUTHMESH_GATEWAY_CA, AUTHMESH_GATEWAY_TLS=true)');
   }

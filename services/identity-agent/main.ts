@@ -1,13 +1,16 @@
 /**
- * Composition root of the managed identity agent: a per-host daemon on loopback that hands
- * tokens for the host identity to local workloads, holding and rotating the identity's key.
+ * Composition root of the managed identity agent: a per-host daemon that hands tokens for the
+ * host identity to local workloads over a Unix socket (and loopback TCP when asked), holding and
+ * rotating the identity's key.
  */
 import { GrpcTokenTransport, TokenCache } from '../../client/index.js';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
-import { loadMeshTls, meshChannelCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { connectionAgeOf, loadMeshTls, meshChannelCredentials, onShutdownSignal, serve } from '../../lib/grpc/index.js';
 import { meshTlsFiles } from '../../lib/tls/index.js';
 import { createLogger } from '../../lib/log/index.js';
+import { prepareAgentSocket, restrictAgentSocket } from './agent-socket.js';
 import { AGENT_OPTIONS, gatewayTlsOf, parseAgentConfig, type AgentConfig } from './config.js';
 import { adminRegistrar } from './credential-registrar.js';
 import { CredentialRotator } from './credential-rotator.js';
@@ -82,11 +85,22 @@ async function main(): Promise<void> {
     },
   });
   await rotator.init();
+  const socket = await prepareAgentSocket(config['socket-dir']);
   const running = await serve({
-    listen: config.listen,
+    listen: `unix:${socket}`,
+    connectionAge: connectionAgeOf(config),
     services: [identityAgentService(identity, (s) => scopes.add(s), (err) => log.warn({ event: 'get-token-failed', err: String(err) }, 'no token for a local caller'))],
   });
-  log.info({ listening: running.address, tenant: config.tenant, client: config.client, keyId: rotator.held?.keyId }, 'identity agent serving IdentityAgentService');
+  restrictAgentSocket(socket);
+  let tcp: string | undefined;
+  if (config.listen !== '') {
+    const at = config.listen.lastIndexOf(':');
+    const port = await new Promise<number>((resolve, reject) =>
+      running.server.bindAsync(config.listen, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    );
+    tcp = `${config.listen.slice(0, at)}:${port}`;
+  }
+  log.info({ socket, ...(tcp === undefined ? {} : { listening: tcp }), tenant: config.tenant, client: config.client, keyId: rotator.held?.keyId }, 'identity agent serving IdentityAgentService');
   rotator.start();
 
   onShutdownSignal(async () => {

@@ -2,6 +2,7 @@ import { hostPort, hostPortList, nonEmpty, nonNegative, oneOf, parseConfig, posi
 import { ASSERTION_OPTIONS, DEFAULT_ISSUER } from '../../lib/token/index.js';
 import { TELEMETRY_OPTIONS } from '../../lib/telemetry/index.js';
 import { checkFaultInjection, FAULT_OPTIONS } from '../../lib/fault/index.js';
+import { CONNECTION_AGE_OPTIONS } from '../../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles } from '../../lib/tls/index.js';
 
 /** Every setting of a regional instance: flag `--name`, or env `AUTHMESH_NAME`. */
@@ -27,6 +28,7 @@ export const REGIONAL_OPTIONS = {
   ...TELEMETRY_OPTIONS,
   ...FAULT_OPTIONS,
   ...MESH_TLS_OPTIONS,
+  ...CONNECTION_AGE_OPTIONS,
 } as const;
 
 export type RegionalConfig = ConfigOf<typeof REGIONAL_OPTIONS> & { readonly dataDir: string };

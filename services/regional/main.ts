@@ -11,7 +11,7 @@ import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector, withFaultInjection } from '../../lib/fault/index.js';
-import { loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, tokenFileReader, withRelay } from '../../lib/grpc/index.js';
+import { connectionAgeOf, loadMeshTls, meshChannelCredentials, meshServerCredentials, onShutdownSignal, serve, tokenFileReader, withRelay } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { assertionPolicyFromConfig } from '../../lib/token/index.js';
 import { startKeyRotation, type TokenSigner } from '../../lib/token/index.js';
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   ]);
   const running = await serve({
     listen: config.listen,
+    connectionAge: connectionAgeOf(config),
     credentials: meshServerCredentials(tls),
     initialStatus: 'NOT_SERVING',
     services: withRelay(bindings, bindings[0]!.name),

@@ -25,10 +25,17 @@ const lastStage = Math.max(...dockerfile.map((i) => i.stage));
 const runtime = dockerfile.filter((i) => i.stage === lastStage);
 
 describe('Dockerfile', () => {
-  it('builds in one stage and ships from a separate node 20 runtime stage when read', () => {
+  it('builds in one stage and ships from a separate runtime stage on a supported Node.js LTS the engines field allows when read', () => {
     assert.ok(lastStage >= 1, 'not multi-stage');
     assert.ok(dockerfile.some((i) => i.stage < lastStage && i.keyword === 'RUN' && /python3/.test(i.args) && /g\+\+/.test(i.args)), 'build stage lacks the native addon toolchain');
-    assert.ok(dockerfile.some((i) => i.keyword === 'ARG' && /node:20-slim|distroless\/nodejs20/.test(i.args)), 'runtime is not node 20');
+    const image = dockerfile.find((i) => i.keyword === 'ARG' && i.args.startsWith('NODE_IMAGE='))?.args.slice('NODE_IMAGE='.length) ?? '';
+    for (const from of dockerfile.filter((i) => i.keyword === 'FROM')) assert.match(from.args, /^\$\{NODE_IMAGE\}( |$)/, `a stage is not on NODE_IMAGE: ${from.args}`);
+    const major = Number(/^(?:node:|gcr\.io\/distroless\/nodejs)(\d+)/.exec(image)?.[1]);
+    // Node 20 reached its end of life on 2026-04-30; 22 and 24 are the LTS lines still supported.
+    assert.ok([22, 24].includes(major), `runtime ${image} is not a supported Node.js LTS`);
+    const engines = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    assert.ok(engines.split('||').some((range) => Number(/^>=(\d+)$/.exec(range.trim())?.[1] ?? Infinity) <= major), `engines ${engines} does not allow Node ${major}`);
+    assert.match(engines, /(^|\|\|)\s*>=20\.\d+/, `engines ${engines} no longer allows Node 20`);
     assert.ok(!runtime.some((i) => i.keyword === 'RUN' && /apt-get install/.test(i.args)), 'runtime stage installs build tools');
   });
 
@@ -44,6 +51,15 @@ describe('Dockerfile', () => {
     const cmd = JSON.parse(runtime.find((i) => i.keyword === 'CMD')?.args ?? '[]') as string[];
     assert.match(cmd[0] ?? '', /^dist\/.+\.js$/);
     assert.ok(existsSync(path.join(REPO_ROOT, cmd[0]!)), `${cmd[0]} is not built`);
+  });
+
+  it('ships the Apache License 2.0 text that package.json names when built', () => {
+    const license = readFileSync(path.join(REPO_ROOT, 'LICENSE'), 'utf8');
+    assert.equal((JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { license: string }).license, 'Apache-2.0');
+    assert.match(license, /Apache License\s+Version 2\.0, January 2004/);
+    assert.match(license, /END OF TERMS AND CONDITIONS/);
+    assert.ok(license.length > 11_000, 'not the full text');
+    assert.ok(runtime.some((i) => i.keyword === 'COPY' && /\/src\/LICENSE /.test(i.args)), 'LICENSE is not in the image');
   });
 
   it('copies the compiled output, the protos the gateway loads and production dependencies when built', () => {

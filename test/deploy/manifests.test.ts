@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ADMIN_MEMBERS } from '../../services/global/global-server.js';
 import { directoryRole } from '../../services/global/directory-access.js';
 import { meshIdentityOf } from '../../lib/tls/mesh-certs.js';
+import { telemetrySettings } from '../../lib/telemetry/settings.js';
 import { readYamlDocuments, renderKustomization, type K8sObject } from './render-kustomization.js';
 import { containersOf, podSpecOf, REPO_ROOT, serviceContract, type Container } from './service-contract.js';
 
@@ -20,12 +21,23 @@ const workloads = (): Array<[string, K8sObject]> => everyObject().filter(([, o])
 const id = (o: K8sObject): string => `${o.kind}/${o.metadata.namespace ?? '-'}/${o.metadata.name}`;
 /** The pod name a Deployment's controller gives a pod: <deployment>-<10-char template hash>-<5 chars>. */
 const podNameOf = (w: K8sObject): string => (w.kind === 'StatefulSet' ? `${w.metadata.name}-0` : `${w.metadata.name}-5d7c9b8f6d-x2k7q`);
-/** A container's env as the kubelet sets it: the pod's name for a metadata.name field reference. */
-const envOf = (c: Container, w?: K8sObject): Map<string, string> =>
-  new Map((c.env ?? []).map((e) => {
+/** The node a pod of the tests runs on (a spec.nodeName field reference). */
+const NODE_NAME = 'node-a1';
+/**
+ * A container's env as the kubelet sets it: the pod's name, namespace and node for metadata.name,
+ * metadata.namespace and spec.nodeName field references, and `$(NAME)` replaced by an earlier
+ * variable's value.
+ */
+const envOf = (c: Container, w?: K8sObject): Map<string, string> => {
+  const env = new Map<string, string>();
+  for (const e of c.env ?? []) {
     const field = (e.valueFrom as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef?.fieldPath;
-    return [e.name, e.value ?? (field === 'metadata.name' && w !== undefined ? podNameOf(w) : '<from a reference>')];
-  }));
+    const fromField = w === undefined ? undefined : { 'metadata.name': podNameOf(w), 'metadata.namespace': w.metadata.namespace, 'spec.nodeName': NODE_NAME }[field ?? ''];
+    const value = e.value?.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => env.get(name) ?? ref);
+    env.set(e.name, value ?? fromField ?? '<from a reference>');
+  }
+  return env;
+};
 /** The namespace an overlay renders into: global-sqlite is the other install of global. */
 const namespaceOf = (overlay: string): string => `authmesh-${overlay === 'global-sqlite' ? 'global' : overlay}`;
 
@@ -375,5 +387,29 @@ describe('deploy/k8s', () => {
     }
     const uris = certificates.flatMap((c) => c.spec.uris ?? []);
     assert.equal(new Set(uris).size, uris.length, 'no two Certificates share a mesh name');
+  });
+
+  it('starts the telemetry bootstrap, sends spans to the otel-collector Service and names the pod on the resource when rendered', () => {
+    for (const [, w] of workloads()) {
+      for (const c of containersOf(w)) {
+        const command = (c as Container & { command?: string[] }).command ?? [];
+        const at = command.indexOf('--require');
+        assert.equal(command[0], 'node', `${id(w)} ${c.name}: command`);
+        const bootstrap = command[at + 1] ?? '';
+        assert.ok(at > 0 && bootstrap.startsWith('/app/dist/') && existsSync(path.join(REPO_ROOT, bootstrap.slice('/app/'.length))), `${id(w)} ${c.name}: no --require of a built telemetry bootstrap in ${JSON.stringify(command)}`);
+        assert.equal(path.basename(bootstrap), 'register.js', `${id(w)} ${c.name}: ${bootstrap}`);
+        const env = envOf(c, w);
+        assert.match(env.get('OTEL_EXPORTER_OTLP_ENDPOINT') ?? '', /^http:\/\/otel-collector\.[a-z0-9-]+\.svc\.cluster\.local:4318$/, `${id(w)} ${c.name}: OTEL_EXPORTER_OTLP_ENDPOINT`);
+        const resource = new Map((env.get('OTEL_RESOURCE_ATTRIBUTES') ?? '').split(',').map((kv) => kv.split('=') as [string, string]));
+        assert.equal(resource.get('k8s.pod.name'), podNameOf(w), `${id(w)} ${c.name}: k8s.pod.name`);
+        assert.equal(resource.get('k8s.namespace.name'), w.metadata.namespace, `${id(w)} ${c.name}: k8s.namespace.name`);
+        assert.equal(resource.get('k8s.node.name'), NODE_NAME, `${id(w)} ${c.name}: k8s.node.name`);
+        assert.equal(resource.has('service.name'), false, `${id(w)} ${c.name}: service.name stays the service's own`);
+        const settings = telemetrySettings(['node', `/app/${c.args![0]!}`, ...c.args!.slice(1)], Object.fromEntries(env));
+        assert.equal(settings.tracing, true, `${id(w)} ${c.name}: tracing is off`);
+        const region = env.get('AUTHMESH_REGION');
+        assert.equal(settings.serviceName, `authmesh-${w.metadata.name === 'global' || w.metadata.name === 'backup' ? w.metadata.name : `${w.metadata.name}-${String(region)}`}`, `${id(w)} ${c.name}: service.name`);
+      }
+    }
   });
 });

@@ -3,10 +3,44 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GrpcAgentTransport } from '../../client/index.js';
 import { RESOURCE, TestMesh } from '../support/mesh-harness.js';
-import { sleep } from '../support/spawn-service.js';
+import { sleep, spawnService, type SpawnedService } from '../support/spawn-service.js';
 
 const LIFETIME = ['--token-lifetime', '4s'];
 const SCOPE = `${RESOURCE}/.default`;
+
+/** Ports a process listens on over TCP (IPv4 and IPv6), read from /proc: its sockets matched to the kernel's listening ones. */
+function tcpListenPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const link = (() => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })();
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m !== null) inodes.add(m[1]!);
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT, st 0A is LISTEN, field 9 the socket's inode.
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9]!)) ports.push(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+/** Waits until the agent logs that it serves (it has registered its credential by then). */
+async function serving(agent: SpawnedService): Promise<void> {
+  const until = Date.now() + 30_000;
+  while (!agent.output.some((l) => l.includes('identity agent serving'))) {
+    if (agent.child.exitCode !== null || Date.now() > until) throw new Error(`agent did not start:\n${agent.output.slice(-20).join('\n')}`);
+    await sleep(50);
+  }
+}
 
 /** The managed identity agent rotates its credential on a short validity under steady use. */
 describe('identity agent (system)', function () {
@@ -14,6 +48,9 @@ describe('identity agent (system)', function () {
   let mesh: TestMesh;
   let tenantId: string;
   let clientId: string;
+  let hostTokenFile: string;
+  /** Not there before the agent starts: the agent creates it. */
+  let socketDir: string;
 
   before(async () => {
     mesh = new TestMesh();
@@ -25,14 +62,18 @@ describe('identity agent (system)', function () {
     await mesh.startGateway('eastus');
     // The agent holds a host token, not the admin token: it may only rotate this app's certificates.
     const { token } = await mesh.adminCall<{ token: string }>((c) => (m, o, cb) => c.createHostToken({ tenantId, clientId, lifetimeSeconds: 3600 }, m, o, cb));
-    const hostTokenFile = path.join(mesh.dir, 'host-token');
+    hostTokenFile = path.join(mesh.dir, 'host-token');
     fs.writeFileSync(hostTokenFile, `${token}\n`, { mode: 0o600 });
-    await mesh.start('identity-agent', 'services/identity-agent/main.js', (port) => [
-      '--listen', `127.0.0.1:${port}`, '--tenant', tenantId, '--client', clientId,
+    socketDir = path.join(mesh.dir, 'run', 'authmesh');
+    // No --listen: the agent serves its Unix socket only.
+    const agent = spawnService('identity-agent', 'services/identity-agent/main.js', [
+      '--socket-dir', socketDir, '--tenant', tenantId, '--client', clientId,
       '--admin', mesh.address('global'), '--admin-token-file', hostTokenFile,
       '--gateways', mesh.address('gateway-eastus'), '--data-dir', path.join(mesh.dir, 'agent'),
       '--credential-validity', '6s', '--rotate-before', '3s', '--propagation-delay', '500ms',
     ]);
+    mesh.procs.set('identity-agent', agent);
+    await serving(agent);
   });
 
   after(async () => {
@@ -44,8 +85,41 @@ describe('identity agent (system)', function () {
       .filter((l) => l.includes('"credential-switched"'))
       .map((l) => JSON.parse(l) as { keyId: string; previousKeyId?: string });
 
-  it('serves every token request across two rotations with a host token and leaves only the current credential registered', async () => {
-    const agent = new GrpcAgentTransport(mesh.address('identity-agent'));
+  it('creates its Unix socket with mode 0660 in a directory it creates with mode 0750, and listens on no TCP port when not asked', () => {
+    const socket = path.join(socketDir, 'agent.sock');
+    const stat = fs.lstatSync(socket);
+    assert.ok(stat.isSocket(), `${socket} is not a socket`);
+    assert.equal((stat.mode & 0o777).toString(8), '660');
+    assert.equal((fs.statSync(socketDir).mode & 0o777).toString(8), '750');
+    assert.deepEqual(tcpListenPorts(mesh.procs.get('identity-agent')!.pid), []);
+  });
+
+  it('serves on loopback TCP as well when given --listen', async () => {
+    const { clientId: other } = await mesh.adminCall<{ clientId: string }>((c) => (m, o, cb) => c.createApp({ tenantId, name: 'host-vm-2' }, m, o, cb));
+    await mesh.adminCall((c) => (m, o, cb) => c.grantRole({ tenantId, clientId: other, resource: RESOURCE, role: 'Blob.Read' }, m, o, cb));
+    const { token } = await mesh.adminCall<{ token: string }>((c) => (m, o, cb) => c.createHostToken({ tenantId, clientId: other, lifetimeSeconds: 3600 }, m, o, cb));
+    const tokenFile = path.join(mesh.dir, 'host-token-2');
+    fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const dir = path.join(mesh.dir, 'run', 'agent-tcp');
+    const proc = await mesh.start('identity-agent-tcp', 'services/identity-agent/main.js', (port) => [
+      '--listen', `127.0.0.1:${port}`, '--socket-dir', dir, '--tenant', tenantId, '--client', other,
+      '--admin', mesh.address('global'), '--admin-token-file', tokenFile,
+      '--gateways', mesh.address('gateway-eastus'), '--data-dir', path.join(mesh.dir, 'agent-tcp'), '--propagation-delay', '500ms',
+    ]);
+    const port = Number(mesh.address('identity-agent-tcp').split(':')[1]);
+    assert.deepEqual(tcpListenPorts(proc.pid), [port]);
+    assert.equal((fs.lstatSync(path.join(dir, 'agent.sock')).mode & 0o777).toString(8), '660', 'the socket is there too');
+    const agent = new GrpcAgentTransport(mesh.address('identity-agent-tcp'));
+    try {
+      const t = await agent.getToken(SCOPE, { deadline: Date.now() + 10_000 });
+      assert.equal(t.faultDomain, 'regional/eastus');
+    } finally {
+      agent.close();
+    }
+  });
+
+  it('serves every token request across two rotations with a host token over its Unix socket and leaves only the current credential registered', async () => {
+    const agent = new GrpcAgentTransport(path.join(socketDir, 'agent.sock'));
     let sent = 0;
     let failed = 0;
     const errors: string[] = [];

@@ -141,7 +141,7 @@ describe('TLS on the public gateway port (system)', function () {
 
   it('lets the identity agent get tokens through a TLS gateway with --gateway-ca, and not with another CA', async () => {
     const agentArgs = (name: string, ca: string) => (port: number) => [
-      '--listen', `127.0.0.1:${port}`, '--tenant', workload.tenantId, '--client', workload.clientId,
+      '--listen', `127.0.0.1:${port}`, '--socket-dir', path.join(mesh.dir, `${name}-run`), '--tenant', workload.tenantId, '--client', workload.clientId,
       '--admin', mesh.address('global'), '--admin-token-file', path.join(mesh.dir, 'global', 'admin-token'),
       '--gateways', gateway, '--gateway-ca', ca, '--data-dir', path.join(mesh.dir, name), '--propagation-delay', '500ms',
     ];

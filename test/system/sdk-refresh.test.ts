@@ -65,7 +65,7 @@ describe('client SDK refresh at refresh_in (system)', function () {
     await mesh.startRegional('eastus', LIFETIME);
     await mesh.startGateway('eastus');
     await mesh.start('identity-agent', 'services/identity-agent/main.js', (port) => [
-      '--listen', `127.0.0.1:${port}`, '--tenant', tenantId, '--client', agentClientId,
+      '--listen', `127.0.0.1:${port}`, '--socket-dir', path.join(mesh.dir, 'agent-run'), '--tenant', tenantId, '--client', agentClientId,
       '--admin', mesh.address('global'), '--admin-token-file', path.join(mesh.dir, 'global', 'admin-token'),
       '--gateways', mesh.address('gateway-eastus'), '--data-dir', path.join(mesh.dir, 'agent'),
     ]);
