@@ -47,6 +47,9 @@ describe('@authmesh/client and @authmesh/verifier as packed tarballs (system)', 
   let packed: { name: string; files: string[] }[];
 
   before(async () => {
+    for (const entry of ['client/dist/client/index.d.ts', 'verifier/dist/verifier/index.d.ts']) {
+      if (!existsSync(path.join(REPO, entry))) throw new Error(`${entry} is missing: make build builds the packages`);
+    }
     const { stdout } = await run('npm', ['pack', '-w', 'client', '-w', 'verifier', '--pack-destination', tmp, '--json'], { cwd: REPO });
     const list = JSON.parse(stdout) as { name: string; filename: string; files: { path: string }[] }[];
     packed = list.map((p) => ({ name: p.name, files: p.files.map((f) => f.path) }));
