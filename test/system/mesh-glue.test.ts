@@ -212,6 +212,41 @@ describe('client and verifier glue (system)', function () {
     });
   });
 
+  describe('when the key set cannot be fetched', () => {
+    it('answers 503 with Retry-After over HTTP and UNAVAILABLE over gRPC, not a refusal of the token', async () => {
+      const blind = new TokenVerifier({ keys: () => Promise.reject(new Error('no key set')), tenantId: h.tenantId, audience: RESOURCE, issuer: h.base });
+      const { token } = await credential.getToken(SCOPE);
+      const server = createHttpsServer({ ...(() => { const c = issueServerCert(generateCa('blind CA'), { hosts: ['127.0.0.1'] }); return { cert: c.certPem, key: c.keyPem }; })() }, (req, res) =>
+        bearerMiddleware(blind)(req, res, () => res.end('served')));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const grpc = new Server({ interceptors: [verifierInterceptor(blind)] });
+      grpc.addService(StorageServiceService, { readBlob: (_c: unknown, cb: sendUnaryData<ReadBlobResponse>) => cb(null, { name: 'x', content: Buffer.alloc(0), tokenFaultDomain: '', callerClientId: '' }) });
+      const port = await new Promise<number>((resolve, reject) => grpc.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+      const client = new StorageServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+      try {
+        const { request } = await import('node:https');
+        const http = await new Promise<{ status: number; retryAfter: string | undefined; body: string }>((resolve, reject) => {
+          const req = request(`https://127.0.0.1:${(server.address() as AddressInfo).port}/`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.deepEqual({ status: http.status, retryAfter: http.retryAfter, error: JSON.parse(http.body).error }, { status: 503, retryAfter: '5', error: 'temporarily_unavailable' });
+        const md = new Metadata();
+        md.set('authorization', `Bearer ${token}`);
+        const code = await new Promise<status | undefined>((resolve) => client.readBlob({ name: 'a' }, md, (err: ServiceError | null) => resolve(err?.code)));
+        assert.equal(code, status.UNAVAILABLE);
+      } finally {
+        client.close();
+        grpc.forceShutdown();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+  });
+
   describe('httpsJwksSource', () => {
     it('reads the tenant key set from the jwks_uri of the HTTPS front, trusting only the CA it is given', async () => {
       const { token } = await credential.getToken(SCOPE);
