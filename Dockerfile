@@ -14,6 +14,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
+# The npm workspaces (@authmesh/client, @authmesh/verifier) are part of the lock file.
+COPY client/package.json client/
+COPY verifier/package.json verifier/
 RUN npm_config_build_from_source=true npm ci --no-audit --no-fund
 COPY . .
 RUN npx tsc -p tsconfig.json \

@@ -11,13 +11,15 @@ MOCHA_ARGS ?=
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
-$(DEPS): package.json package-lock.json
+$(DEPS): package.json package-lock.json client/package.json verifier/package.json
 	npm_config_build_from_source=true npm ci --no-audit --no-fund
 	@touch $@
 
 install: $(DEPS) ## install dependencies (npm ci) when missing or stale
 
-build: $(DEPS) ## compile TypeScript to dist/
+build: $(DEPS) ## compile TypeScript: the @authmesh/client and @authmesh/verifier packages (client/dist, verifier/dist, with types), then dist/
+	$(BIN)/tsc -p client/tsconfig.json
+	$(BIN)/tsc -p verifier/tsconfig.json
 	$(BIN)/tsc -p tsconfig.json
 
 proto: $(DEPS) ## lint the protos and regenerate gen/ with ts-proto
@@ -82,4 +84,4 @@ jaeger: ## start Jaeger all-in-one in Docker (UI 127.0.0.1:16686, OTLP 127.0.0.1
 	@echo "Jaeger UI: http://127.0.0.1:16686 — now 'make run-mesh' sends its spans there ('docker rm -f authmesh-jaeger' stops it)"
 
 clean: ## remove build output and the local mesh's state
-	rm -rf dist .mesh
+	rm -rf dist client/dist verifier/dist .mesh

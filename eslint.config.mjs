@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'gen/**', 'node_modules/**', '.mesh/**', 'bin/**'] },
+  { ignores: ['dist/**', 'client/dist/**', 'verifier/dist/**', 'gen/**', 'node_modules/**', '.mesh/**', 'bin/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { IdentityAgentServiceClient } from '../gen/authmesh/agent/v1/agent.js';
-import { CALLER_ERROR_CODES, readErrorTrailers } from '../lib/grpc/index.js';
+import { CALLER_ERROR_CODES, readErrorTrailers } from '../lib/grpc/status-map.js';
 import type { AccessToken } from './access-token.js';
 import { MeshUnavailableError, TokenRefusedError } from './errors.js';
 import type { TransportCallOptions } from './token-transport.js';

@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { algorithmFor, ASSERTION_TYPE, buildAssertion, DEFAULT_ISSUER, type BuiltAssertion } from '../lib/token/index.js';
+import { algorithmFor, buildAssertion, type BuiltAssertion } from '../lib/token/build-assertion.js';
+import { ASSERTION_TYPE, DEFAULT_ISSUER } from '../lib/token/constants.js';
 import { AuthmeshClientError } from './errors.js';
 import { MeshCredential, type ClientAuthentication, type MeshCredentialOptions } from './mesh-credential.js';
 

@@ -7,7 +7,9 @@ export type ClientErrorCode =
   /** The caller's signal aborted the wait. */
   | 'ERR_ABORTED'
   /** The credential given to the constructor is unusable (e.g. an unsupported key type). */
-  | 'ERR_INVALID_CREDENTIAL';
+  | 'ERR_INVALID_CREDENTIAL'
+  /** The scope asked for is not one `<resource>/.default` (empty, or several at once). */
+  | 'ERR_INVALID_SCOPE';
 
 /** Base of every error the client SDK throws; `cause` carries the underlying failure. */
 export class AuthmeshClientError extends Error {

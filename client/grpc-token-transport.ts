@@ -1,6 +1,6 @@
 import { Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { TokenServiceClient, type AcquireTokenRequest, type AcquireTokenResponse } from '../gen/authmesh/token/v1/token.js';
-import { CALLER_ERROR_CODES, readErrorTrailers } from '../lib/grpc/index.js';
+import { CALLER_ERROR_CODES, readErrorTrailers } from '../lib/grpc/status-map.js';
 import { gatewayChannel, type GatewayTlsOptions } from './gateway-tls.js';
 import { MeshUnavailableError, TokenRefusedError, type EndpointAttempt } from './errors.js';
 import type { TokenTransport, TransportCallOptions } from './token-transport.js';

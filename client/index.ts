@@ -17,3 +17,6 @@ export { AuthmeshClientError, MeshUnavailableError, TokenRefusedError, TokenRequ
 export type { ClientErrorCode, EndpointAttempt } from './errors.js';
 export { gatewayChannel } from './gateway-tls.js';
 export type { GatewayTlsOptions, GatewayChannel } from './gateway-tls.js';
+export { grpcCallCredentials } from './call-credentials.js';
+export { azureTokenCredential } from './azure-credential.js';
+export type { AzureTokenCredential, AzureAccessToken, AzureGetTokenOptions, AzureAbortSignalLike } from './azure-credential.js';

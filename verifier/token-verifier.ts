@@ -1,6 +1,6 @@
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { systemClock, type Clock } from '../lib/clock/index.js';
-import { DEFAULT_ISSUER, FAULT_DOMAIN_CLAIM, tokenIssuer } from '../lib/token/index.js';
+import { DEFAULT_ISSUER, FAULT_DOMAIN_CLAIM, tokenIssuer } from '../lib/token/constants.js';
 import { RoleMissingError, TokenClaimError, VerifierError, type VerifierErrorCode } from './errors.js';
 import { KeySetCache } from './key-set-cache.js';
 import type { JwksSource } from './jwks-source.js';

@@ -4,11 +4,10 @@
  * fault domain issued the token it holds, so a failover is visible live when a domain is killed.
  */
 import { readFileSync } from 'node:fs';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { CertificateCredential, TokenCache, type AccessToken } from '../../client/index.js';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { CertificateCredential, grpcCallCredentials, TokenCache, type AccessToken } from '../../client/index.js';
 import { StorageServiceClient, type ReadBlobResponse } from '../../gen/authmesh/storage/v1/storage.js';
 import { ConfigError, describeOptions, hostPort, oneOf, parseConfig, positive } from '../../lib/config/index.js';
-import { bearer } from '../../lib/grpc/index.js';
 import { createLogger } from '../../lib/log/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 
@@ -59,6 +58,8 @@ function main(): void {
     ...(config['gateway-ca'] === '' ? {} : { tls: { caFile: config['gateway-ca'] } }),
   });
   const storage = new StorageServiceClient(config.storage, credentials.createInsecure(), { 'grpc.max_reconnect_backoff_ms': 2000 });
+  // Every call carries `authorization: Bearer <token>` from the credential's cache.
+  const callCredentials = grpcCallCredentials(credential, scope);
   let current: AccessToken | undefined;
 
   const tick = async (): Promise<void> => {
@@ -71,9 +72,8 @@ function main(): void {
     }
     if (current?.token !== token.token) log.info({ event: 'holding-token', faultDomain: token.faultDomain, expiresInS: Math.round((token.expiresOn - Date.now()) / 1000) }, `holding a token issued by ${token.faultDomain}`);
     current = token;
-    const md = bearer(token.token);
     await new Promise<void>((resolve) => {
-      storage.readBlob({ name: 'hello.txt' }, md, { deadline: Date.now() + 3000 }, (err: ServiceError | null, res: ReadBlobResponse) => {
+      storage.readBlob({ name: 'hello.txt' }, new Metadata(), { deadline: Date.now() + 3000, credentials: callCredentials }, (err: ServiceError | null, res: ReadBlobResponse) => {
         if (err) log.warn({ event: 'read-failed', code: err.code }, `storage refused: ${err.details}`);
         else log.info({ event: 'read', blob: res.name, bytes: res.content.length, tokenFaultDomain: res.tokenFaultDomain }, `read ${res.name} with a token from ${res.tokenFaultDomain}`);
         resolve();
