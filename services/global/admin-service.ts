@@ -159,6 +159,26 @@ export function adminServiceBinding({ store, clock, log, adminToken, exporter, c
       };
     }),
     listTenants: unary(log, 'ListTenants', async () => ({ tenants: await store.listTenants() })),
+    listApps: unary(log, 'ListApps', async (req) => ({ apps: await store.listApps(uuidField('tenant_id', req.tenantId)) })),
+    listResources: unary(log, 'ListResources', async (req) => {
+      const tenantId = uuidField('tenant_id', req.tenantId);
+      const tenant = await store.tenant(tenantId);
+      if (tenant === undefined) throw notFound(`tenant ${tenantId} does not exist`);
+      return { resources: tenant.resources.map((r) => ({ identifier: r.identifier, roles: [...r.roles] })) };
+    }),
+    deleteApp: unary(log, 'DeleteApp', async (req) => {
+      const [tenantId, clientId] = appKey(req);
+      const revision = await store.deleteApp(tenantId, clientId);
+      mutated('DeleteApp', { tenantId, clientId }, revision);
+      return { revision };
+    }),
+    deleteResource: unary(log, 'DeleteResource', async (req) => {
+      const tenantId = uuidField('tenant_id', req.tenantId);
+      const identifier = resourceField('identifier', req.identifier);
+      const revision = await store.deleteResource(tenantId, identifier);
+      mutated('DeleteResource', { tenantId, identifier }, revision);
+      return { revision };
+    }),
     compactChangeLog: unary(log, 'CompactChangeLog', async (req) => {
       const compactedThrough = await store.compactChangeLog(req.retain);
       log.info({ method: 'CompactChangeLog', retain: req.retain, compactedThrough }, 'change log compacted');

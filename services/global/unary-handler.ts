@@ -8,6 +8,7 @@ const STATUS_BY_CODE: Readonly<Record<DirectoryErrorCode, status>> = Object.free
   invalid_argument: status.INVALID_ARGUMENT,
   not_found: status.NOT_FOUND,
   already_exists: status.ALREADY_EXISTS,
+  failed_precondition: status.FAILED_PRECONDITION,
   out_of_range: status.OUT_OF_RANGE,
   unavailable: status.UNAVAILABLE,
 });

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../../lib/clock/index.js';
 import { USAGE_PRECISION_MS, type Credential, type Identity, type RoleGrant, type SigningKey, type Tenant } from '../../../lib/directory/index.js';
-import { alreadyExists, notFound } from './directory-error.js';
+import { alreadyExists, failedPrecondition, notFound } from './directory-error.js';
 import { credentialFromRow, identityFromRows, type AppRow, type CredentialRow } from './identity-rows.js';
 import type { SqlEngine, SqlTx, SqlValue } from './sql-engine.js';
 import type {
+  AppSummary,
   CertificateInput,
   ChangeEntry,
   ChangeKind,
@@ -215,6 +216,31 @@ export class SqlDirectory implements DirectoryStore {
     });
   }
 
+  deleteApp(tenantId: string, clientId: string): Promise<number> {
+    return this.commit('identity_removed', tenantId, clientId, async (tx) => {
+      await existsApp(tx, tenantId, clientId);
+      const key = [tenantId, clientId];
+      await tx.run('DELETE FROM role_grants WHERE tenant_id = ? AND client_id = ?', key);
+      await tx.run('DELETE FROM credentials WHERE tenant_id = ? AND client_id = ?', key);
+      await tx.run('DELETE FROM usage WHERE tenant_id = ? AND client_id = ?', key);
+      await tx.run('DELETE FROM apps WHERE tenant_id = ? AND client_id = ?', key);
+    });
+  }
+
+  deleteResource(tenantId: string, identifier: string): Promise<number> {
+    return this.commit('tenant', tenantId, '', async (tx) => {
+      await existsTenant(tx, tenantId);
+      if ((await tx.get('SELECT 1 AS one FROM resources WHERE tenant_id = ? AND identifier = ?', [tenantId, identifier])) === undefined) {
+        throw notFound(`resource ${identifier} does not exist in tenant ${tenantId}`);
+      }
+      const granted = await tx.get<{ n: number }>('SELECT count(*) AS n FROM role_grants WHERE tenant_id = ? AND resource = ?', [tenantId, identifier]);
+      const n = Number(granted?.n ?? 0);
+      if (n > 0) throw failedPrecondition(`resource ${identifier} still has ${n} role grant(s); revoke them first`);
+      await tx.run('DELETE FROM resource_roles WHERE tenant_id = ? AND identifier = ?', [tenantId, identifier]);
+      await tx.run('DELETE FROM resources WHERE tenant_id = ? AND identifier = ?', [tenantId, identifier]);
+    });
+  }
+
   async registerSigningKey(kid: string, domain: string, publicJwkJson: string): Promise<{ revision: number; created: boolean }> {
     const known = await this.db.read((tx) => registeredKey(tx, kid));
     if (known !== undefined) return sameKey(kid, domain, known);
@@ -297,6 +323,17 @@ export class SqlDirectory implements DirectoryStore {
 
   listTenants(): Promise<TenantSummary[]> {
     return this.db.read(listTenants);
+  }
+
+  listApps(tenantId: string): Promise<AppSummary[]> {
+    return this.db.read(async (tx) => {
+      await existsTenant(tx, tenantId);
+      const rows = await tx.all<{ client_id: string; object_id: string; name: string; enabled: number }>(
+        'SELECT client_id, object_id, name, enabled FROM apps WHERE tenant_id = ? ORDER BY created_at_ms, name',
+        [tenantId],
+      );
+      return rows.map((r) => ({ clientId: r.client_id, objectId: r.object_id, name: r.name, enabled: Number(r.enabled) === 1 }));
+    });
   }
 
   head(): Promise<number> {

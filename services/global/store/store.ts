@@ -42,6 +42,14 @@ export interface TenantSummary {
   refuseAssertionReuse: boolean;
 }
 
+/** An application as ListApps shows it (no credentials). */
+export interface AppSummary {
+  clientId: string;
+  objectId: string;
+  name: string;
+  enabled: boolean;
+}
+
 /** One identity seen in one region. */
 export interface UsageRecord {
   tenantId: string;
@@ -101,6 +109,10 @@ export interface DirectoryStore {
   createResource(tenantId: string, identifier: string, roles: readonly string[]): Promise<number>;
   grantRole(tenantId: string, clientId: string, resource: string, role: string): Promise<number>;
   revokeRole(tenantId: string, clientId: string, resource: string, role: string): Promise<number>;
+  /** Removes an application with its credentials, grants and usage; the change log says `identity_removed`. */
+  deleteApp(tenantId: string, clientId: string): Promise<number>;
+  /** Removes a resource and its roles; failed_precondition while any application holds a role on it. */
+  deleteResource(tenantId: string, identifier: string): Promise<number>;
   /**
    * Publishes a fault domain's public key. The same key again answers with the revision it was
    * first published at; a new key retires the domain's previous active keys.
@@ -118,6 +130,8 @@ export interface DirectoryStore {
   lookup(tenantId: string, clientId: string): Promise<Lookup>;
   signingKeys(): Promise<SigningKey[]>;
   listTenants(): Promise<TenantSummary[]>;
+  /** Every application of a tenant, by creation; not_found for an unknown tenant. */
+  listApps(tenantId: string): Promise<AppSummary[]>;
   /** The newest revision handed out (0 before the first mutation). */
   head(): Promise<number>;
   /** Entries up to and including this revision are gone; a watch must start after it. */

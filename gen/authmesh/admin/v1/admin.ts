@@ -230,6 +230,54 @@ export interface CreateHostTokenResponse {
   expiresAt: number;
 }
 
+export interface ListAppsRequest {
+  tenantId: string;
+}
+
+/** AppInfo describes an application without its credentials. */
+export interface AppInfo {
+  clientId: string;
+  objectId: string;
+  name: string;
+  enabled: boolean;
+}
+
+export interface ListAppsResponse {
+  apps: AppInfo[];
+}
+
+export interface ListResourcesRequest {
+  tenantId: string;
+}
+
+export interface ResourceInfo {
+  /** The resource identifier (audience). */
+  identifier: string;
+  roles: string[];
+}
+
+export interface ListResourcesResponse {
+  resources: ResourceInfo[];
+}
+
+export interface DeleteAppRequest {
+  tenantId: string;
+  clientId: string;
+}
+
+export interface DeleteAppResponse {
+  revision: number;
+}
+
+export interface DeleteResourceRequest {
+  tenantId: string;
+  identifier: string;
+}
+
+export interface DeleteResourceResponse {
+  revision: number;
+}
+
 function createBaseCreateTenantRequest(): CreateTenantRequest {
   return { name: "", refuseAssertionReuse: undefined };
 }
@@ -3523,6 +3571,816 @@ export const CreateHostTokenResponse: MessageFns<CreateHostTokenResponse> = {
   },
 };
 
+function createBaseListAppsRequest(): ListAppsRequest {
+  return { tenantId: "" };
+}
+
+export const ListAppsRequest: MessageFns<ListAppsRequest> = {
+  encode(message: ListAppsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAppsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAppsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAppsRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAppsRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAppsRequest>, I>>(base?: I): ListAppsRequest {
+    return ListAppsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAppsRequest>, I>>(object: I): ListAppsRequest {
+    const message = createBaseListAppsRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseAppInfo(): AppInfo {
+  return { clientId: "", objectId: "", name: "", enabled: false };
+}
+
+export const AppInfo: MessageFns<AppInfo> = {
+  encode(message: AppInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientId !== "") {
+      writer.uint32(10).string(message.clientId);
+    }
+    if (message.objectId !== "") {
+      writer.uint32(18).string(message.objectId);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.enabled !== false) {
+      writer.uint32(32).bool(message.enabled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.objectId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppInfo {
+    return {
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+      objectId: isSet(object.objectId)
+        ? globalThis.String(object.objectId)
+        : isSet(object.object_id)
+        ? globalThis.String(object.object_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+    };
+  },
+
+  toJSON(message: AppInfo): unknown {
+    const obj: any = {};
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    if (message.objectId !== "") {
+      obj.objectId = message.objectId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppInfo>, I>>(base?: I): AppInfo {
+    return AppInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppInfo>, I>>(object: I): AppInfo {
+    const message = createBaseAppInfo();
+    message.clientId = object.clientId ?? "";
+    message.objectId = object.objectId ?? "";
+    message.name = object.name ?? "";
+    message.enabled = object.enabled ?? false;
+    return message;
+  },
+};
+
+function createBaseListAppsResponse(): ListAppsResponse {
+  return { apps: [] };
+}
+
+export const ListAppsResponse: MessageFns<ListAppsResponse> = {
+  encode(message: ListAppsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.apps) {
+      AppInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAppsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAppsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apps.push(AppInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAppsResponse {
+    return { apps: globalThis.Array.isArray(object?.apps) ? object.apps.map((e: any) => AppInfo.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListAppsResponse): unknown {
+    const obj: any = {};
+    if (message.apps?.length) {
+      obj.apps = message.apps.map((e) => AppInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAppsResponse>, I>>(base?: I): ListAppsResponse {
+    return ListAppsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAppsResponse>, I>>(object: I): ListAppsResponse {
+    const message = createBaseListAppsResponse();
+    message.apps = object.apps?.map((e) => AppInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListResourcesRequest(): ListResourcesRequest {
+  return { tenantId: "" };
+}
+
+export const ListResourcesRequest: MessageFns<ListResourcesRequest> = {
+  encode(message: ListResourcesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListResourcesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListResourcesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListResourcesRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListResourcesRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListResourcesRequest>, I>>(base?: I): ListResourcesRequest {
+    return ListResourcesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListResourcesRequest>, I>>(object: I): ListResourcesRequest {
+    const message = createBaseListResourcesRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseResourceInfo(): ResourceInfo {
+  return { identifier: "", roles: [] };
+}
+
+export const ResourceInfo: MessageFns<ResourceInfo> = {
+  encode(message: ResourceInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.identifier !== "") {
+      writer.uint32(10).string(message.identifier);
+    }
+    for (const v of message.roles) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResourceInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResourceInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.identifier = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.roles.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResourceInfo {
+    return {
+      identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "",
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ResourceInfo): unknown {
+    const obj: any = {};
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    if (message.roles?.length) {
+      obj.roles = message.roles;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResourceInfo>, I>>(base?: I): ResourceInfo {
+    return ResourceInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResourceInfo>, I>>(object: I): ResourceInfo {
+    const message = createBaseResourceInfo();
+    message.identifier = object.identifier ?? "";
+    message.roles = object.roles?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListResourcesResponse(): ListResourcesResponse {
+  return { resources: [] };
+}
+
+export const ListResourcesResponse: MessageFns<ListResourcesResponse> = {
+  encode(message: ListResourcesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.resources) {
+      ResourceInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListResourcesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListResourcesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resources.push(ResourceInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListResourcesResponse {
+    return {
+      resources: globalThis.Array.isArray(object?.resources)
+        ? object.resources.map((e: any) => ResourceInfo.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListResourcesResponse): unknown {
+    const obj: any = {};
+    if (message.resources?.length) {
+      obj.resources = message.resources.map((e) => ResourceInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListResourcesResponse>, I>>(base?: I): ListResourcesResponse {
+    return ListResourcesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListResourcesResponse>, I>>(object: I): ListResourcesResponse {
+    const message = createBaseListResourcesResponse();
+    message.resources = object.resources?.map((e) => ResourceInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteAppRequest(): DeleteAppRequest {
+  return { tenantId: "", clientId: "" };
+}
+
+export const DeleteAppRequest: MessageFns<DeleteAppRequest> = {
+  encode(message: DeleteAppRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.clientId !== "") {
+      writer.uint32(18).string(message.clientId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAppRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAppRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAppRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      clientId: isSet(object.clientId)
+        ? globalThis.String(object.clientId)
+        : isSet(object.client_id)
+        ? globalThis.String(object.client_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteAppRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.clientId !== "") {
+      obj.clientId = message.clientId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAppRequest>, I>>(base?: I): DeleteAppRequest {
+    return DeleteAppRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAppRequest>, I>>(object: I): DeleteAppRequest {
+    const message = createBaseDeleteAppRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.clientId = object.clientId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteAppResponse(): DeleteAppResponse {
+  return { revision: 0 };
+}
+
+export const DeleteAppResponse: MessageFns<DeleteAppResponse> = {
+  encode(message: DeleteAppResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAppResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAppResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAppResponse {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: DeleteAppResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteAppResponse>, I>>(base?: I): DeleteAppResponse {
+    return DeleteAppResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteAppResponse>, I>>(object: I): DeleteAppResponse {
+    const message = createBaseDeleteAppResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseDeleteResourceRequest(): DeleteResourceRequest {
+  return { tenantId: "", identifier: "" };
+}
+
+export const DeleteResourceRequest: MessageFns<DeleteResourceRequest> = {
+  encode(message: DeleteResourceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.identifier !== "") {
+      writer.uint32(18).string(message.identifier);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteResourceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteResourceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.identifier = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteResourceRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      identifier: isSet(object.identifier) ? globalThis.String(object.identifier) : "",
+    };
+  },
+
+  toJSON(message: DeleteResourceRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.identifier !== "") {
+      obj.identifier = message.identifier;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteResourceRequest>, I>>(base?: I): DeleteResourceRequest {
+    return DeleteResourceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteResourceRequest>, I>>(object: I): DeleteResourceRequest {
+    const message = createBaseDeleteResourceRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.identifier = object.identifier ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteResourceResponse(): DeleteResourceResponse {
+  return { revision: 0 };
+}
+
+export const DeleteResourceResponse: MessageFns<DeleteResourceResponse> = {
+  encode(message: DeleteResourceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteResourceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteResourceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteResourceResponse {
+    return { revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0 };
+  },
+
+  toJSON(message: DeleteResourceResponse): unknown {
+    const obj: any = {};
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteResourceResponse>, I>>(base?: I): DeleteResourceResponse {
+    return DeleteResourceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteResourceResponse>, I>>(object: I): DeleteResourceResponse {
+    const message = createBaseDeleteResourceResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
 /**
  * AdminService holds every directory mutation. Calls must carry the admin bearer token in the
  * `authorization` metadata (`Bearer <token>`). Every mutation is durable when it returns and
@@ -3714,6 +4572,55 @@ export const AdminServiceService = {
       Buffer.from(CreateHostTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreateHostTokenResponse => CreateHostTokenResponse.decode(value),
   },
+  /** ListApps lists every application of a tenant (never a credential). */
+  listApps: {
+    path: "/authmesh.admin.v1.AdminService/ListApps" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAppsRequest): Buffer => Buffer.from(ListAppsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAppsRequest => ListAppsRequest.decode(value),
+    responseSerialize: (value: ListAppsResponse): Buffer => Buffer.from(ListAppsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAppsResponse => ListAppsResponse.decode(value),
+  },
+  /** ListResources lists every resource of a tenant with the roles it defines. */
+  listResources: {
+    path: "/authmesh.admin.v1.AdminService/ListResources" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListResourcesRequest): Buffer => Buffer.from(ListResourcesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListResourcesRequest => ListResourcesRequest.decode(value),
+    responseSerialize: (value: ListResourcesResponse): Buffer =>
+      Buffer.from(ListResourcesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListResourcesResponse => ListResourcesResponse.decode(value),
+  },
+  /**
+   * DeleteApp removes an application with its credentials and role grants. Regional caches drop
+   * it through the change feed; no token is issued for it afterwards.
+   */
+  deleteApp: {
+    path: "/authmesh.admin.v1.AdminService/DeleteApp" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteAppRequest): Buffer => Buffer.from(DeleteAppRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteAppRequest => DeleteAppRequest.decode(value),
+    responseSerialize: (value: DeleteAppResponse): Buffer => Buffer.from(DeleteAppResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteAppResponse => DeleteAppResponse.decode(value),
+  },
+  /**
+   * DeleteResource removes a resource and its roles. Refused with FAILED_PRECONDITION while any
+   * application holds a role on it (revoke those grants first).
+   */
+  deleteResource: {
+    path: "/authmesh.admin.v1.AdminService/DeleteResource" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteResourceRequest): Buffer =>
+      Buffer.from(DeleteResourceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteResourceRequest => DeleteResourceRequest.decode(value),
+    responseSerialize: (value: DeleteResourceResponse): Buffer =>
+      Buffer.from(DeleteResourceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteResourceResponse => DeleteResourceResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -3751,6 +4658,20 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * key), refused with PERMISSION_DENIED for anything else. Needs the full admin credential.
    */
   createHostToken: handleUnaryCall<CreateHostTokenRequest, CreateHostTokenResponse>;
+  /** ListApps lists every application of a tenant (never a credential). */
+  listApps: handleUnaryCall<ListAppsRequest, ListAppsResponse>;
+  /** ListResources lists every resource of a tenant with the roles it defines. */
+  listResources: handleUnaryCall<ListResourcesRequest, ListResourcesResponse>;
+  /**
+   * DeleteApp removes an application with its credentials and role grants. Regional caches drop
+   * it through the change feed; no token is issued for it afterwards.
+   */
+  deleteApp: handleUnaryCall<DeleteAppRequest, DeleteAppResponse>;
+  /**
+   * DeleteResource removes a resource and its roles. Refused with FAILED_PRECONDITION while any
+   * application holds a role on it (revoke those grants first).
+   */
+  deleteResource: handleUnaryCall<DeleteResourceRequest, DeleteResourceResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -4011,6 +4932,76 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreateHostTokenResponse) => void,
+  ): ClientUnaryCall;
+  /** ListApps lists every application of a tenant (never a credential). */
+  listApps(
+    request: ListAppsRequest,
+    callback: (error: ServiceError | null, response: ListAppsResponse) => void,
+  ): ClientUnaryCall;
+  listApps(
+    request: ListAppsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAppsResponse) => void,
+  ): ClientUnaryCall;
+  listApps(
+    request: ListAppsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAppsResponse) => void,
+  ): ClientUnaryCall;
+  /** ListResources lists every resource of a tenant with the roles it defines. */
+  listResources(
+    request: ListResourcesRequest,
+    callback: (error: ServiceError | null, response: ListResourcesResponse) => void,
+  ): ClientUnaryCall;
+  listResources(
+    request: ListResourcesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListResourcesResponse) => void,
+  ): ClientUnaryCall;
+  listResources(
+    request: ListResourcesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListResourcesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * DeleteApp removes an application with its credentials and role grants. Regional caches drop
+   * it through the change feed; no token is issued for it afterwards.
+   */
+  deleteApp(
+    request: DeleteAppRequest,
+    callback: (error: ServiceError | null, response: DeleteAppResponse) => void,
+  ): ClientUnaryCall;
+  deleteApp(
+    request: DeleteAppRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteAppResponse) => void,
+  ): ClientUnaryCall;
+  deleteApp(
+    request: DeleteAppRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteAppResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * DeleteResource removes a resource and its roles. Refused with FAILED_PRECONDITION while any
+   * application holds a role on it (revoke those grants first).
+   */
+  deleteResource(
+    request: DeleteResourceRequest,
+    callback: (error: ServiceError | null, response: DeleteResourceResponse) => void,
+  ): ClientUnaryCall;
+  deleteResource(
+    request: DeleteResourceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteResourceResponse) => void,
+  ): ClientUnaryCall;
+  deleteResource(
+    request: DeleteResourceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteResourceResponse) => void,
   ): ClientUnaryCall;
 }
 
