@@ -21,7 +21,7 @@ function roles(text: string): string[] {
 }
 
 /** Calls one AdminService method with the admin token. */
-async function admin<Res>(ctx: CliContext, call: (client: ReturnType<CliContext['admin']>['client'], md: ReturnType<CliContext['admin']>['metadata']) => (m: never, o: never, cb: never) => unknown): Promise<Res> {
+export async function admin<Res>(ctx: CliContext, call: (client: ReturnType<CliContext['admin']>['client'], md: ReturnType<CliContext['admin']>['metadata']) => (m: never, o: never, cb: never) => unknown): Promise<Res> {
   const { client, metadata } = ctx.admin();
   try {
     return await unary<Res>(call(client, metadata) as never, { metadata });

@@ -8,5 +8,7 @@ export interface Command {
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
   /** Returns the one JSON object printed with --json (and as `key: value` lines without it). */
+  /** The command writes its own output (in both modes); main prints nothing more. */
+  printsItself?: boolean;
   run(ctx: CliContext): Promise<Record<string, unknown>>;
 }

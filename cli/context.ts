@@ -16,6 +16,8 @@ export const DEFAULT_GATEWAY = '127.0.0.1:50050';
 export class CliContext {
   readonly meshDir: string;
   readonly json: boolean;
+  /** What the process exits with when the command returns (a command sets 1 for "degraded"). */
+  exitCode = 0;
 
   constructor(
     readonly flags: Flags,

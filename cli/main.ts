@@ -1,14 +1,25 @@
 import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ADMIN_COMMANDS } from './admin-commands.js';
 import { BACKUP_COMMANDS } from './backup-commands.js';
-import { parseFlags, UsageError } from './args.js';
+import { COMMON_OPTIONS, parseFlags, UsageError } from './args.js';
 import type { Command } from './command.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { APPLY_COMMAND } from './apply-command.js';
+import { completionCommand } from './completion.js';
+import { LIST_DELETE_COMMANDS } from './list-delete-commands.js';
 import { CliContext } from './context.js';
 import { STATUS_COMMAND } from './status-command.js';
 import { TOKEN_COMMANDS } from './token-commands.js';
 import { TRACES_COMMAND } from './traces-command.js';
 
-const COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...TOKEN_COMMANDS, ...BACKUP_COMMANDS, STATUS_COMMAND, TRACES_COMMAND];
+const BASE_COMMANDS: readonly Command[] = [...ADMIN_COMMANDS, ...LIST_DELETE_COMMANDS, APPLY_COMMAND, ...TOKEN_COMMANDS, ...BACKUP_COMMANDS, STATUS_COMMAND, TRACES_COMMAND];
+const COMMANDS: readonly Command[] = [...BASE_COMMANDS, completionCommand(() => COMMANDS, COMMON_OPTIONS)];
+
+/** The version in the package.json this CLI ships in (dist/cli/main.js → package.json). */
+export function cliVersion(): string {
+  return (JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 const COMMON =
   '[--json] [--mesh-dir DIR] [--admin|--global HOST:PORT[,HOST:PORT]] [--admin-token-file FILE] [--mesh-ca FILE --mesh-cert FILE --mesh-key FILE] ' +
@@ -16,7 +27,7 @@ const COMMON =
 
 function usage(): string {
   const lines = COMMANDS.map((c) => `  authmesh ${c.words.join(' ')} ${c.usage}`.trimEnd());
-  return `usage:\n${lines.join('\n')}\n\ncommon options: ${COMMON}\n`;
+  return `usage:\n  authmesh --version | -V\n${lines.join('\n')}\n\ncommon options: ${COMMON}\n\nexit codes: 0 success (status: healthy); 1 failure (status: degraded, a component unreachable or a breaker not closed); 2 usage error\n`;
 }
 
 function find(argv: string[]): { command: Command; rest: string[] } | undefined {
@@ -55,7 +66,13 @@ function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(given: string[]): Promise<number> {
+  // `completion bash` names the shell as a word; the flag parser takes it as --bash.
+  const argv = given[0] === 'completion' && (given[1] === 'bash' || given[1] === 'zsh') ? ['completion', `--${given[1]}`, ...given.slice(2)] : given;
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${cliVersion()}\n`);
+    return 0;
+  }
   const found = find(argv);
   if (found === undefined) {
     const help = argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h';
@@ -69,8 +86,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const ctx = new CliContext(flags, process.env);
-    printResult(await found.command.run(ctx), ctx.json);
-    return 0;
+    const result = await found.command.run(ctx);
+    if (found.command.printsItself !== true) printResult(result, ctx.json);
+    return ctx.exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`authmesh ${found.command.words.join(' ')}: ${err.message}\nusage: authmesh ${found.command.words.join(' ')} ${found.command.usage}\n`);
