@@ -63,6 +63,12 @@ tenants:
     assert.deepEqual(t.apps[0]!.roles, [{ resource: 'https://orders.example', role: 'Orders.Read' }]);
   });
 
+  it('reads examples/identities.yaml without a mistake', async () => {
+    const file = path.resolve(__dirname, '..', '..', '..', '..', 'examples', 'identities.yaml');
+    const spec = await parseIdentities(fs.readFileSync(file, 'utf8'), path.dirname(file));
+    assert.deepEqual(spec.tenants.map((t) => t.apps.map((a) => a.name)), [['billing-job', 'audit-reader']]);
+  });
+
   it('reads an inline PEM certificate', async () => {
     const other = keys();
     const text = `tenants:\n  - name: t\n    apps:\n      - name: a\n        certificates:\n          - pem: |\n${indent(other.pub, 14)}\n`;
@@ -145,6 +151,12 @@ describe('apply plan', () => {
       planApply(spec(), []).map((a) => a.kind),
       ['create-tenant', 'create-resource', 'create-app', 'add-certificate', 'grant-role'],
     );
+  });
+
+  it('creates an application the file marks enabled: false and then disables it', () => {
+    const s = spec();
+    s.tenants[0]!.apps[0]!.enabled = false;
+    assert.deepEqual(planApply(s, []).map((a) => a.kind), ['create-tenant', 'create-resource', 'create-app', 'set-app-enabled', 'add-certificate', 'grant-role']);
   });
 
   it('plans nothing when the directory already matches the file', () => {
