@@ -64,6 +64,11 @@ describe('AdminService host tokens', () => {
       compactChangeLog: { retain: 0 },
       exportBackup: {},
       createHostToken: { tenantId, clientId: otherClientId },
+      listApps: { tenantId },
+      listResources: { tenantId },
+      // Its own application: a host token still may not delete it.
+      deleteApp: app,
+      deleteResource: { tenantId, identifier: 'https://api.example' },
     };
     const others = Object.keys(AdminServiceService).filter((m) => m !== 'addCertificateCredential' && m !== 'removeCredential');
     assert.deepEqual(others.sort(), Object.keys(requests).sort(), 'every other method is tried');
@@ -71,6 +76,8 @@ describe('AdminService host tokens', () => {
     const after = await call<{ enabled: boolean; grants: string[] }>(g.admin, 'getApp', app, g.adminAuth);
     assert.equal(after.enabled, true);
     assert.deepEqual(after.grants, []);
+    const resources = await call<{ resources: { identifier: string }[] }>(g.admin, 'listResources', { tenantId }, g.adminAuth);
+    assert.ok(resources.resources.some((r) => r.identifier === 'https://api.example'), 'the resource is still there');
   });
 
   it('refuses a host token for another application, and for a secret credential of its own application', async () => {
