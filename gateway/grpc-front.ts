@@ -103,9 +103,13 @@ const TOKEN_PATHS: ReadonlyMap<string, FrontMethod> = new Map(
   ]),
 );
 
-/** Request headers that belong to the caller's connection or call framing and are not forwarded. */
+/**
+ * Request headers that belong to the caller's connection or call framing and are not forwarded.
+ * `accept-encoding` is HTTP's own negotiation (grpc-js and h2load send it on every call): as
+ * metadata it would cost each call a metadata object here and a merged copy at the domain.
+ */
 function isTransportHeader(key: string): boolean {
-  return key.startsWith(':') || key.startsWith('grpc-') || key === 'user-agent' || key === 'content-type' || key === 'te' || key === 'host';
+  return key.startsWith(':') || key.startsWith('grpc-') || key === 'user-agent' || key === 'content-type' || key === 'te' || key === 'host' || key === 'accept-encoding';
 }
 
 /** The caller's metadata minus transport headers, or undefined when nothing is left (the usual case). */
