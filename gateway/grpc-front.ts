@@ -100,11 +100,14 @@ const TOKEN_PATHS: ReadonlyMap<string, FrontMethod> = new Map(
 
 /**
  * Request headers that belong to the caller's connection or call framing and are not forwarded.
- * `accept-encoding` is HTTP's own negotiation (grpc-js and h2load send it on every call): as
- * metadata it would cost each call a metadata object here and a merged copy at the domain.
+ * `accept-encoding` (grpc-js sends it on every call) and `content-length` (h2load and other
+ * HTTP/2 clients that know their body's size) describe this hop's HTTP body: as metadata they
+ * would cost each call a metadata object here and a merged copy of the relay stream's at the domain.
  */
+const TRANSPORT_HEADERS: ReadonlySet<string> = new Set(['user-agent', 'content-type', 'te', 'host', 'accept-encoding', 'content-length']);
+
 function isTransportHeader(key: string): boolean {
-  return key.startsWith(':') || key.startsWith('grpc-') || key === 'user-agent' || key === 'content-type' || key === 'te' || key === 'host' || key === 'accept-encoding';
+  return key.startsWith(':') || key.startsWith('grpc-') || TRANSPORT_HEADERS.has(key);
 }
 
 /** The caller's metadata minus transport headers, or undefined when nothing is left (the usual case). */
