@@ -277,27 +277,32 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
       };
       const parent = propagation.extract(context.active(), headers);
       const span = tracer.startSpan(target.spanName, { kind: SpanKind.SERVER, attributes: target.attributes }, parent);
-      context
-        .with(trace.setSpan(parent, span), () => opts.forwarder.forward(request))
-        .then(
-          (r) => {
+      // One promise reaction per call: each handler ends the span and the call itself.
+      context.with(trace.setSpan(parent, span), () => opts.forwarder.forward(request)).then(
+        (r) => {
+          try {
             span.setAttribute('rpc.grpc.status_code', r.ok ? status.OK : r.code);
             if (!r.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: r.details });
             if (r.ok) respondMessage(stream, r.bytes, r.trailers);
             else respondStatus(stream, r.code, r.details, r.trailers);
-          },
-          (error: unknown) => {
+          } finally {
+            span.end();
+            finish();
+          }
+        },
+        (error: unknown) => {
+          try {
             opts.log.error({ err: error, method }, 'failover loop failed');
             const s = toStatus(error);
             span.setAttribute('rpc.grpc.status_code', s.code);
             span.setStatus({ code: SpanStatusCode.ERROR, message: s.details });
             respondStatus(stream, s.code, s.details, s.metadata);
-          },
-        )
-        .finally(() => {
-          span.end();
-          finish();
-        });
+          } finally {
+            span.end();
+            finish();
+          }
+        },
+      );
     });
   };
 
