@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeMemberTokenFile } from '../lib/grpc/index.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
 import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
@@ -35,7 +36,7 @@ async function main(argv: string[]): Promise<void> {
     mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
     await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
       '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
-      '--mesh-token-file', path.join(mesh.dir, 'global', 'mesh-token'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
+      '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
     ], profEnv('regional-eastus'));
     await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
       '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),

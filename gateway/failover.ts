@@ -156,10 +156,16 @@ export class Failover {
       // that one too and take whichever answers first. The slow attempt keeps running until its
       // own timeout, so its breaker still learns that the domain hangs.
       const hedge = this.hedgeAfterMs > 0 && next < order.length ? delay(this.hedgeAfterMs) : undefined;
-      const racers: Promise<Settled | typeof HEDGE>[] = [...inflight.values()];
-      if (hedge !== undefined) racers.push(hedge.fired);
-      const first = await Promise.race(racers);
-      hedge?.cancel();
+      let first: Settled | typeof HEDGE;
+      if (hedge === undefined && inflight.size === 1) {
+        // The usual call: one attempt out and nothing to race it against.
+        first = await inflight.values().next().value!;
+      } else {
+        const racers: Promise<Settled | typeof HEDGE>[] = [...inflight.values()];
+        if (hedge !== undefined) racers.push(hedge.fired);
+        first = await Promise.race(racers);
+        hedge?.cancel();
+      }
       if (first === HEDGE) {
         startNext();
         continue;
@@ -303,13 +309,16 @@ export class Failover {
       );
   }
 
+  /**
+   * The domain's trailers as the caller gets them: without `grpc-*` keys and with the gateway's own
+   * two. `from` is the attempt's own object (each reply decodes into a new one), so it is changed
+   * in place rather than copied key by key.
+   */
   private trailers(from: Metadata | undefined, domain: string | undefined, attempts: number): Metadata {
-    const out = new Metadata();
+    const out = from ?? new Metadata();
     if (from !== undefined) {
-      for (const [key, values] of Object.entries(from.toJSON())) {
-        if (key.startsWith('grpc-') || key === FAULT_DOMAIN_KEY || key === ATTEMPTS_KEY) continue;
-        for (const v of values) out.add(key, v);
-      }
+      for (const key in from.toJSON()) if (key.startsWith('grpc-')) out.remove(key);
+      out.remove(FAULT_DOMAIN_KEY);
     }
     if (domain !== undefined) out.set(FAULT_DOMAIN_KEY, domain);
     out.set(ATTEMPTS_KEY, String(attempts));

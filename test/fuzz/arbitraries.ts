@@ -163,3 +163,49 @@ export const hostileKid: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 export const publicOf = (key: KeyObject): KeyObject => createPublicKey(key);
+
+/** A varint as protobuf writes it. */
+export function varint(n: number | bigint): Buffer {
+  let v = BigInt(n);
+  const out: number[] = [];
+  do {
+    let byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) byte |= 0x80;
+    out.push(byte);
+  } while (v > 0n);
+  return Buffer.from(out);
+}
+
+export const tag = (field: number, wireType: number): Buffer => varint((field << 3) | wireType);
+
+/** Bytes that are almost a message: the kinds of damage protobuf decoders have tripped on. */
+export const malformedMessage = (valid: Buffer): fc.Arbitrary<Buffer> =>
+  fc.oneof(
+    fc.uint8Array({ maxLength: 2048 }).map((b) => Buffer.from(b)),
+    fc.integer({ min: 0, max: Math.max(0, valid.length - 1) }).map((n) => valid.subarray(0, n)),
+    fc.tuple(fc.integer({ min: 0, max: Math.max(0, valid.length - 1) }), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
+      const copy = Buffer.from(valid);
+      if (copy.length > 0) copy[i] = b;
+      return copy;
+    }),
+    fc.tuple(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 7 }), fc.uint8Array({ maxLength: 64 })).map(([f, wt, rest]) =>
+      Buffer.concat([valid, tag(f, wt), Buffer.from(rest)]),
+    ),
+    // Length-delimited field claiming far more bytes than follow, up to 2^64-1.
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.constantFrom(2n ** 31n, 2n ** 32n - 1n, 2n ** 53n, 2n ** 64n - 1n, 65_000n)).map(([f, len]) => Buffer.concat([tag(f, 2), varint(len), Buffer.from('abc')])),
+    // A varint that never ends, and one longer than ten bytes.
+    fc.integer({ min: 1, max: 64 }).map((n) => Buffer.concat([tag(1, 0), Buffer.alloc(n, 0xff)])),
+    // Nested start-group tags (wire type 3) without end, and unbalanced end-groups.
+    fc.integer({ min: 1, max: 20_000 }).map((n) => Buffer.concat(Array.from({ length: Math.min(n, 20_000) }, () => tag(9, 3)))),
+    fc.integer({ min: 1, max: 100 }).map((n) => Buffer.concat(Array.from({ length: n }, () => tag(9, 4)))),
+    // Field number 0 and the largest field number.
+    fc.constantFrom(Buffer.from([0x00, 0x01]), Buffer.concat([varint((2 ** 29 - 1) * 8 + 2), varint(1), Buffer.from('x')])),
+    // Strings that are not UTF-8 in every string field.
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.uint8Array({ minLength: 1, maxLength: 64 })).map(([f, bytes]) => Buffer.concat([tag(f, 2), varint(bytes.length), Buffer.from(bytes)])),
+    // The same field repeated many times (last one wins in proto3).
+    fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 2000 }), hostileString).map(([f, n, s]) => {
+      const one = Buffer.concat([tag(f, 2), varint(Buffer.byteLength(s)), Buffer.from(s)]);
+      return Buffer.concat(Array.from({ length: n }, () => one));
+    }),
+  );

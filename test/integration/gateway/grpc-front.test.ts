@@ -113,7 +113,29 @@ describe('gateway gRPC front (node:http2)', function () {
     assert.ok(req.deadline !== undefined && req.deadline >= before + 2900 && req.deadline <= Date.now() + 3000, `deadline ${req.deadline}`);
     assert.equal(req.metadata?.get('x-request-tag')[0], 'tag-7');
     assert.deepEqual(req.metadata?.get('x-blob-bin')[0], Buffer.from([9, 8, 7]));
-    for (const key of ['user-agent', 'grpc-accept-encoding', 'content-type', 'te', 'grpc-timeout']) assert.equal(req.metadata?.get(key).length, 0, key);
+    for (const key of ['user-agent', 'grpc-accept-encoding', 'accept-encoding', 'content-type', 'te', 'grpc-timeout']) assert.equal(req.metadata?.get(key).length, 0, key);
+  });
+
+  it('hands no metadata on for a call whose headers are all HTTP framing (user-agent, content-length, accept-encoding)', async () => {
+    const session = http2.connect(`http://${front.address}`);
+    try {
+      const body = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), AcquireTokenRequest.encode(REQUEST).finish()]);
+      body.writeUInt32BE(body.length - 5, 1);
+      const answered = await new Promise<http2.IncomingHttpHeaders>((resolve) => {
+        const s = session.request({
+          ':method': 'POST', ':path': '/authmesh.token.v1.TokenService/AcquireToken', 'content-type': 'application/grpc', te: 'trailers',
+          'user-agent': 'h2load nghttp2/1.52.0', 'content-length': String(body.length), 'accept-encoding': 'gzip, deflate',
+        });
+        s.on('trailers', resolve);
+        s.on('data', () => undefined);
+        s.end(body);
+      });
+      assert.equal(answered['grpc-status'], '0');
+      assert.equal(forwarder.seen.length, 1);
+      assert.equal(forwarder.seen[0]!.metadata, undefined, JSON.stringify(forwarder.seen[0]!.metadata?.toJSON()));
+    } finally {
+      session.close();
+    }
   });
 
   it('returns a status with its message and trailers as a trailers-only answer', async () => {
