@@ -63,8 +63,10 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
   };
 
   for (const d of domains) {
+    // Every transition series exists from the start at 0, so a rate over it is defined before the first change.
+    for (const state of BREAKER_STATES) transitions.add(0, stateLabels.get(d.name)![state]);
     d.on('breaker', (state) => {
-      transitions.add(1, { fault_domain: d.name, state });
+      transitions.add(1, stateLabels.get(d.name)![state]);
       const attributes = { 'authmesh.fault_domain': d.name, 'authmesh.breaker.state': state };
       const active = trace.getActiveSpan();
       if (active?.isRecording() === true) {
