@@ -12,6 +12,7 @@ import { acquire, RESOURCE, runLoad, TestMesh, type TestWorkload } from '../supp
 import { metricsUrl, sample, scrape } from '../support/metrics-scrape.js';
 import { dashboardExprs, loadRules, metricNamesOf } from '../support/monitoring-files.js';
 import { sleep } from '../support/spawn-service.js';
+import { prometheusBinary, startPrometheus, type MeshPrometheus } from '../../scripts/mesh-prometheus.js';
 
 const PROCESSES = ['global', 'regional-eastus', 'backup', 'gateway-eastus'] as const;
 const METRICS = ['--metrics-listen', '127.0.0.1:0'];
@@ -132,9 +133,48 @@ describe('metrics the alerts and dashboard are built on (system)', function () {
     await scrapeAll();
   });
 
+  let prometheus: MeshPrometheus | undefined;
   after(async () => {
+    if (prometheus !== undefined && prometheus.child.exitCode === null) {
+      const exited = new Promise((resolve) => prometheus!.child.once('exit', resolve));
+      prometheus.child.kill('SIGTERM');
+      await exited;
+    }
     await agent?.close();
     await mesh.stop();
+  });
+
+  it('scrapes every live process with the alert rules loaded in the Prometheus that make run-mesh starts', async () => {
+    // eslint-disable-next-line no-restricted-properties
+    const binary = prometheusBinary(process.env.PATH);
+    assert.ok(binary !== undefined, 'no prometheus binary: install Debian\'s prometheus package (scripts/test-setup.sh does)');
+    const live = PROCESSES.filter((n) => n !== 'regional-eastus');
+    prometheus = startPrometheus(binary, path.join(mesh.dir, 'prometheus'), await freePort(), live.map((name) => ({ name, address: new URL(urls.get(name)!).host })));
+    const api = async <T>(query: string): Promise<T> => {
+      const res = await undiciFetch(`${prometheus!.url}/api/v1/${query}`);
+      return ((await res.json()) as { data: T }).data;
+    };
+    type Targets = { activeTargets: Array<{ labels: { process: string }; health: string }> };
+    type Rules = { groups: Array<{ rules: Array<{ type: string; name: string; health: string }> }> };
+    type Vector = { result: Array<{ metric: Record<string, string> }> };
+    const until = Date.now() + 60_000;
+    let up: string[] = [];
+    let seen: string[] = [];
+    while (Date.now() < until) {
+      try {
+        up = (await api<Targets>('targets')).activeTargets.filter((t) => t.health === 'up').map((t) => t.labels.process).sort();
+        seen = [...new Set((await api<Vector>('query?query=authmesh_build_info')).result.map((r) => r.metric.process ?? ''))].sort();
+        if (up.length === live.length && seen.length === live.length) break;
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(250);
+    }
+    assert.deepEqual(up, [...live].sort(), 'targets up');
+    assert.deepEqual(seen, [...live].sort(), 'authmesh_build_info scraped from every process');
+    const rules = (await api<Rules>('rules')).groups.flatMap((g) => g.rules);
+    const alerts = loadRules().flatMap((r) => (r.alert === undefined ? [] : [r.alert]));
+    assert.deepEqual(rules.filter((r) => r.type === 'alerting').map((r) => r.name).sort(), [...alerts].sort());
   });
 
   it('exposes every metric the alert rules and the Grafana dashboard name, on a running mesh after calls and a failover', () => {
