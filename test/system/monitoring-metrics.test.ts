@@ -145,7 +145,6 @@ describe('metrics the alerts and dashboard are built on (system)', function () {
   });
 
   it('scrapes every live process with the alert rules loaded in the Prometheus that make run-mesh starts', async () => {
-    // eslint-disable-next-line no-restricted-properties
     const binary = prometheusBinary(process.env.PATH);
     assert.ok(binary !== undefined, 'no prometheus binary: install Debian\'s prometheus package (scripts/test-setup.sh does)');
     const live = PROCESSES.filter((n) => n !== 'regional-eastus');
