@@ -4,7 +4,7 @@ import { DATA_AGE_KEY } from '../lib/token/index.js';
 import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './attempt-observer.js';
 import { breakerState } from './breaker-factory.js';
 import type { FaultDomain } from './fault-domain.js';
-import { LATENCY_BUCKETS_SECONDS } from './request-metrics.js';
+import { innerMap, LATENCY_BUCKETS_SECONDS } from './request-metrics.js';
 
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
@@ -49,11 +49,7 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
   /** Attempt labels per domain and outcome, made on first use. */
   const outcomeLabels = new Map<string, Map<string, Attributes>>();
   const attemptLabels = (domain: string, outcome: string): Attributes => {
-    let byOutcome = outcomeLabels.get(domain);
-    if (byOutcome === undefined) {
-      byOutcome = new Map();
-      outcomeLabels.set(domain, byOutcome);
-    }
+    const byOutcome = innerMap(outcomeLabels, domain);
     let labels = byOutcome.get(outcome);
     if (labels === undefined) {
       labels = Object.freeze({ fault_domain: domain, outcome });

@@ -26,6 +26,16 @@ export function oauthErrorOf(trailers: Metadata | undefined): string {
   return typeof v === 'string' ? v : '';
 }
 
+/** The inner map of `map` at `key`, made on first use. */
+export function innerMap<K, K2, V>(map: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
+  let inner = map.get(key);
+  if (inner === undefined) {
+    inner = new Map();
+    map.set(key, inner);
+  }
+  return inner;
+}
+
 /** The metrics of one token method at one front. */
 export interface MethodMetrics {
   /** Counts a finished call and records its duration from `startedAt` ({@link now}). */
@@ -75,21 +85,13 @@ function methodMetrics(method: string, total: Counter, duration: Histogram): Met
   const durationLabels = new Map<number, Attributes>();
   return {
     record(startedAt, code, oauthError, faultDomain) {
-      let byOauth = countLabels.get(code);
-      if (byOauth === undefined) {
-        byOauth = new Map();
-        countLabels.set(code, byOauth);
-        durationLabels.set(code, Object.freeze({ method, grpc_code: grpcCodeName(code) }));
-      }
-      let byDomain = byOauth.get(oauthError);
-      if (byDomain === undefined) {
-        byDomain = new Map();
-        byOauth.set(oauthError, byDomain);
-      }
+      // Label sets are built on a combination's first call and kept: no allocation after that.
+      const byDomain = innerMap(innerMap(countLabels, code), oauthError);
       let labels = byDomain.get(faultDomain);
       if (labels === undefined) {
         labels = Object.freeze({ method, grpc_code: grpcCodeName(code), oauth_error: oauthError, fault_domain: faultDomain });
         byDomain.set(faultDomain, labels);
+        if (!durationLabels.has(code)) durationLabels.set(code, Object.freeze({ method, grpc_code: grpcCodeName(code) }));
       }
       total.add(1, labels);
       duration.record((performance.now() - startedAt) / 1000, durationLabels.get(code));

@@ -8,7 +8,7 @@ import { buildAssertion } from '../../lib/token/index.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { backupMemberToken, meshBackupFiles, startBackupProcess } from '../support/backup-process.js';
 import { freePort } from '../support/free-port.js';
-import { acquire, RESOURCE, runLoad, TestMesh, type TestWorkload } from '../support/mesh-harness.js';
+import { acquire, onceAtCall, RESOURCE, runLoad, TestMesh, type TestWorkload } from '../support/mesh-harness.js';
 import { metricsUrl, sample, scrape } from '../support/metrics-scrape.js';
 import { dashboardExprs, loadRules, metricNamesOf } from '../support/monitoring-files.js';
 import { sleep } from '../support/spawn-service.js';
@@ -116,18 +116,8 @@ describe('metrics the alerts and dashboard are built on (system)', function () {
 
     // Killed under load, so calls in flight on regional-eastus fail over.
     const gwClient = mesh.tokenClient('gateway-eastus');
-    let killed = false;
-    const report = await runLoad(() => acquire(gwClient, workload, 5000), {
-      concurrency: 4,
-      durationMs: 3000,
-      maxRequests: 2000,
-      onTick: (sent) => {
-        if (!killed && sent === 50) {
-          killed = true;
-          void mesh.kill('regional-eastus');
-        }
-      },
-    });
+    const kill = onceAtCall(50, () => void mesh.kill('regional-eastus'));
+    const report = await runLoad(() => acquire(gwClient, workload, 5000), { concurrency: 4, durationMs: 3000, maxRequests: 2000, onTick: kill });
     assert.equal(report.failed, 0, report.errors.join('; '));
     assert.ok((report.byDomain.global ?? 0) > 0, 'global answered after the kill');
     await scrapeAll();
