@@ -4,7 +4,7 @@ import { DATA_AGE_KEY } from '../lib/token/index.js';
 import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './attempt-observer.js';
 import { breakerState } from './breaker-factory.js';
 import type { FaultDomain } from './fault-domain.js';
-import { innerMap, LATENCY_BUCKETS_SECONDS } from './request-metrics.js';
+import { innerMap, LabelCounts, LATENCY_BUCKETS_SECONDS, type LabelCount } from './request-metrics.js';
 
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
@@ -29,7 +29,7 @@ const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserver {
   const tracer = trace.getTracer('authmesh-gateway');
   const meter = metrics.getMeter('authmesh-gateway');
-  const attemptsTotal = meter.createCounter('authmesh_gateway_attempts', { description: 'Attempts on a fault domain by outcome' });
+  const attemptsTotal = new LabelCounts(meter, 'authmesh_gateway_attempts', 'Attempts on a fault domain by outcome');
   const failovers = meter.createCounter('authmesh_gateway_failovers', { description: 'Attempts the gateway moved on from, by domain and reason' });
   const duration = meter.createHistogram('authmesh_gateway_attempt_duration_seconds', {
     description: 'Time of one attempt on a fault domain',
@@ -46,16 +46,16 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
         for (const state of BREAKER_STATES) result.observe(state === now ? 1 : 0, stateLabels.get(d.name)![state]);
       }
     });
-  /** Attempt labels per domain and outcome, made on first use. */
-  const outcomeLabels = new Map<string, Map<string, Attributes>>();
-  const attemptLabels = (domain: string, outcome: string): Attributes => {
-    const byOutcome = innerMap(outcomeLabels, domain);
-    let labels = byOutcome.get(outcome);
-    if (labels === undefined) {
-      labels = Object.freeze({ fault_domain: domain, outcome });
-      byOutcome.set(outcome, labels);
+  /** Attempt counts per domain and outcome, made on first use. */
+  const outcomeCounts = new Map<string, Map<string, LabelCount>>();
+  const attemptCount = (domain: string, outcome: string): LabelCount => {
+    const byOutcome = innerMap(outcomeCounts, domain);
+    let count = byOutcome.get(outcome);
+    if (count === undefined) {
+      count = attemptsTotal.add(Object.freeze({ fault_domain: domain, outcome }));
+      byOutcome.set(outcome, count);
     }
-    return labels;
+    return count;
   };
 
   for (const d of domains) {
@@ -102,9 +102,9 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
       return {
         run: (call) => context.with(ctx, call),
         end(end: AttemptEnd) {
-          const labels = attemptLabels(start.domain, end.outcome);
-          attemptsTotal.add(1, labels);
-          duration.record(end.ms / 1000, labels);
+          const count = attemptCount(start.domain, end.outcome);
+          count.n += 1;
+          duration.record(end.ms / 1000, count.labels);
           span.setAttributes(endAttributes(end));
           if (end.outcome === 'fault' || end.outcome === 'refused') {
             failovers.add(1, { fault_domain: start.domain, reason: end.reason });

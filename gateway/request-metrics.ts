@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { status, type Metadata } from '@grpc/grpc-js';
-import { metrics, type Attributes, type Counter, type Histogram } from '@opentelemetry/api';
+import { metrics, type Attributes, type Histogram, type Meter } from '@opentelemetry/api';
 import { OAUTH_ERROR_KEY } from '../lib/grpc/index.js';
 
 /** Bucket bounds, seconds, of every request and attempt duration: sub-millisecond to 10 s. */
@@ -24,6 +24,34 @@ export function grpcCodeName(code: number): string {
 export function oauthErrorOf(trailers: Metadata | undefined): string {
   const v = trailers?.get(OAUTH_ERROR_KEY)[0];
   return typeof v === 'string' ? v : '';
+}
+
+/** One label set's count in a {@link LabelCounts}. */
+export interface LabelCount {
+  readonly labels: Attributes;
+  n: number;
+}
+
+/**
+ * A counter whose counts are plain numbers, one per label set, reported by an ObservableCounter
+ * at each scrape: counting costs an increment, where the SDK's `Counter.add` hashes the attribute
+ * set on every call.
+ */
+export class LabelCounts {
+  private readonly counts: LabelCount[] = [];
+
+  constructor(meter: Meter, name: string, description: string) {
+    meter.createObservableCounter(name, { description }).addCallback((result) => {
+      for (const c of this.counts) result.observe(c.n, c.labels);
+    });
+  }
+
+  /** A new count for `labels` (made once per label set by the caller), reported from now on. */
+  add(labels: Attributes): LabelCount {
+    const c = { labels, n: 0 };
+    this.counts.push(c);
+    return c;
+  }
 }
 
 /** The inner map of `map` at `key`, made on first use. */
@@ -52,15 +80,13 @@ export const now = (): number => performance.now();
  * distinct combination and kept, so a call costs a few map lookups and no allocation.
  */
 export class RequestMetrics {
-  private readonly total: Counter;
+  private readonly total: LabelCounts;
   private readonly duration: Histogram;
   private readonly methods = new Map<string, MethodMetrics>();
 
   constructor() {
     const meter = metrics.getMeter('authmesh-gateway');
-    this.total = meter.createCounter('authmesh_gateway_requests', {
-      description: 'Token calls answered by the gateway, by method, gRPC status, OAuth error and the fault domain that answered',
-    });
+    this.total = new LabelCounts(meter, 'authmesh_gateway_requests', 'Token calls answered by the gateway, by method, gRPC status, OAuth error and the fault domain that answered');
     this.duration = meter.createHistogram('authmesh_gateway_request_duration_seconds', {
       description: 'Time from a token call reaching the gateway to its answer',
       unit: 's',
@@ -79,21 +105,21 @@ export class RequestMetrics {
   }
 }
 
-function methodMetrics(method: string, total: Counter, duration: Histogram): MethodMetrics {
-  // code → oauth error → fault domain → counter labels; code → histogram labels.
-  const countLabels = new Map<number, Map<string, Map<string, Attributes>>>();
+function methodMetrics(method: string, total: LabelCounts, duration: Histogram): MethodMetrics {
+  // code → oauth error → fault domain → count; code → histogram labels.
+  const countLabels = new Map<number, Map<string, Map<string, LabelCount>>>();
   const durationLabels = new Map<number, Attributes>();
   return {
     record(startedAt, code, oauthError, faultDomain) {
       // Label sets are built on a combination's first call and kept: no allocation after that.
       const byDomain = innerMap(innerMap(countLabels, code), oauthError);
-      let labels = byDomain.get(faultDomain);
-      if (labels === undefined) {
-        labels = Object.freeze({ method, grpc_code: grpcCodeName(code), oauth_error: oauthError, fault_domain: faultDomain });
-        byDomain.set(faultDomain, labels);
+      let count = byDomain.get(faultDomain);
+      if (count === undefined) {
+        count = total.add(Object.freeze({ method, grpc_code: grpcCodeName(code), oauth_error: oauthError, fault_domain: faultDomain }));
+        byDomain.set(faultDomain, count);
         if (!durationLabels.has(code)) durationLabels.set(code, Object.freeze({ method, grpc_code: grpcCodeName(code) }));
       }
-      total.add(1, labels);
+      count.n += 1;
       duration.record((performance.now() - startedAt) / 1000, durationLabels.get(code));
     },
   };
