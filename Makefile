@@ -62,7 +62,7 @@ chaos: build ## full chaos suite, overload and durability on real processes (und
 test-unit: build ## unit tests only
 	$(BIN)/mocha 'dist/test/unit/**/*.test.js'
 
-run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it); STORE=postgres: PostgreSQL primary + standby, global-1 and global-2
+run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it), with a Prometheus on 127.0.0.1:9090 when the prometheus binary is installed; STORE=postgres: PostgreSQL primary + standby, global-1 and global-2
 	AUTHMESH_MESH_STORE=$(STORE) node dist/scripts/run-mesh.js
 
 bench: build ## benchmarks beside the anchors: bench/results/latest.json, docs/benchmarks.md, SVG plots (under 15 minutes)

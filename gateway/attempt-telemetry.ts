@@ -4,8 +4,9 @@ import { DATA_AGE_KEY } from '../lib/token/index.js';
 import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './attempt-observer.js';
 import { breakerState } from './breaker-factory.js';
 import type { FaultDomain } from './fault-domain.js';
+import { innerMap, LabelCounts, LATENCY_BUCKETS_SECONDS, type LabelCount } from './request-metrics.js';
 
-const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
+const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
 /**
  * Turns the failover loop's attempts and the breakers' transitions into OpenTelemetry spans and
@@ -19,30 +20,49 @@ const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
  *   the outgoing call runs inside it, so the domain's server span joins the same trace;
  * - a breaker transition becomes an event `authmesh.breaker.<state>` on the span in progress, or
  *   a short span `authmesh.breaker` of its own when it happens outside a call (half-open timer);
- * - metrics `authmesh_gateway_attempts_total`, `authmesh_gateway_attempt_duration` (ms),
- *   `authmesh_gateway_failovers_total`, `authmesh_gateway_breaker_state`,
- *   `authmesh_gateway_breaker_transitions_total`.
+ * - metrics `authmesh_gateway_attempts_total`, `authmesh_gateway_attempt_duration_seconds`,
+ *   `authmesh_gateway_failovers_total`, `authmesh_gateway_breaker_state` (a state set: 1 on the
+ *   state the domain's breaker is in, 0 on the others), `authmesh_gateway_breaker_transitions_total`.
+ *
+ * Label sets are made once per domain and outcome, not per attempt.
  */
 export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserver {
   const tracer = trace.getTracer('authmesh-gateway');
   const meter = metrics.getMeter('authmesh-gateway');
-  const attemptsTotal = meter.createCounter('authmesh_gateway_attempts', { description: 'Attempts on a fault domain by outcome' });
+  const attemptsTotal = new LabelCounts(meter, 'authmesh_gateway_attempts', 'Attempts on a fault domain by outcome');
   const failovers = meter.createCounter('authmesh_gateway_failovers', { description: 'Attempts the gateway moved on from, by domain and reason' });
-  const duration = meter.createHistogram('authmesh_gateway_attempt_duration', {
+  const duration = meter.createHistogram('authmesh_gateway_attempt_duration_seconds', {
     description: 'Time of one attempt on a fault domain',
-    unit: 'ms',
-    advice: { explicitBucketBoundaries: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] },
+    unit: 's',
+    advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_SECONDS] },
   });
   const transitions = meter.createCounter('authmesh_gateway_breaker_transitions', { description: 'Breaker state changes by domain and new state' });
+  const stateLabels = new Map(domains.map((d) => [d.name, Object.fromEntries(BREAKER_STATES.map((state) => [state, Object.freeze({ fault_domain: d.name, state })]))]));
   meter
-    .createObservableGauge('authmesh_gateway_breaker_state', { description: 'Breaker state per fault domain: 0 closed, 1 half-open, 2 open' })
+    .createObservableGauge('authmesh_gateway_breaker_state', { description: 'Breaker state per fault domain as a state set: 1 on the state it is in, 0 on the others' })
     .addCallback((result) => {
-      for (const d of domains) result.observe(BREAKER_LEVEL[breakerState(d.breaker)], { fault_domain: d.name });
+      for (const d of domains) {
+        const now = breakerState(d.breaker);
+        for (const state of BREAKER_STATES) result.observe(state === now ? 1 : 0, stateLabels.get(d.name)![state]);
+      }
     });
+  /** Attempt counts per domain and outcome, made on first use. */
+  const outcomeCounts = new Map<string, Map<string, LabelCount>>();
+  const attemptCount = (domain: string, outcome: string): LabelCount => {
+    const byOutcome = innerMap(outcomeCounts, domain);
+    let count = byOutcome.get(outcome);
+    if (count === undefined) {
+      count = attemptsTotal.add(Object.freeze({ fault_domain: domain, outcome }));
+      byOutcome.set(outcome, count);
+    }
+    return count;
+  };
 
   for (const d of domains) {
+    // Every transition series exists from the start at 0, so a rate over it is defined before the first change.
+    for (const state of BREAKER_STATES) transitions.add(0, stateLabels.get(d.name)![state]);
     d.on('breaker', (state) => {
-      transitions.add(1, { fault_domain: d.name, state });
+      transitions.add(1, stateLabels.get(d.name)![state]);
       const attributes = { 'authmesh.fault_domain': d.name, 'authmesh.breaker.state': state };
       const active = trace.getActiveSpan();
       if (active?.isRecording() === true) {
@@ -82,9 +102,9 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
       return {
         run: (call) => context.with(ctx, call),
         end(end: AttemptEnd) {
-          const labels = { fault_domain: start.domain, outcome: end.outcome };
-          attemptsTotal.add(1, labels);
-          duration.record(end.ms, labels);
+          const count = attemptCount(start.domain, end.outcome);
+          count.n += 1;
+          duration.record(end.ms / 1000, count.labels);
           span.setAttributes(endAttributes(end));
           if (end.outcome === 'fault' || end.outcome === 'refused') {
             failovers.add(1, { fault_domain: start.domain, reason: end.reason });

@@ -20,10 +20,12 @@ import { SnapshotSource } from './health-snapshot.js';
 import { grpcOpenWatch, HealthWatch, type BackoffOptions } from './health-watch.js';
 import { startGrpcFront, type RunningGrpcFront } from './grpc-front.js';
 import { startHttpFront, type RunningHttpFront } from './http-server.js';
+import { RequestMetrics } from './request-metrics.js';
 import { InFlightLimit, limitedForwarding } from './in-flight.js';
 import { TOKEN_SERVICE_NAME } from './pass-through.js';
 import { RetryBudget } from './retry-budget.js';
 import { reflectionBindings } from './server.js';
+import { certificateExpiryTelemetry } from '../lib/telemetry/expiry-metrics.js';
 
 /** What the gateway is built from besides its config; all optional but the logger. */
 export interface GatewayDeps {
@@ -103,6 +105,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         : {}),
     });
   });
+  certificateExpiryTelemetry([
+    ...(config.meshTls === undefined ? [] : [{ name: 'mesh', file: config.meshTls.cert }]),
+    ...(config.grpcTls === undefined ? [] : [{ name: 'grpc-public', file: config.grpcTls.certFile }]),
+    ...(config.http?.tlsCertFile === undefined ? [] : [{ name: 'https-public', file: config.http.tlsCertFile }]),
+  ]);
   const snapshots = new SnapshotSource(domains, clock, config.snapshotMaxAgeMs);
   for (const d of domains) {
     d.on('breaker', (state) => {
@@ -125,6 +132,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     onNoAnswer: (said) => log.warn({ said }, 'no fault domain could answer'),
   });
   const startedAt = clock.now();
+  const requestMetrics = new RequestMetrics();
   // One count of token calls in flight over both fronts (--max-in-flight).
   const inFlightLimit = new InFlightLimit(config.maxInFlight ?? Infinity);
   let address = config.listen;
@@ -151,6 +159,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       inner: { connect: () => http2.connect('http://localhost', { createConnection: () => net.connect(innerSocket) }) },
       log,
       inFlightLimit,
+      requestMetrics,
       ...(config.frontLimits === undefined ? {} : { limits: config.frontLimits }),
       ...(config.connectionAge === undefined ? {} : { connectionAge: config.connectionAge }),
     });
@@ -162,7 +171,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   address = front.address;
   let http: RunningHttpFront | undefined;
   try {
-    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover: limitedForwarding(failover, inFlightLimit), log });
+    http = config.http === undefined ? undefined : await startHttpFront(config.http, { failover: limitedForwarding(failover, inFlightLimit), log, requestMetrics });
   } catch (error) {
     await Promise.all([front.close(0), server.shutdown(0)]);
     rmSync(innerDir, { recursive: true, force: true });

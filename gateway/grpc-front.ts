@@ -18,6 +18,7 @@ import { CallerGone } from './caller-signal.js';
 import { InFlightLimit } from './in-flight.js';
 import type { ForwardRequest, ForwardResult } from './failover.js';
 import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from './pass-through.js';
+import { now, oauthErrorOf, RequestMetrics, type MethodMetrics } from './request-metrics.js';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -46,6 +47,8 @@ export interface GrpcFrontOptions {
   limits?: Partial<FrontLimits>;
   /** When a caller's connection gets GOAWAY so it reconnects; default {@link DEFAULT_CONNECTION_AGE}. */
   connectionAge?: ConnectionAgeLimits;
+  /** Request counts and durations, shared with the gateway's other fronts; default one of its own. */
+  requestMetrics?: RequestMetrics;
 }
 
 /** What one caller, or all of them together, can make the public front hold. */
@@ -82,6 +85,8 @@ interface FrontMethod {
   method: TokenMethod;
   spanName: string;
   attributes: Attributes;
+  /** `method` label of the request metrics. */
+  wireName: string;
   /** Whether the bytes decode as the method's request message. */
   decodes(bytes: Buffer): boolean;
 }
@@ -93,6 +98,7 @@ const TOKEN_PATHS: ReadonlyMap<string, FrontMethod> = new Map(
       method,
       spanName: `grpc.${TOKEN_SERVICE_NAME}/${wireMethodName(method)}`,
       attributes: { 'rpc.system': 'grpc', 'rpc.service': TOKEN_SERVICE_NAME, 'rpc.method': wireMethodName(method) },
+      wireName: wireMethodName(method),
       // Both request messages hold strings only: a wire-format walk answers as their decoders do
       // (test/fuzz/wire-check.test.ts) without building the message.
       decodes: decodesAsStringMessage,
@@ -172,6 +178,8 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
   /** Request bytes held for token calls whose body has not ended yet. */
   let buffered = 0;
   const tracer = trace.getTracer('authmesh-gateway');
+  const requestMetrics = opts.requestMetrics ?? new RequestMetrics();
+  const recorders = new Map<FrontMethod, MethodMetrics>([...TOKEN_PATHS.values()].map((m) => [m, requestMetrics.method(m.wireName)]));
   const sessions = new Set<http2.ServerHttp2Session>();
   let inFlight = 0;
   let draining = false;
@@ -193,7 +201,12 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
 
   const answerToken = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, target: FrontMethod): void => {
     const method = target.method;
-    if (draining) return respondStatus(stream, status.UNAVAILABLE, 'gateway shutting down');
+    const recorder = recorders.get(target)!;
+    const started = now();
+    if (draining) {
+      recorder.record(started, status.UNAVAILABLE, '', '');
+      return respondStatus(stream, status.UNAVAILABLE, 'gateway shutting down');
+    }
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
       if (!stream.destroyed) stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
@@ -204,11 +217,19 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
     // long a caller that never finishes its request can hold it.
     if (!limit.tryEnter()) {
       const s = toStatus(overloaded('gateway saturated; retry with backoff'));
+      recorder.record(started, s.code, oauthErrorOf(s.metadata), '');
       return respondStatus(stream, s.code, s.details, s.metadata);
     }
     inFlight += 1;
     const gone = new CallerGone();
     let finished = false;
+    let recorded = false;
+    /** Counts the call once, with what the caller is sent. */
+    const record = (code: number, trailers: Metadata | undefined, domain: string | undefined): void => {
+      if (recorded) return;
+      recorded = true;
+      recorder.record(started, code, oauthErrorOf(trailers), domain ?? '');
+    };
     const chunks: Buffer[] = [];
     let size = 0;
     let rejected = false;
@@ -220,6 +241,8 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      // A call that ends with nothing sent is one the caller cancelled.
+      record(status.CANCELLED, undefined, undefined);
       clearTimeout(bodyTimer);
       release();
       limit.leave();
@@ -228,6 +251,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
     };
     const reject = (code: status, details: string, metadata?: Metadata): void => {
       rejected = true;
+      record(code, metadata, undefined);
       respondStatus(stream, code, details, metadata);
       finish();
       // The rest of the body is not read: the stream is reset once the answer is out.
@@ -258,6 +282,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
       const message = readMessage(body, headers['grpc-encoding'], maxBytes);
       if (typeof message === 'object' && 'code' in message) {
         const s = badRequest(message.code, message.details);
+        record(s.code, s.metadata, undefined);
         respondStatus(stream, s.code, s.details, s.metadata);
         finish();
         return;
@@ -265,6 +290,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
       // Keeps bytes no domain could read off the failover loop altogether.
       if (!target.decodes(message)) {
         const s = badRequest(status.INVALID_ARGUMENT, 'request is not a valid protobuf message for this method');
+        record(s.code, s.metadata, undefined);
         respondStatus(stream, s.code, s.details, s.metadata);
         finish();
         return;
@@ -285,6 +311,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
         (r) => {
           try {
             span.setAttribute('rpc.grpc.status_code', r.ok ? status.OK : r.code);
+            if (!stream.destroyed) record(r.ok ? status.OK : r.code, r.ok ? undefined : r.trailers, r.domain);
             if (!r.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: r.details });
             if (r.ok) respondMessage(stream, r.bytes, r.trailers);
             else respondStatus(stream, r.code, r.details, r.trailers);
@@ -298,6 +325,7 @@ export async function startGrpcFront(opts: GrpcFrontOptions): Promise<RunningGrp
             opts.log.error({ err: error, method }, 'failover loop failed');
             const s = toStatus(error);
             span.setAttribute('rpc.grpc.status_code', s.code);
+            record(s.code, s.metadata, undefined);
             span.setStatus({ code: SpanStatusCode.ERROR, message: s.details });
             respondStatus(stream, s.code, s.details, s.metadata);
           } finally {

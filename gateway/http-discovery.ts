@@ -4,7 +4,8 @@ import { GetJwksRequest, GetJwksResponse } from '../gen/authmesh/token/v1/token.
 import type { Logger } from '../lib/log/index.js';
 import { ASSERTION_ALGORITHMS, assertionAudience, tokenIssuer } from '../lib/token/index.js';
 import type { Forwarding } from './in-flight.js';
-import { errorFromForward, sendJson, sendOAuthError } from './http-errors.js';
+import { errorFromForward, noteForwardFailure, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
+import type { CallOutcome } from './request-metrics.js';
 
 /** How long clients may cache the discovery document, seconds. */
 export const DISCOVERY_MAX_AGE_SECONDS = 3600;
@@ -64,7 +65,7 @@ export async function serveJwks(
   req: IncomingMessage,
   res: ServerResponse,
   tenantId: string,
-  deps: { failover: Forwarding; log: Logger; signal: AbortSignal },
+  deps: { failover: Forwarding; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
 ): Promise<void> {
   const r = await deps.failover.forward({
     method: 'getJwks',
@@ -73,7 +74,9 @@ export async function serveJwks(
   });
   if (!r.ok) {
     deps.log.warn({ route: 'jwks', code: r.code, attempts: r.attempts }, 'jwks not served');
-    sendOAuthError(res, errorFromForward(r));
+    const e = errorFromForward(r);
+    noteForwardFailure(deps.outcome, r, e);
+    sendOAuthError(res, e);
     return;
   }
   let jwks: unknown;
@@ -81,8 +84,12 @@ export async function serveJwks(
     jwks = JSON.parse(GetJwksResponse.decode(r.bytes).jwksJson);
   } catch (err) {
     deps.log.error({ err, domain: r.domain }, 'a fault domain sent a JWK Set that is not JSON');
-    sendOAuthError(res, { status: 502, error: 'server_error', description: 'internal error' });
+    const e: HttpOAuthError = { status: 502, error: 'server_error', description: 'internal error' };
+    noteRefusal(deps.outcome, e);
+    if (deps.outcome !== undefined) deps.outcome.faultDomain = r.domain;
+    sendOAuthError(res, e);
     return;
   }
+  if (deps.outcome !== undefined) deps.outcome.faultDomain = r.domain;
   sendCacheable(req, res, jwks, JWKS_MAX_AGE_SECONDS);
 }

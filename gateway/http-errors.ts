@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { status } from '@grpc/grpc-js';
 import type { OAuthErrorCode } from '../lib/errors/index.js';
-import { OAUTH_ERROR_KEY } from '../lib/grpc/index.js';
+import { OAUTH_ERROR_KEY, STATUS_BY_CODE } from '../lib/grpc/index.js';
 import type { ForwardResult } from './failover.js';
+import type { CallOutcome } from './request-metrics.js';
 
 /** Realm of the Basic scheme named in `WWW-Authenticate` (RFC 7617). */
 export const BASIC_REALM = 'authmesh';
@@ -81,6 +82,21 @@ export const NO_STORE_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   'cache-control': 'no-store',
   pragma: 'no-cache',
 });
+
+/** Notes an error sent by the front itself (no fault domain answered it) on the call's outcome. */
+export function noteRefusal(outcome: CallOutcome | undefined, e: HttpOAuthError): void {
+  if (outcome === undefined) return;
+  outcome.code = e.status === 502 ? status.INTERNAL : STATUS_BY_CODE[e.error];
+  outcome.oauthError = e.error;
+}
+
+/** Notes a failed forward on the call's outcome: the domains' status and the OAuth error sent. */
+export function noteForwardFailure(outcome: CallOutcome | undefined, r: Extract<ForwardResult, { ok: false }>, e: HttpOAuthError): void {
+  if (outcome === undefined) return;
+  outcome.code = r.code;
+  outcome.oauthError = e.error;
+  outcome.faultDomain = r.domain ?? '';
+}
 
 /** Writes a JSON body with the given status and headers. */
 export function sendJson(res: ServerResponse, statusCode: number, body: unknown, headers: Record<string, string> = {}): void {

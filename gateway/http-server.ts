@@ -1,14 +1,16 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { status } from '@grpc/grpc-js';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../lib/log/index.js';
 import type { Forwarding } from './in-flight.js';
 import type { HttpFrontConfig } from './http-config.js';
 import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks } from './http-discovery.js';
-import { httpError, sendJson, sendOAuthError } from './http-errors.js';
+import { httpError, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
 import { serveToken } from './http-token.js';
 import { traceHttpRequest } from './http-tracing.js';
 import { resolveHttpTls } from './http-tls.js';
+import { now, RequestMetrics, type CallOutcome, type MethodMetrics } from './request-metrics.js';
 
 /** The HTTP front once it listens. */
 export interface RunningHttpFront {
@@ -23,11 +25,14 @@ export interface RunningHttpFront {
 
 /** Tenant ids as the fault domains accept them. */
 const TENANT = '[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
-/** Each route with its template as traces name it (`http.route`). */
-const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; template: string }[] = [
-  { pattern: new RegExp(`^/(${TENANT})/oauth2/v2\\.0/token$`), route: 'token', allow: 'POST', template: '/{tenant}/oauth2/v2.0/token' },
+/**
+ * Each route with its template as traces name it (`http.route`), and the token method it is
+ * answered with (the `method` of the request metrics) when it goes through the failover loop.
+ */
+const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; template: string; method?: string }[] = [
+  { pattern: new RegExp(`^/(${TENANT})/oauth2/v2\\.0/token$`), route: 'token', allow: 'POST', template: '/{tenant}/oauth2/v2.0/token', method: 'AcquireToken' },
   { pattern: new RegExp(`^/(${TENANT})/v2\\.0/\\.well-known/openid-configuration$`), route: 'discovery', allow: 'GET, HEAD', template: '/{tenant}/v2.0/.well-known/openid-configuration' },
-  { pattern: new RegExp(`^/(${TENANT})/discovery/v2\\.0/keys$`), route: 'jwks', allow: 'GET, HEAD', template: '/{tenant}/discovery/v2.0/keys' },
+  { pattern: new RegExp(`^/(${TENANT})/discovery/v2\\.0/keys$`), route: 'jwks', allow: 'GET, HEAD', template: '/{tenant}/discovery/v2.0/keys', method: 'GetJwks' },
 ];
 
 /** The route a request path names, and its tenant. */
@@ -83,6 +88,8 @@ export function isFormContentType(header: string | undefined): boolean {
 export interface HttpFrontDeps {
   failover: Forwarding;
   log: Logger;
+  /** Request counts and durations, shared with the gateway's other fronts; default one of its own. */
+  requestMetrics?: RequestMetrics;
 }
 
 /**
@@ -92,17 +99,25 @@ export interface HttpFrontDeps {
 export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDeps): Promise<RunningHttpFront> {
   const tls = resolveHttpTls(config);
   let publicUrl = config.publicUrl ?? '';
+  const requestMetrics = deps.requestMetrics ?? new RequestMetrics();
+  const recorders = new Map<string, MethodMetrics>();
+  for (const r of ROUTES) if (r.method !== undefined) recorders.set(r.route, requestMetrics.method(r.method));
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = now();
     const controller = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) controller.abort();
-    });
     const matched = matchRoute(req.url ?? '/');
+    const recorder = matched === undefined ? undefined : recorders.get(matched.match.route);
+    const outcome: CallOutcome | undefined = recorder === undefined ? undefined : { code: 0, oauthError: '', faultDomain: '' };
+    res.once('close', () => {
+      const complete = res.writableFinished;
+      if (!complete) controller.abort();
+      if (outcome !== undefined) recorder!.record(started, complete ? outcome.code : status.CANCELLED, outcome.oauthError, outcome.faultDomain);
+    });
     traceHttpRequest(req, res, matched?.match.template, () =>
-      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: controller.signal }),
+      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: controller.signal, ...(outcome === undefined ? {} : { outcome }) }),
     ).catch((err: unknown) => {
       deps.log.error({ err, path: req.url?.split('?')[0] }, 'http request failed');
-      if (!res.headersSent) sendOAuthError(res, httpError('server_error', 'internal error'));
+      if (!res.headersSent) refuse(res, outcome, httpError('server_error', 'internal error'));
       else res.destroy();
     });
   };
@@ -141,6 +156,14 @@ interface RequestContext {
   failover: Forwarding;
   log: Logger;
   signal: AbortSignal;
+  /** What the caller is answered, for the request metrics (token and JWK Set routes). */
+  outcome?: CallOutcome;
+}
+
+/** Sends an error the front decided itself, noting it on the call's outcome. */
+function refuse(res: ServerResponse, outcome: CallOutcome | undefined, e: HttpOAuthError, headers?: Record<string, string>): void {
+  noteRefusal(outcome, e);
+  sendOAuthError(res, e, headers);
 }
 
 async function dispatch(req: IncomingMessage, res: ServerResponse, matched: ReturnType<typeof matchRoute>, ctx: RequestContext): Promise<void> {
@@ -151,7 +174,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, matched: Retu
   const { match, tenantId } = matched;
   if (!match.allow.split(', ').includes(req.method ?? '')) {
     const e = httpError('invalid_request', `method not allowed; use ${match.allow}`);
-    sendOAuthError(res, { ...e, status: 405 }, { allow: match.allow });
+    refuse(res, ctx.outcome, { ...e, status: 405 }, { allow: match.allow });
     return;
   }
   switch (match.route) {
@@ -169,11 +192,11 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, matched: Retu
 async function token(req: IncomingMessage, res: ServerResponse, tenantId: string, ctx: RequestContext): Promise<void> {
   // RFC 6749 section 3.2: parameters go in the body; a query string could leak a secret to logs.
   if (req.url?.includes('?') === true) {
-    sendOAuthError(res, httpError('invalid_request', 'the token endpoint takes no query parameters'));
+    refuse(res, ctx.outcome, httpError('invalid_request', 'the token endpoint takes no query parameters'));
     return;
   }
   if (!isFormContentType(req.headers['content-type'])) {
-    sendOAuthError(res, { ...httpError('invalid_request', `the body must be ${FORM}`), status: 415 }, { accept: FORM });
+    refuse(res, ctx.outcome, { ...httpError('invalid_request', `the body must be ${FORM}`), status: 415 }, { accept: FORM });
     return;
   }
   let body: string;
@@ -181,7 +204,7 @@ async function token(req: IncomingMessage, res: ServerResponse, tenantId: string
     body = await readBody(req, ctx.config.maxBodyBytes);
   } catch (err) {
     if (!(err instanceof BodyTooLarge)) throw err;
-    sendOAuthError(res, { ...httpError('invalid_request', `the body is larger than ${ctx.config.maxBodyBytes} bytes`), status: 413 }, { connection: 'close' });
+    refuse(res, ctx.outcome, { ...httpError('invalid_request', `the body is larger than ${ctx.config.maxBodyBytes} bytes`), status: 413 }, { connection: 'close' });
     // Discard the rest of the upload so the client reads the answer, and cut it off soon after.
     req.resume();
     res.once('finish', () => setTimeout(() => req.destroy(), 1000).unref());

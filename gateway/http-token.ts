@@ -3,8 +3,9 @@ import { AcquireTokenRequest, AcquireTokenResponse } from '../gen/authmesh/token
 import type { Logger } from '../lib/log/index.js';
 import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY } from './failover.js';
 import type { Forwarding } from './in-flight.js';
-import { errorFromForward, NO_STORE_HEADERS, sendJson, sendOAuthError } from './http-errors.js';
+import { errorFromForward, NO_STORE_HEADERS, noteForwardFailure, noteRefusal, sendJson, sendOAuthError } from './http-errors.js';
 import { parseTokenRequest } from './http-token-request.js';
+import type { CallOutcome } from './request-metrics.js';
 
 /** Response headers that say which fault domain answered and after how many attempts. */
 function meshHeaders(domain: string | undefined, attempts: number): Record<string, string> {
@@ -21,11 +22,12 @@ export async function serveToken(
   res: ServerResponse,
   tenantId: string,
   body: string,
-  deps: { failover: Forwarding; log: Logger; signal: AbortSignal },
+  deps: { failover: Forwarding; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
 ): Promise<void> {
   const parsed = parseTokenRequest(tenantId, body, req.headers.authorization);
   if (!parsed.ok) {
     deps.log.debug({ route: 'token', tenant: tenantId, error: parsed.error.error }, 'token request refused at the gateway');
+    noteRefusal(deps.outcome, parsed.error);
     sendOAuthError(res, parsed.error);
     return;
   }
@@ -39,10 +41,12 @@ export async function serveToken(
   const headers = meshHeaders(r.domain, r.attempts);
   if (!r.ok) {
     const e = errorFromForward(r);
+    noteForwardFailure(deps.outcome, r, e);
     deps.log.info({ route: 'token', tenant: tenantId, auth: parsed.method, error: e.error, domain: r.domain, attempts: r.attempts }, 'token request failed');
     sendOAuthError(res, e, headers);
     return;
   }
+  if (deps.outcome !== undefined) deps.outcome.faultDomain = r.domain;
   const token = AcquireTokenResponse.decode(r.bytes);
   deps.log.debug({ route: 'token', tenant: tenantId, auth: parsed.method, domain: r.domain, attempts: r.attempts, ms: Date.now() - started }, 'token issued');
   sendJson(

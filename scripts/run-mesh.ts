@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
@@ -9,6 +9,7 @@ import { TRACES_FILE } from '../cli/traces-command.js';
 import { SERVICE_NODE_FLAGS } from '../lib/runtime/node-flags.js';
 import { METRICS_PORT_OFFSET, startOtlpReceiver } from '../lib/telemetry/index.js';
 import { createMeshCa, loadOrIssueMeshCert, type MeshCertFiles } from '../lib/tls/index.js';
+import { prometheusBinary, startPrometheus } from './mesh-prometheus.js';
 import { seedDemo, tokenCommand, type DemoSeed } from './mesh-seed.js';
 import { initPrimary, initStandby, loadOrCreatePassword, PG_USER, promote, STANDBY_NAME, startNode, waitForNode, type PgNode } from './postgres-cluster.js';
 
@@ -327,6 +328,30 @@ async function startTraceReceiver(): Promise<void> {
   }
 }
 
+/** 127.0.0.1 port of the mesh's Prometheus (AUTHMESH_PROMETHEUS_PORT, default 9090). */
+const PROMETHEUS_PORT = Number(process.env.AUTHMESH_PROMETHEUS_PORT ?? 9090);
+if (!Number.isInteger(PROMETHEUS_PORT) || PROMETHEUS_PORT < 1 || PROMETHEUS_PORT > 65_535) {
+  throw new Error(`AUTHMESH_PROMETHEUS_PORT must be a port number, got "${process.env.AUTHMESH_PROMETHEUS_PORT}"`);
+}
+
+/**
+ * When the `prometheus` binary is installed (Debian's prometheus package), a Prometheus on
+ * 127.0.0.1 scrapes every process of the mesh with the alert rules of deploy/monitoring loaded;
+ * its configuration, data and log are in .mesh/prometheus. Without the binary, nothing.
+ */
+function startMeshPrometheus(processes: readonly MeshProcess[]): void {
+  const binary = prometheusBinary(process.env.PATH);
+  if (binary === undefined) return;
+  checkNotRunning([{ name: 'prometheus', entry: '', listen: '', args: [] }]);
+  const dir = path.join(MESH_DIR, 'prometheus');
+  const prom = startPrometheus(binary, dir, PROMETHEUS_PORT, processes.map((p) => ({ name: p.name, address: metricsAddress(p.listen) })));
+  const log = createWriteStream(path.join(dir, 'prometheus.log'), { flags: 'a' });
+  prom.child.stdout!.pipe(log);
+  prom.child.stderr!.pipe(log);
+  track('prometheus', prom.child);
+  say(`Prometheus scrapes every process, alert rules loaded: ${prom.url} (alerts ${prom.url}/alerts; log ${path.join(dir, 'prometheus.log')})`);
+}
+
 async function main(): Promise<void> {
   const globals = POSTGRES ? [GLOBAL_PROCESS, GLOBAL_2_PROCESS] : [GLOBAL_PROCESS];
   const all = [...globals, ...REGIONAL_PROCESSES, BACKUP_PROCESS, ...GATEWAY_PROCESSES];
@@ -366,6 +391,7 @@ async function main(): Promise<void> {
   await waitServing(examples[0]!);
   all.push(...examples);
 
+  startMeshPrometheus(all.filter((p) => !p.entry.startsWith('examples/')));
   say('the mesh is up:');
   for (const p of all) say(`  ${p.name.padEnd(16)} ${p.listen}  pid ${children.get(p.name)?.pid ?? '-'}${p.entry.startsWith('examples/') ? '' : `  metrics http://${metricsAddress(p.listen)}/metrics`}`);
   say('get a token for the demo workload through the eastus gateway:');

@@ -1,4 +1,4 @@
-export { toStatus, readErrorTrailers, OAUTH_ERROR_KEY, REASON_KEY, CALLER_ERROR_CODES, RETRYABLE_CODES } from './status-map.js';
+export { toStatus, readErrorTrailers, STATUS_BY_CODE, OAUTH_ERROR_KEY, REASON_KEY, CALLER_ERROR_CODES, RETRYABLE_CODES } from './status-map.js';
 export { serve, onShutdownSignal, MAX_REQUEST_BYTES, LIVENESS_SERVICE } from './serve.js';
 export type { ServiceBinding, RunningServer, ServeOptions } from './serve.js';
 export { unary, bearer } from './unary.js';

@@ -6,7 +6,7 @@ export const OAUTH_ERROR_KEY = 'oauth-error';
 /** Trailing metadata key carrying why a fault domain could not answer. */
 export const REASON_KEY = 'authmesh-reason';
 
-const STATUS_BY_CODE: Readonly<Record<OAuthErrorCode, status>> = Object.freeze({
+export const STATUS_BY_CODE: Readonly<Record<OAuthErrorCode, status>> = Object.freeze({
   invalid_request: status.INVALID_ARGUMENT,
   invalid_scope: status.INVALID_ARGUMENT,
   invalid_grant: status.INVALID_ARGUMENT,

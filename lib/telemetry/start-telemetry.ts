@@ -6,6 +6,8 @@ import { TrailerKeepingGrpcInstrumentation } from './grpc-instrumentation.js';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { RuntimeNodeInstrumentation } from '@opentelemetry/instrumentation-runtime-node';
+import { buildVersion } from './build-info.js';
 import { processResource } from './resource.js';
 import type { TelemetrySettings } from './settings.js';
 
@@ -42,7 +44,9 @@ function serveMetrics(exporter: PrometheusExporter, listen: string, serviceName:
 /**
  * Starts tracing (NodeSDK with the grpc-js instrumentation, spans batched to OTLP/HTTP at
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`, else
- * http://localhost:4318/v1/traces) and the Prometheus endpoint, as the settings say.
+ * http://localhost:4318/v1/traces) and the Prometheus endpoint, as the settings say. With the
+ * endpoint on, Node.js runtime metrics (@opentelemetry/instrumentation-runtime-node: event-loop
+ * delay, heap, GC) and `authmesh_build_info{version}` are exported too.
  *
  * The resource is the service's `service.name` with what the env, host and process detectors
  * find: OTEL_RESOURCE_ATTRIBUTES (a pod's name and namespace from the downward API, say) and
@@ -65,7 +69,7 @@ export function startTelemetry(settings: TelemetrySettings, env: Env): void {
     const sdk = new NodeSDK({
       resource,
       autoDetectResources: false,
-      instrumentations: [new TrailerKeepingGrpcInstrumentation()],
+      instrumentations: [new TrailerKeepingGrpcInstrumentation(), ...(reader === undefined ? [] : [runtimeInstrumentation()])],
       spanProcessors: [processor],
       metricReaders: reader === undefined ? [] : [reader],
       logRecordProcessors: [],
@@ -74,6 +78,24 @@ export function startTelemetry(settings: TelemetrySettings, env: Env): void {
   } else if (reader !== undefined) {
     const provider = new MeterProvider({ resource, readers: [reader] });
     metrics.setGlobalMeterProvider(provider);
+    runtimeInstrumentation().setMeterProvider(provider);
   }
-  if (reader !== undefined) serveMetrics(reader, settings.metricsListen!, settings.serviceName);
+  if (reader !== undefined) {
+    buildInfo();
+    serveMetrics(reader, settings.metricsListen!, settings.serviceName);
+  }
+}
+
+/** Node.js runtime metrics: event-loop delay and utilization, heap spaces, GC pauses. */
+function runtimeInstrumentation(): RuntimeNodeInstrumentation {
+  return new RuntimeNodeInstrumentation();
+}
+
+/** `authmesh_build_info{version} 1`, so a dashboard or alert can tell what each process runs. */
+function buildInfo(): void {
+  const labels = Object.freeze({ version: buildVersion() });
+  metrics
+    .getMeter('authmesh')
+    .createObservableGauge('authmesh_build_info', { description: 'Always 1; the labels say which build of authmesh this process runs' })
+    .addCallback((r) => r.observe(1, labels));
 }

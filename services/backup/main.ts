@@ -10,6 +10,7 @@ import { meshTlsFiles } from '../../lib/tls/index.js';
 import { backupTelemetry } from './backup-telemetry.js';
 import { startBackup } from './backup-server.js';
 import { BACKUP_OPTIONS, parseBackupConfig, type BackupConfig } from './config.js';
+import { certificateExpiryTelemetry } from '../../lib/telemetry/expiry-metrics.js';
 
 function readToken(file: string): string {
   const token = readFileSync(file, 'utf8').trim();
@@ -53,7 +54,8 @@ async function main(argv: readonly string[]): Promise<void> {
     log,
     ...((files) => (files === undefined ? {} : { tls: loadMeshTls(files) }))(meshTlsFiles(config)),
   });
-  backupTelemetry(() => server.loader.snapshot(), systemClock);
+  backupTelemetry(() => server.loader.snapshot(), systemClock, config['max-staleness']);
+  certificateExpiryTelemetry(((files) => (files === undefined ? [] : [{ name: 'mesh', file: files.cert }]))(meshTlsFiles(config)));
   log.info(
     { listening: server.address, kid: server.signer.kid, exportKid: verifier.kid, storeDir: config['store-dir'], revision: server.loader.snapshot()?.revision ?? null },
     'backup serving',

@@ -20,6 +20,7 @@ import type { DirectoryStore } from './store/store.js';
 import { globalTokenBackend } from './token-backend.js';
 import { UsageRecorder } from './usage-recorder.js';
 import { WatchHub } from './watch-hub.js';
+import { signingKeyExpiryTelemetry } from '../../lib/telemetry/expiry-metrics.js';
 
 /** Everything the global authority needs to run; main.ts builds it from config. */
 export interface GlobalServerOptions {
@@ -115,6 +116,7 @@ export async function startGlobal(opts: GlobalServerOptions): Promise<GlobalServ
   // Signs host tokens (CreateHostToken); replacing the file revokes every host token.
   const hostTokens = new HostTokens(loadOrCreateBearerToken(files.hostTokenKey), clock);
   const keys = await RotatingSigningKey.load(files.signingKey, 'global', opts.signingKeyRotateAfterMs ?? 0, clock);
+  signingKeyExpiryTelemetry(keys.current.domain, () => keys);
   const exportKey = await loadOrCreateExportKey(files.exportKey, files.exportPublicKey);
   const store = await openStore({
     store: opts.store || files.database,

@@ -7,6 +7,7 @@ import { meshTlsFiles } from '../../lib/tls/index.js';
 import { GLOBAL_OPTIONS, parseGlobalConfig, type GlobalConfig } from './config.js';
 import { startGlobal } from './global-server.js';
 import { assertionPolicyFromConfig } from '../../lib/token/index.js';
+import { certificateExpiryTelemetry } from '../../lib/telemetry/expiry-metrics.js';
 
 /** Composition root of the global authority: config, logger, server, signals. */
 async function main(argv: readonly string[]): Promise<void> {
@@ -25,6 +26,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const log = createLogger('global', config['log-level']);
   const tlsFiles = meshTlsFiles(config);
+  certificateExpiryTelemetry(tlsFiles === undefined ? [] : [{ name: 'mesh', file: tlsFiles.cert }]);
   const server = await startGlobal({
     listen: config.listen,
     connectionAge: connectionAgeOf(config),

@@ -16,6 +16,7 @@ import { adminRegistrar } from './credential-registrar.js';
 import { CredentialRotator } from './credential-rotator.js';
 import { HostIdentity } from './host-identity.js';
 import { identityAgentService } from './server.js';
+import { certificateExpiryTelemetry } from '../../lib/telemetry/expiry-metrics.js';
 
 function readConfig(): AgentConfig {
   if (process.argv.includes('--help')) {
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
   });
   const identity = new HostIdentity(config.tenant, config.client, transport, cache, config.issuer);
   const tlsFiles = meshTlsFiles(config);
+  certificateExpiryTelemetry(tlsFiles === undefined ? [] : [{ name: 'mesh', file: tlsFiles.cert }]);
   const registrar = adminRegistrar({
     address: config.admin, tokenFile: config['admin-token-file'], tenantId: config.tenant, clientId: config.client,
     channelCredentials: meshChannelCredentials(tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles), 'global'),

@@ -26,6 +26,7 @@ import { regionalTokenService } from './server.js';
 import { loadRegionKeys, registerUntilDone } from './signing-key.js';
 import { UsageReporter } from './usage-reporter.js';
 import { WatchSync } from './watch-sync.js';
+import { certificateExpiryTelemetry, signingKeyExpiryTelemetry } from '../../lib/telemetry/expiry-metrics.js';
 
 function readConfig(): RegionalConfig {
   if (process.argv.includes('--help')) {
@@ -53,7 +54,9 @@ async function main(): Promise<void> {
   const log = createLogger(`regional-${region}`, config['log-level']);
   const clock = systemClock;
   const keys = await loadRegionKeys(config.dataDir, region, config['signing-key-rotate-after'], clock);
+  signingKeyExpiryTelemetry(`regional/${region}`, () => keys);
   const tlsFiles = meshTlsFiles(config);
+  certificateExpiryTelemetry(tlsFiles === undefined ? [] : [{ name: 'mesh', file: tlsFiles.cert }]);
   const tls = tlsFiles === undefined ? undefined : loadMeshTls(tlsFiles);
   const source = grpcDirectorySource({
     address: config.global, meshToken: meshTokenReader(config), watchIdleTimeoutMs: config['watch-idle-timeout'], channelCredentials: meshChannelCredentials(tls, 'global'),

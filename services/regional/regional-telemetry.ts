@@ -11,24 +11,27 @@ export interface RegionalTelemetry {
  * Turns the regional directory's lookup events into span attributes and events on the token
  * request in progress (`authmesh.cache.result` hit / miss, `authmesh.cache.fill` with its outcome,
  * `authmesh.watch.lag` in revisions) and into metrics: lookups by result, fills by outcome, cache
- * size, hit ratio and change-feed lag. Uses @opentelemetry/api alone (no-ops without an SDK).
+ * size and change-feed lag. Hits and misses are counters (`authmesh_regional_cache_lookups_total`
+ * by result); a hit ratio is for the query to compute. Uses @opentelemetry/api alone (no-ops
+ * without an SDK). Label sets are made once.
  */
 export function regionalTelemetry(cache: DirectoryCache, region: string): RegionalTelemetry {
   const meter = metrics.getMeter('authmesh-regional');
   const lookups = meter.createCounter('authmesh_regional_cache_lookups', { description: 'Identity lookups by result (hit, negative-hit, miss)' });
   const fills = meter.createCounter('authmesh_regional_cache_fills', { description: 'Cache miss fills from global by outcome' });
-  const fillTime = meter.createHistogram('authmesh_regional_cache_fill_duration', {
+  const fillTime = meter.createHistogram('authmesh_regional_cache_fill_duration_seconds', {
     description: 'Time to fill a cache miss from global',
-    unit: 'ms',
-    advice: { explicitBucketBoundaries: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 3000] },
+    unit: 's',
+    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] },
   });
-  let hits = 0;
-  let misses = 0;
-  const labels = { region };
+  const labels = Object.freeze({ region });
+  const lookupLabels = {
+    hit: Object.freeze({ region, result: 'hit' }),
+    negativeHit: Object.freeze({ region, result: 'negative-hit' }),
+    miss: Object.freeze({ region, result: 'miss' }),
+  };
+  const fillLabels = { ok: Object.freeze({ region, outcome: 'ok' }), failed: Object.freeze({ region, outcome: 'failed' }) };
   meter.createObservableGauge('authmesh_regional_cache_size', { description: 'Identities in the regional cache' }).addCallback((r) => r.observe(cache.size, labels));
-  meter.createObservableGauge('authmesh_regional_cache_hit_ratio', { description: 'Cache hits over lookups since start' }).addCallback((r) => {
-    if (hits + misses > 0) r.observe(hits / (hits + misses), labels);
-  });
   meter.createObservableGauge('authmesh_regional_change_feed_lag', { description: 'Revisions global has that this region has not applied' }).addCallback((r) => r.observe(cache.lag, labels));
   meter.createObservableGauge('authmesh_regional_revision', { description: 'Highest directory revision applied' }).addCallback((r) => r.observe(cache.revision, labels));
 
@@ -37,17 +40,15 @@ export function regionalTelemetry(cache: DirectoryCache, region: string): Region
       const span = trace.getActiveSpan();
       switch (event.type) {
         case 'hit':
-          hits += 1;
-          lookups.add(1, { ...labels, result: event.negative ? 'negative-hit' : 'hit' });
+          lookups.add(1, event.negative ? lookupLabels.negativeHit : lookupLabels.hit);
           span?.setAttributes({ 'authmesh.cache.result': event.negative ? 'negative-hit' : 'hit', 'authmesh.watch.lag': cache.lag });
           break;
         case 'fill':
           // One fill serves every caller waiting on that client: counted as one miss.
-          misses += 1;
-          lookups.add(1, { ...labels, result: 'miss' });
+          lookups.add(1, lookupLabels.miss);
           span?.setAttributes({ 'authmesh.cache.result': 'miss', 'authmesh.watch.lag': cache.lag });
-          fills.add(1, { ...labels, outcome: event.ok ? 'ok' : 'failed' });
-          fillTime.record(event.ms, { ...labels, outcome: event.ok ? 'ok' : 'failed' });
+          fills.add(1, event.ok ? fillLabels.ok : fillLabels.failed);
+          fillTime.record(event.ms / 1000, event.ok ? fillLabels.ok : fillLabels.failed);
           span?.addEvent('authmesh.cache.fill', { 'authmesh.cache.fill.ok': event.ok, 'authmesh.cache.fill.ms': event.ms });
           break;
         case 'fill-wait-abandoned':

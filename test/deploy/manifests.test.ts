@@ -44,7 +44,12 @@ const namespaceOf = (overlay: string): string => `authmesh-${overlay === 'global
 /** The Kubernetes model class for an apiVersion and kind, with the OpenAPI schema's validator. */
 async function modelFor(apiVersion: string, kind: string): Promise<new (data: object) => { validate(): void }> {
   // CloudNativePG's resources are checked against the operator's CRD schema (@kubernetes-models/cloudnative-pg).
-  const from = apiVersion.startsWith('postgresql.cnpg.io/') ? `@kubernetes-models/cloudnative-pg/${apiVersion}/${kind}` : `kubernetes-models/${apiVersion}/${kind}`;
+  // The Prometheus Operator's PodMonitor is checked against its CRD schema (@kubernetes-models/prometheus-operator).
+  const from = apiVersion.startsWith('postgresql.cnpg.io/')
+    ? `@kubernetes-models/cloudnative-pg/${apiVersion}/${kind}`
+    : apiVersion.startsWith('monitoring.coreos.com/')
+      ? `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`
+      : `kubernetes-models/${apiVersion}/${kind}`;
   const mod = (await import(from)) as Record<string, new (data: object) => { validate(): void }>;
   const model = mod[kind];
   if (model === undefined) throw new Error(`no model for ${apiVersion} ${kind}`);
@@ -303,6 +308,28 @@ describe('deploy/k8s', () => {
           assert.ok(mounts.some((m) => value === m.mountPath || value.startsWith(`${m.mountPath}/`)), `${id(w)} ${c.name}: ${name}=${value} is on no volume (the root filesystem is read-only)`);
         }
       }
+    }
+  });
+
+  it('declares the metrics port each process serves, named metrics, and a PodMonitor that scrapes it from its pods when rendered', () => {
+    for (const [where, w] of workloads()) {
+      const labels = (w.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+      for (const c of containersOf(w)) {
+        const env = envOf(c, w);
+        const settings = telemetrySettings(['node', `/app/${c.args![0]!}`, ...c.args!.slice(1)], Object.fromEntries(env));
+        const port = (c.ports ?? []).find((p) => p.name === 'metrics');
+        assert.ok(port !== undefined, `${id(w)} ${c.name}: no container port named metrics`);
+        assert.equal(settings.metricsListen, `0.0.0.0:${port.containerPort}`, `${id(w)} ${c.name}: the process serves metrics at ${String(settings.metricsListen)}`);
+      }
+      const monitors = rendered
+        .get(where)!
+        .filter((o) => o.kind === 'PodMonitor' && o.apiVersion === 'monitoring.coreos.com/v1' && o.metadata.namespace === w.metadata.namespace)
+        .map((o) => o.spec as { selector: { matchLabels?: Record<string, string> }; podMetricsEndpoints: Array<{ port?: string; path?: string }> })
+        .filter((s) => Object.entries(s.selector.matchLabels ?? {}).length > 0 && Object.entries(s.selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
+      assert.ok(
+        monitors.some((s) => s.podMetricsEndpoints.some((e) => e.port === 'metrics' && (e.path ?? '/metrics') === '/metrics')),
+        `${id(w)}: no PodMonitor scrapes its metrics port`,
+      );
     }
   });
 

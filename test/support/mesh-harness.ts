@@ -277,6 +277,16 @@ export async function runLoad(
   return { sent, failed, byDomain, p50: pct(0.5), p99: pct(0.99), maxMs: Math.round(latencies[latencies.length - 1] ?? 0), errors };
 }
 
+/** An `onTick` for {@link runLoad} that runs `action` once, as the `at`-th call is sent (a kill under load). */
+export function onceAtCall(at: number, action: () => void): (sent: number) => void {
+  let done = false;
+  return (sent) => {
+    if (done || sent < at) return;
+    done = true;
+    action();
+  };
+}
+
 export function printReport(title: string, r: LoadReport): void {
   console.log(`      ${title}: sent=${r.sent} failed=${r.failed} p50=${r.p50}ms p99=${r.p99}ms max=${r.maxMs}ms domains=${JSON.stringify(r.byDomain)}${r.errors.length ? ` errors=${JSON.stringify(r.errors)}` : ''}`);
 }

@@ -111,7 +111,8 @@ describe('telemetry of a failover (system)', function () {
     assert.ok(answered(beforeText, 'regional/eastus') >= 1);
     assert.ok(answered(afterText, 'global') > answered(beforeText, 'global'));
     assert.ok(movedOn(afterText) > movedOn(beforeText));
-    assert.ok(sample(afterText, 'authmesh_gateway_breaker_state', { fault_domain: 'global' }) === 0);
-    assert.match(afterText, /authmesh_gateway_attempt_duration\w*_bucket\{/);
+    assert.equal(sample(afterText, 'authmesh_gateway_breaker_state', { fault_domain: 'global', state: 'closed' }), 1);
+    assert.equal(sample(afterText, 'authmesh_gateway_breaker_state', { fault_domain: 'global', state: 'open' }), 0);
+    assert.match(afterText, /^authmesh_gateway_attempt_duration_seconds_bucket\{/m);
   });
 });
