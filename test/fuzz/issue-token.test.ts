@@ -182,7 +182,7 @@ describe('fuzz: issueToken', function () {
       fc.integer({ min: NOW - 8000, max: NOW + 8000 }),
       fc.constantFrom<unknown>(String(NOW + 600), `${NOW + 600}`, { $gt: 0 }, [NOW + 600], true, null),
     );
-    /** The rules from the README: exp within skew and ≤ 1 h after iat; iat and nbf not beyond the skew. */
+    /** The rules of docs/api.md (client assertions): exp within skew and ≤ 1 h after iat; iat and nbf not beyond the skew. */
     const valid = (name: string, v: unknown): boolean => {
       if (typeof v !== 'number') return false;
       if (name === 'exp') return v > NOW - SKEW && v - NOW <= 3600;

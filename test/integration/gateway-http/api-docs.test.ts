@@ -14,7 +14,7 @@ import { SCOPE, startHttpMesh, type HttpMesh } from './http-mesh.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 const OPENAPI = path.join(ROOT, 'docs', 'openapi.yaml');
-const README = path.join(ROOT, 'README.md');
+const API_DOC = path.join(ROOT, 'docs', 'api.md');
 const FORM = 'application/x-www-form-urlencoded';
 
 interface HeaderSpec {
@@ -41,11 +41,11 @@ interface Answer {
   text: string;
 }
 
-/** The `command` lines of the sh block after the README comment that holds `marker`, continuation lines joined. */
-function readmeLines(readme: string, marker: string, command: string): string[] {
-  const at = readme.indexOf(marker);
-  assert.ok(at !== -1, `README has no block marked "${marker}"`);
-  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+/** The `command` lines of the sh block after the docs/api.md comment that holds `marker`, continuation lines joined. */
+function docLines(doc: string, marker: string, command: string): string[] {
+  const at = doc.indexOf(marker);
+  assert.ok(at !== -1, `docs/api.md has no block marked "${marker}"`);
+  const block = /```sh\n([\s\S]*?)```/.exec(doc.slice(at));
   assert.ok(block !== null, 'no sh block after the marker');
   return block[1]!
     .replace(/\\\n\s*/g, '')
@@ -94,10 +94,10 @@ async function grpcurlArgs(line: string, env: NodeJS.ProcessEnv): Promise<Grpcur
  * docs/openapi.yaml against a real gateway HTTPS front (global, regional and gateway processes):
  * the document is valid OpenAPI 3.1, and every answer the gateway gives here — bodies, status
  * codes and required headers — is one the document describes, validated with Ajv (JSON Schema
- * 2020-12). The README's curl lines run against the same gateway, and the calls its grpcurl lines
+ * 2020-12). The curl lines of docs/api.md run against the same gateway, and the calls its grpcurl lines
  * name are made with grpc-js against its gRPC port (grpcurl has no Debian package).
  */
-describe('docs/openapi.yaml and the README curl and grpcurl lines against a running gateway', function () {
+describe('docs/openapi.yaml and the docs/api.md curl and grpcurl lines against a running gateway', function () {
   this.timeout(90_000);
   let h: HttpMesh;
   let spec: Spec;
@@ -161,8 +161,8 @@ describe('docs/openapi.yaml and the README curl and grpcurl lines against a runn
     return { status: res.status, headers: res.headers, text: await res.text() };
   }
 
-  /** The variables the README sets before its curl and grpcurl lines, for this mesh. */
-  const readmeEnv = (): NodeJS.ProcessEnv => ({
+  /** The variables docs/api.md sets before its curl and grpcurl lines, for this mesh. */
+  const docEnv = (): NodeJS.ProcessEnv => ({
     ...process.env,
     GW: h.base,
     CA: path.join(h.mesh.dir, 'gateway-eastus', 'tls', 'ca.pem'),
@@ -246,10 +246,10 @@ describe('docs/openapi.yaml and the README curl and grpcurl lines against a runn
     }
   });
 
-  it('runs the README curl lines against the gateway and gets the answers the document describes', async () => {
-    const lines = readmeLines(fs.readFileSync(README, 'utf8'), 'api-docs.test.ts runs every curl line', 'curl');
+  it('runs the docs/api.md curl lines against the gateway and gets the answers the document describes', async () => {
+    const lines = docLines(fs.readFileSync(API_DOC, 'utf8'), 'api-docs.test.ts runs every curl line', 'curl');
     assert.equal(lines.length, 4, lines.join('\n'));
-    const env = readmeEnv();
+    const env = docEnv();
     const jwks = jose.createRemoteJWKSet(new URL(jwksUrl()), { [jose.customFetch]: h.fetch });
     const seen = new Set<string>();
     for (const line of lines) {
@@ -270,15 +270,15 @@ describe('docs/openapi.yaml and the README curl and grpcurl lines against a runn
     assert.equal(seen.size, 3, 'the curl lines reach discovery, the JWK Set and the token endpoint');
   });
 
-  it('makes the README grpcurl calls (address, method and proto JSON) against the gateway gRPC port: a token and the published key set', async () => {
-    const lines = readmeLines(fs.readFileSync(README, 'utf8'), 'makes the calls of these grpcurl lines', 'grpcurl');
-    const env = readmeEnv();
+  it('makes the docs/api.md grpcurl calls (address, method and proto JSON) against the gateway gRPC port: a token and the published key set', async () => {
+    const lines = docLines(fs.readFileSync(API_DOC, 'utf8'), 'makes the calls of these grpcurl lines', 'grpcurl');
+    const env = docEnv();
     const jwks = jose.createRemoteJWKSet(new URL(jwksUrl()), { [jose.customFetch]: h.fetch });
     const published = JSON.parse((await call('GET', jwksUrl())).text) as unknown;
     const called: string[] = [];
     for (const line of lines) {
       const g = await grpcurlArgs(line, env);
-      // The README names the eastus gateway of `make run-mesh`; here it is this mesh's.
+      // docs/api.md names the eastus gateway of `make run-mesh`; here it is this mesh's.
       assert.equal(g.address, '127.0.0.1:50050', line);
       assert.ok(g.plaintext, `${line}: the gateway's gRPC port is plaintext`);
       // Without -proto grpcurl asks reflection, which serves the descriptors of these same files.
