@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { dashboardExprs, loadRules, metricNamesOf, MONITORING_DIR, RULE_TESTS_FILE, RULES_FILE } from '../support/monitoring-files.js';
+import { anchorsOf } from '../support/markdown.js';
 import { REPO_ROOT } from './service-contract.js';
 
 const OPERATIONS_DOC = path.join(REPO_ROOT, 'docs', 'operations.md');
@@ -14,14 +15,6 @@ function promtool(args: string[]): { status: number | null; output: string } {
   if (r.error !== undefined) throw new Error(`promtool could not run (${r.error.message}): install Debian's prometheus package (scripts/test-setup.sh does)`);
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
-
-/** GitHub's anchor of a Markdown heading. */
-const anchorOf = (heading: string): string =>
-  heading
-    .trim()
-    .toLowerCase()
-    .replace(/[^\w\- ]/g, '')
-    .replace(/ /g, '-');
 
 describe('deploy/monitoring', () => {
   it('passes promtool check rules for the alert rules', () => {
@@ -52,7 +45,7 @@ describe('deploy/monitoring', () => {
 
   it('links every alert to a runbook entry that exists in docs/operations.md', () => {
     const doc = readFileSync(OPERATIONS_DOC, 'utf8');
-    const anchors = new Set([...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
+    const anchors = anchorsOf(doc);
     for (const rule of loadRules()) {
       if (rule.alert === undefined) continue;
       const url = rule.annotations?.runbook_url ?? '';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { anchorsOf, relativeLinksOf } from '../../support/markdown.js';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 const README = path.join(ROOT, 'README.md');
@@ -15,41 +16,6 @@ const markdownFiles = (): string[] => [
     .filter((f) => f.endsWith('.md'))
     .map((f) => path.join(DOCS, f)),
 ];
-
-/** The text outside fenced code blocks. */
-const withoutFences = (markdown: string): string => markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
-
-/** The text outside fenced code blocks and inline code spans, where a `[x](y)` is a link. */
-const prose = (markdown: string): string => withoutFences(markdown).replace(/`[^`\n]*`/g, '');
-
-/** GitHub's anchor of a heading: lowercased, punctuation but `-` and `_` dropped, spaces to `-`. */
-export function slugOf(heading: string): string {
-  return heading
-    .trim()
-    .replace(/`/g, '')
-    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .toLowerCase()
-    .replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, '')
-    .replace(/ /g, '-');
-}
-
-/** The anchors of a Markdown file's headings, repeated headings numbered as GitHub does (`-1`, `-2`). */
-export function anchorsOf(markdown: string): Set<string> {
-  const seen = new Map<string, number>();
-  const anchors = new Set<string>();
-  for (const m of withoutFences(markdown).matchAll(/^#{1,6} +(.+?) *#*$/gm)) {
-    const slug = slugOf(m[1]!);
-    const n = seen.get(slug) ?? 0;
-    seen.set(slug, n + 1);
-    anchors.add(n === 0 ? slug : `${slug}-${n}`);
-  }
-  return anchors;
-}
-
-/** The relative link targets of a Markdown file (no scheme, not only a fragment of another site). */
-export function relativeLinksOf(markdown: string): string[] {
-  return [...prose(markdown).matchAll(/\]\(([^)\s]+)(?: +"[^"]*")?\)/g)].map((m) => m[1]!).filter((href) => !/^[a-z][a-z0-9+.-]*:/i.test(href));
-}
 
 /** What is wrong with each relative link of `file`: a missing file, or a missing heading for its `#anchor`. */
 function brokenLinks(file: string): string[] {
