@@ -152,7 +152,7 @@ export function writeReport(report: BenchReport, resultsDir: string, docsFile: s
 function markdown(r: BenchReport): string {
   const lines: string[] = [];
   lines.push('# Benchmarks', '');
-  lines.push(`Produced by \`${r.command}\` on ${r.startedAt.slice(0, 10)} in ${Math.round(r.elapsedS)} s. Raw figures: \`bench/results/latest.json\`.`, '');
+  lines.push(`Produced by \`${r.command}\` on ${r.startedAt.slice(0, 10)} in ${Math.round(r.elapsedS)} s. Raw figures: \`bench/results/latest.json\`. What they mean and what got there: [performance.md](performance.md).`, '');
   lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, ${r.machine.platform}, Node ${r.machine.node}. Load generator, servers and peer share these cores, all on 127.0.0.1.`, '');
   lines.push(`Figures are the median of ${r.settings.runs} runs with the spread (min–max) in brackets; closed loop at ${r.settings.concurrency} concurrent callers over ${r.settings.channels} channels, ${r.settings.durationS} s measured after ${r.settings.warmupS} s warm-up. Workloads: ${r.settings.workloads}, each reusing one assertion, except the cold path (a fresh assertion on every call).`, '');
   lines.push('## Targets', '', '| target | measured | met |', '|---|---|---|');
