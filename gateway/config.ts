@@ -53,9 +53,9 @@ export const GATEWAY_OPTIONS = {
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   transport: {
     type: 'string',
-    describe: 'how token calls reach the domains: relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay), http2 (a call per HTTP/2 stream, gRPC framing over node:http2) or grpc-js',
+    describe: 'how token calls reach the domains: relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay) or grpc-js (a grpc-js client call each)',
     default: 'relay',
-    check: oneOf('relay', 'http2', 'grpc-js'),
+    check: oneOf('relay', 'grpc-js'),
   },
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
@@ -93,7 +93,7 @@ export interface GatewayConfig {
   retry: Required<RetryBudgetOptions>;
   channels: number;
   /** How token calls reach the domains (default relay). */
-  transport?: 'relay' | 'http2' | 'grpc-js';
+  transport?: 'relay' | 'grpc-js';
   /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
   maxInFlight?: number;
   /** What callers can make the public gRPC front hold (streams, memory, buffered bytes, body time). */
@@ -158,7 +158,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
       refillPerSecond: c['retry-refill'] === '' ? defaultRefillPerSecond(c['retry-max-tokens']) : Number(c['retry-refill']),
     }),
     channels: c.channels,
-    transport: c.transport as 'relay' | 'http2' | 'grpc-js',
+    transport: c.transport as 'relay' | 'grpc-js',
     maxInFlight: c['max-in-flight'],
     frontLimits: Object.freeze({
       maxStreamsPerConnection: c['max-streams-per-connection'],

@@ -7,8 +7,7 @@ import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
 import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
 import { frame, MessageReader } from '../lib/grpc/framing.js';
 import { reusingEncoder } from '../lib/grpc/reusing-encoder.js';
-import { Http2TokenBackend, type Http2BackendOptions } from './domain-client-http2.js';
-import type { Connection } from './domain-client-http2.js';
+import { DirectCalls, type Connection, type RelayBackendOptions } from './relay-direct-calls.js';
 import { wireMethodName, type TokenMethod } from './pass-through.js';
 
 const RELAY_PATH = TokenRelayServiceService.relay.path;
@@ -244,21 +243,21 @@ class RelayStream {
  * with calls of their own: a dead connection fails every waiting call as UNAVAILABLE at once, a
  * hung domain lets each call run into its own deadline. A domain without the relay (it answers
  * UNIMPLEMENTED) and requests over {@link MAX_RELAYED_BYTES} get calls of their own through
- * {@link Http2TokenBackend}.
+ * {@link DirectCalls}.
  */
 export class RelayTokenBackend implements TokenBackend {
   private readonly streams: RelayStream[];
-  private readonly direct: Http2TokenBackend;
+  private readonly direct: DirectCalls;
   private next = 0;
   private relayed = true;
 
   constructor(
     readonly name: string,
     readonly address: string,
-    options: Http2BackendOptions = {},
+    options: RelayBackendOptions = {},
   ) {
     // One set of connections: relay streams and calls of their own share them.
-    this.direct = new Http2TokenBackend(name, address, options);
+    this.direct = new DirectCalls(name, address, options);
     const spans = new DomainCallSpans(address, { 'authmesh.relayed': true });
     this.streams = this.direct.connections.map(
       (connection) =>

@@ -12,7 +12,6 @@ import { attemptTelemetry } from './attempt-telemetry.js';
 import type { RoutingOptions } from './choose-domain.js';
 import type { DomainSpec, GatewayConfig } from './config.js';
 import { GrpcTokenBackend, type TokenBackend } from './domain-client.js';
-import { Http2TokenBackend } from './domain-client-http2.js';
 import { RelayTokenBackend } from './domain-client-relay.js';
 import { Failover } from './failover.js';
 import { FaultDomain } from './fault-domain.js';
@@ -83,9 +82,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       deps.backend?.(spec) ??
       (config.transport === 'grpc-js'
         ? new GrpcTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, channelCredentials: meshCredentials })
-        : config.transport === 'http2'
-          ? new Http2TokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) })
-          : new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
+        : new RelayTokenBackend(spec.name, spec.address, { channels: config.channels, ...bearer, ...(meshTls === undefined ? {} : { tls: meshTls }) }));
     const withWatch = deps.healthWatch ?? true;
     return new FaultDomain({
       priority,

@@ -7,8 +7,8 @@ import { backendError, bearerSource, cancelledByCaller, type BearerToken, type B
 import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
 import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js';
 
-/** Options of {@link Http2TokenBackend}. */
-export interface Http2BackendOptions {
+/** Options of the relay transport ({@link DirectCalls} shares them). */
+export interface RelayBackendOptions {
   /** Separate HTTP/2 connections to the domain, used round robin. Default 1. */
   channels?: number;
   /** Sent as `authorization: Bearer <token>` on every call (the backup domain requires the mesh token). */
@@ -80,7 +80,8 @@ export class Connection {
 }
 
 /**
- * {@link TokenBackend} that speaks gRPC's HTTP/2 framing directly: the request bytes go out in one
+ * The relay's calls of their own, for a domain without the relay and for requests too large to
+ * relay: gRPC's HTTP/2 framing spoken directly, the request bytes going out in one
  * length-prefixed DATA frame and the reply comes back as bytes plus trailers, with none of the
  * per-call layers of a general gRPC client (interceptors, resolver, retry and load-balancing
  * calls). The gateway only forwards unary token calls it never decodes, so this is all it needs.
@@ -88,7 +89,7 @@ export class Connection {
  * {@link DomainCallSpans}) whose context is injected into the request headers, so the domain's
  * server span is its child.
  */
-export class Http2TokenBackend implements TokenBackend {
+export class DirectCalls implements TokenBackend {
   /** The connections to the domain, used round robin (the relay transport carries its streams on them too). */
   readonly connections: readonly Connection[];
   private next = 0;
@@ -98,7 +99,7 @@ export class Http2TokenBackend implements TokenBackend {
   constructor(
     readonly name: string,
     readonly address: string,
-    options: Http2BackendOptions = {},
+    options: RelayBackendOptions = {},
   ) {
     this.bearerToken = bearerSource(options.bearerToken);
     this.spans = new DomainCallSpans(address);
