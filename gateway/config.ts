@@ -1,9 +1,9 @@
 import { ConfigError, hostPort, hostPortList, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
-import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
-import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './outlier-detection.js';
-import { FRONT_LIMITS, type FrontLimits } from './grpc-front.js';
-import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
-import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
+import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './routing/breaker-factory.js';
+import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './routing/outlier-detection.js';
+import { FRONT_LIMITS, type FrontLimits } from './front/grpc-front.js';
+import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './front/http-config.js';
+import { defaultRefillPerSecond, type RetryBudgetOptions } from './routing/retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
 import { CONNECTION_AGE_OPTIONS, connectionAgeOf, type ConnectionAgeLimits } from '../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles, type MeshCertFiles } from '../lib/tls/index.js';

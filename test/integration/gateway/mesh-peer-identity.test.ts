@@ -5,7 +5,7 @@ import path from 'node:path';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { DirectoryServiceClient } from '../../../gen/authmesh/directory/v1/directory.js';
 import { TokenServiceClient } from '../../../gen/authmesh/token/v1/token.js';
-import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/breaker-factory.js';
+import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/routing/breaker-factory.js';
 import { startGateway, type RunningGateway } from '../../../gateway/gateway.js';
 import { systemClock } from '../../../lib/clock/index.js';
 import { loadMeshTls, meshChannelCredentials, meshChannelOptions } from '../../../lib/grpc/index.js';

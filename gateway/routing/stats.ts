@@ -1,4 +1,4 @@
-import type { Clock } from '../lib/clock/index.js';
+import type { Clock } from '../../lib/clock/index.js';
 
 /** Options of {@link DomainStats}. */
 export interface StatsOptions {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import type { OptionSpecs } from '../lib/config/index.js';
-import { DEFAULT_ISSUER } from '../lib/token/index.js';
+import type { OptionSpecs } from '../../lib/config/index.js';
+import { DEFAULT_ISSUER } from '../../lib/token/index.js';
 
 /** How the HTTPS (OAuth 2.0 / OpenID Connect) front of the gateway is set up. */
 export interface HttpFrontConfig {

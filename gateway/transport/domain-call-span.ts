@@ -1,7 +1,7 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
-import type { BackendError } from './domain-client.js';
-import { methodPath, TOKEN_METHODS, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from './pass-through.js';
+import type { BackendError } from '../routing/token-backend.js';
+import { methodPath, TOKEN_METHODS, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from '../pass-through.js';
 
 const tracer = trace.getTracer('authmesh-gateway');
 

@@ -1,21 +1,15 @@
-import type { CallerSignal } from './caller-signal.js';
 import { Metadata, status } from '@grpc/grpc-js';
-import type { Clock } from '../lib/clock/index.js';
-import { invalidRequest, unavailable } from '../lib/errors/index.js';
-import { readErrorTrailers, REASON_KEY, toStatus } from '../lib/grpc/index.js';
+import type { Clock } from '../../lib/clock/index.js';
+import { invalidRequest, unavailable } from '../../lib/errors/index.js';
+import { readErrorTrailers, REASON_KEY, toStatus } from '../../lib/grpc/index.js';
 import { NOOP_ATTEMPT_OBSERVER, type AttemptObserver } from './attempt-observer.js';
 import { breakerState, isBreakerError, isNotAFault } from './breaker-factory.js';
 import { chooseDomains, type RoutePlan, type RoutingOptions } from './choose-domain.js';
-import type { BackendError } from './domain-client.js';
+import type { BackendError } from './token-backend.js';
+import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type Forwarder, type ForwardRequest, type ForwardResult } from './forwarder.js';
 import type { FaultDomain } from './fault-domain.js';
 import type { HealthSnapshot, SnapshotSource } from './health-snapshot.js';
-import type { TokenMethod } from './pass-through.js';
 import type { RetryBudget } from './retry-budget.js';
-
-/** Trailer naming the fault domain that answered. */
-export const FAULT_DOMAIN_KEY = 'authmesh-fault-domain';
-/** Trailer counting the attempts the gateway made for the call. */
-export const ATTEMPTS_KEY = 'authmesh-attempts';
 
 /** Options of {@link Failover}. */
 export interface FailoverOptions {
@@ -41,23 +35,6 @@ export interface FailoverOptions {
   onNoAnswer?: (said: readonly string[]) => void;
 }
 
-/** One call to forward. */
-export interface ForwardRequest {
-  method: TokenMethod;
-  bytes: Buffer;
-  /** Request metadata to pass on. */
-  metadata?: Metadata;
-  /** The caller's deadline, ms since the epoch; undefined when the caller set none. */
-  deadline?: number;
-  /** Aborts the call when the caller goes away. */
-  signal?: CallerSignal;
-}
-
-/** What the gateway answers: the domain's bytes, or a status; trailers in both cases. */
-export type ForwardResult =
-  | { ok: true; bytes: Buffer; trailers: Metadata; domain: string; attempts: number }
-  | { ok: false; code: status; details: string; trailers: Metadata; domain?: string; attempts: number };
-
 /**
  * The per-call loop: route from a health snapshot, try the best domain, and on a retryable fault
  * move on to the next one at once while the caller's deadline and the retry budget allow.
@@ -78,7 +55,7 @@ export type ForwardResult =
  *   `authmesh-reason: no-healthy-domain`, and a message naming each domain with the status it
  *   gave (what the domains said in full goes to `onNoAnswer`, not to the caller).
  */
-export class Failover {
+export class Failover implements Forwarder {
   private readonly byName: ReadonlyMap<string, FaultDomain>;
   private readonly defaultDeadlineMs: number;
   private readonly attemptTimeoutMs: number;

@@ -1,5 +1,5 @@
 import type { Metadata, status } from '@grpc/grpc-js';
-import type { TokenMethod } from './pass-through.js';
+import type { TokenMethod } from '../pass-through.js';
 
 /** One attempt on a fault domain as the failover loop starts it. */
 export interface AttemptStart {

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
-import type { Clock } from '../lib/clock/index.js';
+import type { Clock } from '../../lib/clock/index.js';
 import type { DomainBreaker } from './breaker-factory.js';
-import type { BackendError } from './domain-client.js';
+import type { BackendError } from './token-backend.js';
 
 /** Options of {@link detectOutliers}. */
 export interface OutlierOptions {

@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import type { AcquireTokenRequest } from '../gen/authmesh/token/v1/token.js';
+import type { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
 import { httpError, type HttpOAuthError } from './http-errors.js';
 
 /** The one grant the token endpoint serves (RFC 6749 section 4.4). */

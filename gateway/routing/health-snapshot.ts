@@ -1,4 +1,4 @@
-import type { Clock } from '../lib/clock/index.js';
+import type { Clock } from '../../lib/clock/index.js';
 import type { RecentFigures } from './stats.js';
 
 /** Breaker state as routing sees it. */

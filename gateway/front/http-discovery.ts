@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GetJwksRequest, GetJwksResponse } from '../gen/authmesh/token/v1/token.js';
-import type { Logger } from '../lib/log/index.js';
-import { ASSERTION_ALGORITHMS, assertionAudience, tokenIssuer } from '../lib/token/index.js';
-import type { Forwarding } from './in-flight.js';
+import { GetJwksRequest, GetJwksResponse } from '../../gen/authmesh/token/v1/token.js';
+import type { Logger } from '../../lib/log/index.js';
+import { ASSERTION_ALGORITHMS, assertionAudience, tokenIssuer } from '../../lib/token/index.js';
+import type { Forwarder } from '../routing/forwarder.js';
 import { errorFromForward, noteForwardFailure, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
 import type { CallOutcome } from './request-metrics.js';
 
@@ -65,7 +65,7 @@ export async function serveJwks(
   req: IncomingMessage,
   res: ServerResponse,
   tenantId: string,
-  deps: { failover: Forwarding; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
+  deps: { failover: Forwarder; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
 ): Promise<void> {
   const r = await deps.failover.forward({
     method: 'getJwks',

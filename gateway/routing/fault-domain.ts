@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type { Clock } from '../lib/clock/index.js';
+import type { Clock } from '../../lib/clock/index.js';
 import { breakerState, createBreaker, type BreakerOptions, type DomainBreaker } from './breaker-factory.js';
-import type { TokenBackend } from './domain-client.js';
+import type { TokenBackend } from './token-backend.js';
 import type { DomainView, HealthView } from './health-snapshot.js';
 import type { HealthWatch } from './health-watch.js';
 import { DEFAULT_OUTLIER_OPTIONS, detectOutliers, type Ejection, type OutlierOptions } from './outlier-detection.js';

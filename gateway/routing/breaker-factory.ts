@@ -1,7 +1,7 @@
 import CircuitBreaker from 'opossum';
-import { CALLER_ERROR_CODES, OAUTH_ERROR_KEY } from '../lib/grpc/index.js';
-import type { BackendCallOptions, BackendError, BackendReply, TokenBackend } from './domain-client.js';
-import type { TokenMethod } from './pass-through.js';
+import { CALLER_ERROR_CODES, OAUTH_ERROR_KEY } from '../../lib/grpc/index.js';
+import type { BackendCallOptions, BackendError, BackendReply, TokenBackend } from './token-backend.js';
+import type { TokenMethod } from '../pass-through.js';
 
 /**
  * Breaker options of one fault domain. Every option is set explicitly when the breaker is built

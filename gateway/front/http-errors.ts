@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { status } from '@grpc/grpc-js';
-import type { OAuthErrorCode } from '../lib/errors/index.js';
-import { OAUTH_ERROR_KEY, STATUS_BY_CODE } from '../lib/grpc/index.js';
-import type { ForwardResult } from './failover.js';
+import type { OAuthErrorCode } from '../../lib/errors/index.js';
+import { OAUTH_ERROR_KEY, STATUS_BY_CODE } from '../../lib/grpc/index.js';
+import type { ForwardResult } from '../routing/forwarder.js';
 import type { CallOutcome } from './request-metrics.js';
 
 /** Realm of the Basic scheme named in `WWW-Authenticate` (RFC 7617). */

@@ -2,13 +2,13 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import { status } from '@grpc/grpc-js';
 import { context, propagation } from '@opentelemetry/api';
 import { DomainCallSpans, endDomainCallSpan } from './domain-call-span.js';
-import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../gen/authmesh/relay/v1/relay.js';
-import { mapToMetadata, metadataToMap } from '../lib/grpc/relay.js';
-import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
-import { frame, MessageReader } from '../lib/grpc/framing.js';
-import { reusingEncoder } from '../lib/grpc/reusing-encoder.js';
+import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../../gen/authmesh/relay/v1/relay.js';
+import { mapToMetadata, metadataToMap } from '../../lib/grpc/relay.js';
+import { backendError, bearerSource, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from '../routing/token-backend.js';
+import { frame, MessageReader } from '../../lib/grpc/framing.js';
+import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
 import { DirectCalls, type Connection, type RelayBackendOptions } from './relay-direct-calls.js';
-import { wireMethodName, type TokenMethod } from './pass-through.js';
+import { wireMethodName, type TokenMethod } from '../pass-through.js';
 
 const RELAY_PATH = TokenRelayServiceService.relay.path;
 /** Every relayed call is encoded through one kept writer. */

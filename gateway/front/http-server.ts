@@ -2,8 +2,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { status } from '@grpc/grpc-js';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../lib/log/index.js';
-import type { Forwarding } from './in-flight.js';
+import type { Logger } from '../../lib/log/index.js';
+import type { Forwarder } from '../routing/forwarder.js';
 import type { HttpFrontConfig } from './http-config.js';
 import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks } from './http-discovery.js';
 import { httpError, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
@@ -86,7 +86,7 @@ export function isFormContentType(header: string | undefined): boolean {
 
 /** Options of {@link startHttpFront}. */
 export interface HttpFrontDeps {
-  failover: Forwarding;
+  failover: Forwarder;
   log: Logger;
   /** Request counts and durations, shared with the gateway's other fronts; default one of its own. */
   requestMetrics?: RequestMetrics;
@@ -153,7 +153,7 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
 interface RequestContext {
   config: HttpFrontConfig;
   publicUrl: string;
-  failover: Forwarding;
+  failover: Forwarder;
   log: Logger;
   signal: AbortSignal;
   /** What the caller is answered, for the request metrics (token and JWK Set routes). */

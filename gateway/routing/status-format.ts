@@ -1,4 +1,4 @@
-import { BreakerState, DomainHealth, type GetStatusResponse } from '../gen/authmesh/gateway/v1/gateway.js';
+import { BreakerState, DomainHealth, type GetStatusResponse } from '../../gen/authmesh/gateway/v1/gateway.js';
 
 const BREAKER_WORD: Readonly<Record<number, string>> = {
   [BreakerState.BREAKER_STATE_CLOSED]: 'closed',

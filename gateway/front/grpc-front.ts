@@ -9,15 +9,13 @@ import http2, {
 import type { AddressInfo } from 'node:net';
 import { Metadata, status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
-import { invalidRequest, overloaded } from '../lib/errors/index.js';
-import { DEFAULT_CONNECTION_AGE, limitSessionAge, MAX_REQUEST_BYTES, toStatus, type ConnectionAgeLimits } from '../lib/grpc/index.js';
-import { encodeStatusMessage, frame, parseGrpcTimeout, readMessage } from '../lib/grpc/framing.js';
-import { decodesAsStringMessage } from '../lib/grpc/wire-check.js';
-import type { Logger } from '../lib/log/index.js';
-import { CallerGone } from './caller-signal.js';
-import { InFlightLimit } from './in-flight.js';
-import type { ForwardRequest, ForwardResult } from './failover.js';
-import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from './pass-through.js';
+import { invalidRequest, overloaded } from '../../lib/errors/index.js';
+import { DEFAULT_CONNECTION_AGE, limitSessionAge, MAX_REQUEST_BYTES, toStatus, type ConnectionAgeLimits } from '../../lib/grpc/index.js';
+import { encodeStatusMessage, frame, parseGrpcTimeout, readMessage } from '../../lib/grpc/framing.js';
+import { decodesAsStringMessage } from '../../lib/grpc/wire-check.js';
+import type { Logger } from '../../lib/log/index.js';
+import { CallerGone, InFlightLimit, type ForwardRequest, type ForwardResult } from '../routing/forwarder.js';
+import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from '../pass-through.js';
 import { now, oauthErrorOf, RequestMetrics, type MethodMetrics } from './request-metrics.js';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;

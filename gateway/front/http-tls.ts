@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDevCa, DEFAULT_SERVER_HOSTS, loadOrIssueServerCert } from '../lib/tls/index.js';
+import { createDevCa, DEFAULT_SERVER_HOSTS, loadOrIssueServerCert } from '../../lib/tls/index.js';
 import type { HttpFrontConfig } from './http-config.js';
 
 /** What the HTTPS server is given, and where a client finds the CA to trust. */

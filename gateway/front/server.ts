@@ -2,11 +2,11 @@ import path from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import type { ServiceBinding } from '../lib/grpc/index.js';
-import { TOKEN_SERVICE_NAME } from './pass-through.js';
+import type { ServiceBinding } from '../../lib/grpc/index.js';
+import { TOKEN_SERVICE_NAME } from '../pass-through.js';
 
-/** Where the .proto files are, from dist/gateway at run time. */
-export const DEFAULT_PROTO_ROOT = path.resolve(__dirname, '..', '..', 'proto');
+/** Where the .proto files are, from dist/gateway/front at run time. */
+export const DEFAULT_PROTO_ROOT = path.resolve(__dirname, '..', '..', '..', 'proto');
 
 /**
  * gRPC server reflection (v1 and v1alpha) for TokenService and GatewayAdminService. The reflection

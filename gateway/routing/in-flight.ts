@@ -1,6 +1,6 @@
-import { toStatus } from '../lib/grpc/index.js';
-import { overloaded } from '../lib/errors/index.js';
-import type { ForwardRequest, ForwardResult } from './failover.js';
+import { toStatus } from '../../lib/grpc/index.js';
+import { overloaded } from '../../lib/errors/index.js';
+import type { Forwarder } from './forwarder.js';
 
 /**
  * The gateway's one count of token calls in flight (`--max-in-flight`), shared by every front
@@ -27,13 +27,8 @@ export class InFlightLimit {
   }
 }
 
-/** What forwards a call: the failover loop, or a front in front of it. */
-export interface Forwarding {
-  forward(req: ForwardRequest): Promise<ForwardResult>;
-}
-
 /** `inner` behind `limit`: past it, RESOURCE_EXHAUSTED `temporarily_unavailable` (overloaded) at once. */
-export function limitedForwarding(inner: Forwarding, limit: InFlightLimit): Forwarding {
+export function limitedForwarding(inner: Forwarder, limit: InFlightLimit): Forwarder {
   return {
     async forward(req) {
       if (!limit.tryEnter()) {

@@ -1,10 +1,10 @@
 import { context, metrics, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
-import { DATA_AGE_KEY } from '../lib/token/index.js';
+import { DATA_AGE_KEY } from '../../lib/token/index.js';
 import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './attempt-observer.js';
 import { breakerState } from './breaker-factory.js';
 import type { FaultDomain } from './fault-domain.js';
-import { innerMap, LabelCounts, LATENCY_BUCKETS_SECONDS, type LabelCount } from './request-metrics.js';
+import { innerMap, LabelCounts, LATENCY_BUCKETS_SECONDS, type LabelCount } from '../../lib/telemetry/label-counts.js';
 
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 

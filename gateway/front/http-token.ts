@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AcquireTokenRequest, AcquireTokenResponse } from '../gen/authmesh/token/v1/token.js';
-import type { Logger } from '../lib/log/index.js';
-import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY } from './failover.js';
-import type { Forwarding } from './in-flight.js';
+import { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
+import type { Logger } from '../../lib/log/index.js';
+import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type Forwarder } from '../routing/forwarder.js';
 import { errorFromForward, NO_STORE_HEADERS, noteForwardFailure, noteRefusal, sendJson, sendOAuthError } from './http-errors.js';
 import { parseTokenRequest } from './http-token-request.js';
 import type { CallOutcome } from './request-metrics.js';
@@ -22,7 +21,7 @@ export async function serveToken(
   res: ServerResponse,
   tenantId: string,
   body: string,
-  deps: { failover: Forwarding; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
+  deps: { failover: Forwarder; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
 ): Promise<void> {
   const parsed = parseTokenRequest(tenantId, body, req.headers.authorization);
   if (!parsed.ok) {

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../lib/clock/index.js';
+import { systemClock, type Clock } from '../../lib/clock/index.js';
 
 /** Options of {@link RetryBudget}; the first two names follow gRFC A6 retry throttling. */
 export interface RetryBudgetOptions {

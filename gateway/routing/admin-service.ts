@@ -1,12 +1,12 @@
-import type { Clock } from '../lib/clock/index.js';
+import type { Clock } from '../../lib/clock/index.js';
 import {
   BreakerState,
   DomainHealth,
   GatewayAdminServiceService,
   type GetStatusResponse,
-} from '../gen/authmesh/gateway/v1/gateway.js';
+} from '../../gen/authmesh/gateway/v1/gateway.js';
 import type { Metadata } from '@grpc/grpc-js';
-import { BearerCheck, requireBearer, type ServiceBinding } from '../lib/grpc/index.js';
+import { BearerCheck, requireBearer, type ServiceBinding } from '../../lib/grpc/index.js';
 import { chooseDomains, type RoutingOptions } from './choose-domain.js';
 import type { FaultDomain } from './fault-domain.js';
 import type { BreakerView, HealthView } from './health-snapshot.js';

@@ -2,10 +2,10 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import { Metadata, status } from '@grpc/grpc-js';
 import { propagation, type Context } from '@opentelemetry/api';
 import { DomainCallSpans, endDomainCallSpan } from './domain-call-span.js';
-import { meshPeerCheck, type MeshTls } from '../lib/grpc/mesh-tls.js';
-import { backendError, bearerSource, cancelledByCaller, type BearerToken, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from './domain-client.js';
-import { PassThroughTokenService, type TokenMethod } from './pass-through.js';
-import { decodeStatusMessage, frame, readMessage } from '../lib/grpc/framing.js';
+import { meshPeerCheck, type MeshTls } from '../../lib/grpc/mesh-tls.js';
+import { backendError, bearerSource, cancelledByCaller, type BearerToken, type BackendCallOptions, type BackendError, type BackendReply, type TokenBackend } from '../routing/token-backend.js';
+import { PassThroughTokenService, type TokenMethod } from '../pass-through.js';
+import { decodeStatusMessage, frame, readMessage } from '../../lib/grpc/framing.js';
 
 /** Options of the relay transport ({@link DirectCalls} shares them). */
 export interface RelayBackendOptions {

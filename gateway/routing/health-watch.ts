@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { credentials, makeGenericClientConstructor, type ChannelCredentials, type Client } from '@grpc/grpc-js';
-import { meshChannelOptions, meshTarget } from '../lib/grpc/mesh-tls.js';
+import { meshChannelOptions, meshTarget } from '../../lib/grpc/mesh-tls.js';
 import { service as healthService } from 'grpc-health-check';
 import type { HealthView } from './health-snapshot.js';
 
