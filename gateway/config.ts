@@ -1,3 +1,4 @@
+/** The gateway's flags and environment, validated at start into a GatewayConfig. */
 import { ConfigError, hostPort, hostPortList, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
 import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './routing/breaker-factory.js';
 import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './routing/outlier-detection.js';

@@ -1,3 +1,4 @@
+/** Flags and validated config of the HTTPS OAuth 2.0 / OpenID Connect front. */
 import { isIP } from 'node:net';
 import type { OptionSpecs } from '../../lib/config/index.js';
 import { DEFAULT_ISSUER } from '../../lib/token/index.js';

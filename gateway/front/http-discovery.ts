@@ -1,3 +1,4 @@
+/** The HTTPS front's OpenID discovery document and JWK Set endpoints. */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GetJwksRequest, GetJwksResponse } from '../../gen/authmesh/token/v1/token.js';

@@ -1,3 +1,4 @@
+/** OAuth 2.0 error answers of the HTTPS front, and the mapping from gRPC statuses to them. */
 import type { ServerResponse } from 'node:http';
 import { status } from '@grpc/grpc-js';
 import type { OAuthErrorCode } from '../../lib/errors/index.js';

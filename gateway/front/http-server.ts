@@ -1,3 +1,4 @@
+/** The HTTPS OAuth 2.0 / OpenID Connect front: routes each request to the token, discovery or JWKS handler. */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { status } from '@grpc/grpc-js';
 import https from 'node:https';

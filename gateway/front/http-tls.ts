@@ -1,3 +1,4 @@
+/** The certificate the HTTPS front serves: the configured files or a development certificate. */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

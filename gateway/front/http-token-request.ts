@@ -1,3 +1,4 @@
+/** Parses and checks an OAuth 2.0 client-credentials token request of the HTTPS front. */
 import { decodeJwt } from 'jose';
 import type { AcquireTokenRequest } from '../../gen/authmesh/token/v1/token.js';
 import { httpError, type HttpOAuthError } from './http-errors.js';

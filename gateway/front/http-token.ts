@@ -1,3 +1,4 @@
+/** The HTTPS front's token endpoint: a form request forwarded as AcquireToken, answered as OAuth 2.0 JSON. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
 import type { Logger } from '../../lib/log/index.js';

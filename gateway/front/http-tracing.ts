@@ -1,3 +1,4 @@
+/** Server spans of the HTTPS front, named and attributed as the HTTP semantic conventions say. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 

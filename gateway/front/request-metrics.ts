@@ -1,3 +1,4 @@
+/** Request counts and durations of the gateway's fronts, by method, status and answering domain. */
 import { performance } from 'node:perf_hooks';
 import { status, type Metadata } from '@grpc/grpc-js';
 import { metrics, type Attributes, type Histogram } from '@opentelemetry/api';

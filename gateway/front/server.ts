@@ -1,3 +1,4 @@
+/** gRPC server reflection for the inner grpc-js server behind the public front. */
 import path from 'node:path';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';

@@ -1,3 +1,4 @@
+/** GatewayAdminService: the routing state (domains, breakers, health, retry budget) as GetStatus reports it. */
 import type { Clock } from '../../lib/clock/index.js';
 import {
   BreakerState,

@@ -1,3 +1,4 @@
+/** What the failover loop tells an observer about each attempt, and an observer that listens to none. */
 import type { Metadata, status } from '@grpc/grpc-js';
 import type { TokenMethod } from '../pass-through.js';
 

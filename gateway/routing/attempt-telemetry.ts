@@ -1,4 +1,5 @@
-import { context, metrics, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+/** Spans and metrics of every attempt the failover loop makes on a fault domain. */
+import { context, metrics, SpanStatusCode, trace, type Attributes, type Meter, type Tracer } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
 import { DATA_AGE_KEY } from '../../lib/token/index.js';
 import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './attempt-observer.js';
@@ -36,16 +37,7 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
     unit: 's',
     advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_SECONDS] },
   });
-  const transitions = meter.createCounter('authmesh_gateway_breaker_transitions', { description: 'Breaker state changes by domain and new state' });
-  const stateLabels = new Map(domains.map((d) => [d.name, Object.fromEntries(BREAKER_STATES.map((state) => [state, Object.freeze({ fault_domain: d.name, state })]))]));
-  meter
-    .createObservableGauge('authmesh_gateway_breaker_state', { description: 'Breaker state per fault domain as a state set: 1 on the state it is in, 0 on the others' })
-    .addCallback((result) => {
-      for (const d of domains) {
-        const now = breakerState(d.breaker);
-        for (const state of BREAKER_STATES) result.observe(state === now ? 1 : 0, stateLabels.get(d.name)![state]);
-      }
-    });
+  breakerTelemetry(domains, meter, tracer);
   /** Attempt counts per domain and outcome, made on first use. */
   const outcomeCounts = new Map<string, Map<string, LabelCount>>();
   const attemptCount = (domain: string, outcome: string): LabelCount => {
@@ -57,23 +49,6 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
     }
     return count;
   };
-
-  for (const d of domains) {
-    // Every transition series exists from the start at 0, so a rate over it is defined before the first change.
-    for (const state of BREAKER_STATES) transitions.add(0, stateLabels.get(d.name)![state]);
-    d.on('breaker', (state) => {
-      transitions.add(1, stateLabels.get(d.name)![state]);
-      const attributes = { 'authmesh.fault_domain': d.name, 'authmesh.breaker.state': state };
-      const active = trace.getActiveSpan();
-      if (active?.isRecording() === true) {
-        active.addEvent(`authmesh.breaker.${state}`, attributes);
-      } else {
-        const span = tracer.startSpan('authmesh.breaker', { attributes });
-        span.addEvent(`authmesh.breaker.${state}`, attributes);
-        span.end();
-      }
-    });
-  }
 
   const home = domains[0]?.name;
   return {
@@ -115,6 +90,36 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
       };
     },
   };
+}
+
+/** The breakers' state set gauge and transition counts, and each transition as a span event. */
+function breakerTelemetry(domains: readonly FaultDomain[], meter: Meter, tracer: Tracer): void {
+  const transitions = meter.createCounter('authmesh_gateway_breaker_transitions', { description: 'Breaker state changes by domain and new state' });
+  const stateLabels = new Map(domains.map((d) => [d.name, Object.fromEntries(BREAKER_STATES.map((state) => [state, Object.freeze({ fault_domain: d.name, state })]))]));
+  meter
+    .createObservableGauge('authmesh_gateway_breaker_state', { description: 'Breaker state per fault domain as a state set: 1 on the state it is in, 0 on the others' })
+    .addCallback((result) => {
+      for (const d of domains) {
+        const now = breakerState(d.breaker);
+        for (const state of BREAKER_STATES) result.observe(state === now ? 1 : 0, stateLabels.get(d.name)![state]);
+      }
+    });
+  for (const d of domains) {
+    // Every transition series exists from the start at 0, so a rate over it is defined before the first change.
+    for (const state of BREAKER_STATES) transitions.add(0, stateLabels.get(d.name)![state]);
+    d.on('breaker', (state) => {
+      transitions.add(1, stateLabels.get(d.name)![state]);
+      const attributes = { 'authmesh.fault_domain': d.name, 'authmesh.breaker.state': state };
+      const active = trace.getActiveSpan();
+      if (active?.isRecording() === true) {
+        active.addEvent(`authmesh.breaker.${state}`, attributes);
+      } else {
+        const span = tracer.startSpan('authmesh.breaker', { attributes });
+        span.addEvent(`authmesh.breaker.${state}`, attributes);
+        span.end();
+      }
+    });
+  }
 }
 
 function endAttributes(end: AttemptEnd): Attributes {

@@ -1,3 +1,4 @@
+/** The circuit breaker of a fault domain (opossum), and which failures count against it. */
 import CircuitBreaker from 'opossum';
 import { CALLER_ERROR_CODES, OAUTH_ERROR_KEY } from '../../lib/grpc/index.js';
 import type { BackendCallOptions, BackendError, BackendReply, TokenBackend } from './token-backend.js';

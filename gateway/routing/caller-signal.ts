@@ -1,3 +1,5 @@
+/** How routing and the transports learn that the caller went away. */
+
 /**
  * What the failover loop and the domain transports need from "the caller went away": a flag and
  * an abort listener. An AbortSignal is one; {@link CallerGone} is a lighter one for the gRPC front,

@@ -1,3 +1,4 @@
+/** Orders the fault domains for one call from a health snapshot: the route plan. */
 import type { DomainView, HealthSnapshot } from './health-snapshot.js';
 
 /**

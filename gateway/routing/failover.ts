@@ -1,12 +1,13 @@
-import { Metadata, status } from '@grpc/grpc-js';
+/** The failover loop: tries fault domains in route order until one answers or the deadline or retry budget runs out. */
+import { status } from '@grpc/grpc-js';
 import type { Clock } from '../../lib/clock/index.js';
-import { invalidRequest, unavailable } from '../../lib/errors/index.js';
-import { readErrorTrailers, REASON_KEY, toStatus } from '../../lib/grpc/index.js';
+import { readErrorTrailers } from '../../lib/grpc/index.js';
 import { NOOP_ATTEMPT_OBSERVER, type AttemptObserver } from './attempt-observer.js';
 import { breakerState, isBreakerError, isNotAFault } from './breaker-factory.js';
 import { chooseDomains, type RoutePlan, type RoutingOptions } from './choose-domain.js';
 import type { BackendError } from './token-backend.js';
-import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type Forwarder, type ForwardRequest, type ForwardResult } from './forwarder.js';
+import { FailoverCall, type AttemptOutcome, type CallHost, type CallState } from './failover-call.js';
+import type { Forwarder, ForwardRequest, ForwardResult } from './forwarder.js';
 import type { FaultDomain } from './fault-domain.js';
 import type { HealthSnapshot, SnapshotSource } from './health-snapshot.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -59,9 +60,9 @@ export class Failover implements Forwarder {
   private readonly byName: ReadonlyMap<string, FaultDomain>;
   private readonly defaultDeadlineMs: number;
   private readonly attemptTimeoutMs: number;
-  private readonly minAttemptMs: number;
-  private readonly hedgeAfterMs: number;
   private readonly observer: AttemptObserver;
+  /** What each call's loop uses of this one. */
+  private readonly host: CallHost;
   /** The plan of the last snapshot: a snapshot is reused for many calls, and routing is pure. */
   private planned: { snapshot: HealthSnapshot; plan: RoutePlan } | undefined;
 
@@ -75,109 +76,26 @@ export class Failover implements Forwarder {
     this.byName = new Map(domains.map((d) => [d.name, d]));
     this.defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1_000;
-    this.minAttemptMs = options.minAttemptMs ?? 5;
-    this.hedgeAfterMs = options.hedgeAfterMs ?? 0;
     this.observer = options.observer ?? NOOP_ATTEMPT_OBSERVER;
+    this.host = {
+      clock,
+      budget,
+      minAttemptMs: options.minAttemptMs ?? 5,
+      hedgeAfterMs: options.hedgeAfterMs ?? 0,
+      domain: (name) => this.byName.get(name)!,
+      attempt: (domain, attempt, req, left, call, suspect) => this.attempt(domain, attempt, req, left, call, suspect),
+      onNoAnswer: options.onNoAnswer,
+    };
   }
 
+  /** Routes one call: plans from the current snapshot, sends the probes and refreshes it asks for, then runs the call's loop. */
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const deadline = req.deadline ?? this.clock.now() + this.defaultDeadlineMs;
     const plan = this.plan();
     this.observer.planned?.(plan.order, plan.skipped);
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
     for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
-    const said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
-    /** What the caller is told: `said` without the domains' own error text. */
-    const told = [...said];
-    const order = plan.order;
-    const inflight = new Map<number, Promise<Settled>>();
-    const call: CallState = { answered: false };
-    let next = 0;
-    let attempts = 0;
-    let previous: FaultDomain | undefined;
-    /** The status of the first domain-side failure that a bad request could have caused. */
-    let suspect: status | undefined;
-
-    /** Starts an attempt on the next domain the budget and the deadline allow; false when none. */
-    const startNext = (): boolean => {
-      while (next < order.length) {
-        const name = order[next]!;
-        next += 1;
-        if (attempts > 0 && !this.budget.allowFailover(name)) {
-          said.push(`${name}: not tried, retry budget exhausted`);
-          told.push(`${name}: not tried, retry budget exhausted`);
-          continue;
-        }
-        const left = deadline - this.clock.now();
-        if (left < this.minAttemptMs) {
-          said.push(`${name}: not tried, deadline reached`);
-          told.push(`${name}: not tried, deadline reached`);
-          next = order.length;
-          return false;
-        }
-        const domain = this.byName.get(name)!;
-        previous?.stats.recordFailover();
-        previous = domain;
-        attempts += 1;
-        const id = attempts;
-        inflight.set(id, this.attempt(domain, id, req, left, call, suspect).then((outcome) => ({ id, name, outcome })));
-        return true;
-      }
-      return false;
-    };
-
-    if (req.signal?.aborted === true) return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
-    startNext();
-    while (inflight.size > 0) {
-      // Hedging: while an attempt is still out after hedgeAfterMs and another domain is left, ask
-      // that one too and take whichever answers first. The slow attempt keeps running until its
-      // own timeout, so its breaker still learns that the domain hangs.
-      const hedge = this.hedgeAfterMs > 0 && next < order.length ? delay(this.hedgeAfterMs) : undefined;
-      let first: Settled | typeof HEDGE;
-      if (hedge === undefined && inflight.size === 1) {
-        // The usual call: one attempt out and nothing to race it against.
-        first = await inflight.values().next().value!;
-      } else {
-        const racers: Promise<Settled | typeof HEDGE>[] = [...inflight.values()];
-        if (hedge !== undefined) racers.push(hedge.fired);
-        first = await Promise.race(racers);
-        hedge?.cancel();
-      }
-      if (first === HEDGE) {
-        startNext();
-        continue;
-      }
-      inflight.delete(first.id);
-      const o = first.outcome;
-      if (o.kind === 'answer' || o.kind === 'caller-error') call.answered = true;
-      switch (o.kind) {
-        case 'answer':
-          return { ok: true, bytes: o.bytes, trailers: this.trailers(o.trailers, first.name, attempts), domain: first.name, attempts };
-        case 'caller-error':
-          return { ok: false, code: o.code, details: o.details, trailers: this.trailers(o.trailers, first.name, attempts), domain: first.name, attempts };
-        case 'cancelled':
-          return this.failure(status.CANCELLED, 'cancelled by the caller', attempts);
-        case 'query-of-death': {
-          call.answered = true;
-          const s = toStatus(invalidRequest('the request fails on every fault domain'));
-          s.metadata.set(REASON_KEY, 'request-fails-everywhere');
-          this.options.onNoAnswer?.([...said, `${first.name}: ${o.said}`, 'same failure twice: answered as the caller\'s error']);
-          return { ok: false, code: s.code, details: s.details, trailers: this.trailers(s.metadata, undefined, attempts), attempts };
-        }
-        default:
-          if (o.kind === 'fault' && o.code !== undefined && QUERY_OF_DEATH_CODES.has(o.code)) suspect ??= o.code;
-          // A failed attempt is replaced at once, also while a slower one is still out (a hedge
-          // that hit a dead domain): waiting for the next hedge interval would add it to the call.
-          said.push(`${first.name}: ${o.said}`);
-          told.push(`${first.name}: ${o.kind === 'fault' ? o.code === undefined ? 'ERROR' : (status[o.code] ?? String(o.code)) : o.said}`);
-          startNext();
-      }
-    }
-    if (said.length > 0) this.options.onNoAnswer?.(said);
-    const message = `no fault domain could answer: ${told.length > 0 ? told.join('; ') : 'no fault domain configured'}`;
-    const s = toStatus(unavailable('no-healthy-domain', message));
-    s.metadata.set(ATTEMPTS_KEY, String(attempts));
-    return { ok: false, code: s.code, details: s.details, trailers: s.metadata, attempts };
+    return new FailoverCall(this.host, req, deadline, plan).run();
   }
 
   private plan(): RoutePlan {
@@ -285,64 +203,6 @@ export class Failover implements Forwarder {
         },
       );
   }
-
-  /**
-   * The domain's trailers as the caller gets them: without `grpc-*` keys and with the gateway's own
-   * two. `from` is the attempt's own object (each reply decodes into a new one), so it is changed
-   * in place rather than copied key by key.
-   */
-  private trailers(from: Metadata | undefined, domain: string | undefined, attempts: number): Metadata {
-    const out = from ?? new Metadata();
-    if (from !== undefined) {
-      for (const key in from.toJSON()) if (key.startsWith('grpc-')) out.remove(key);
-      out.remove(FAULT_DOMAIN_KEY);
-    }
-    if (domain !== undefined) out.set(FAULT_DOMAIN_KEY, domain);
-    out.set(ATTEMPTS_KEY, String(attempts));
-    return out;
-  }
-
-  private failure(code: status, details: string, attempts: number): ForwardResult {
-    return { ok: false, code, details, trailers: this.trailers(undefined, undefined, attempts), attempts };
-  }
-}
-
-/** How one attempt ended. */
-type AttemptOutcome =
-  | { kind: 'answer'; bytes: Buffer; trailers: Metadata }
-  | { kind: 'caller-error'; code: status; details: string; trailers: Metadata }
-  | { kind: 'fault'; said: string; code?: status }
-  | { kind: 'query-of-death'; said: string }
-  | { kind: 'refused'; said: string }
-  | { kind: 'cancelled' };
-
-/** Shared by the attempts of one call. */
-interface CallState {
-  /** The caller has its answer (a hedge won); later attempts only feed the breakers. */
-  answered: boolean;
-}
-
-interface Settled {
-  id: number;
-  name: string;
-  outcome: AttemptOutcome;
-}
-
-const HEDGE = Symbol('hedge');
-
-/**
- * Failures a request's content can cause on a domain that is otherwise well: not transport
- * failures, timeouts or overload (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, CANCELLED).
- */
-const QUERY_OF_DEATH_CODES: ReadonlySet<status> = new Set([status.INTERNAL, status.UNKNOWN, status.UNIMPLEMENTED, status.DATA_LOSS]);
-
-/** A timer as a promise that resolves to {@link HEDGE}; cancel it once it is no longer needed. */
-function delay(ms: number): { fired: Promise<typeof HEDGE>; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const fired = new Promise<typeof HEDGE>((resolve) => {
-    timer = setTimeout(() => resolve(HEDGE), ms);
-  });
-  return { fired, cancel: () => clearTimeout(timer) };
 }
 
 /** A short word for why an attempt failed: the domain's `authmesh-reason`, else the status name. */

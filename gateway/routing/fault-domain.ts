@@ -1,3 +1,4 @@
+/** One fault domain: its transport behind a breaker, its stats, outlier detection and health watch. */
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../lib/clock/index.js';
 import { breakerState, createBreaker, type BreakerOptions, type DomainBreaker } from './breaker-factory.js';

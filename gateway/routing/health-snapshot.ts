@@ -1,3 +1,4 @@
+/** A short-lived snapshot of every domain's breaker, health and recent figures, shared by the calls routed from it. */
 import type { Clock } from '../../lib/clock/index.js';
 import type { RecentFigures } from './stats.js';
 

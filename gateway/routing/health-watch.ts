@@ -1,3 +1,4 @@
+/** Watches a domain's grpc.health.v1 status, reconnecting with backoff. */
 import type { EventEmitter } from 'node:events';
 import { credentials, makeGenericClientConstructor, type ChannelCredentials, type Client } from '@grpc/grpc-js';
 import { meshChannelOptions, meshTarget } from '../../lib/grpc/mesh-tls.js';

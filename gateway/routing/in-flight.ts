@@ -1,3 +1,4 @@
+/** The gateway-wide limit of token calls in flight, and a forwarder that refuses past it. */
 import { toStatus } from '../../lib/grpc/index.js';
 import { overloaded } from '../../lib/errors/index.js';
 import type { Forwarder } from './forwarder.js';

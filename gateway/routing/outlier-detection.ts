@@ -1,3 +1,4 @@
+/** Ejects a hung domain: attempt timeouts in a row open its breaker at once. */
 import { status } from '@grpc/grpc-js';
 import type { Clock } from '../../lib/clock/index.js';
 import type { DomainBreaker } from './breaker-factory.js';

@@ -1,3 +1,4 @@
+/** The retry budget (gRFC A6 retry throttling) that bounds failover attempts past the first. */
 import { systemClock, type Clock } from '../../lib/clock/index.js';
 
 /** Options of {@link RetryBudget}; the first two names follow gRFC A6 retry throttling. */

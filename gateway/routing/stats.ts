@@ -1,3 +1,4 @@
+/** Per-domain request counts and a rolling window of errors and latencies, for routing and the status API. */
 import type { Clock } from '../../lib/clock/index.js';
 
 /** Options of {@link DomainStats}. */

@@ -1,3 +1,4 @@
+/** Renders a gateway's GetStatus answer as the text table of `authmesh status`. */
 import { BreakerState, DomainHealth, type GetStatusResponse } from '../../gen/authmesh/gateway/v1/gateway.js';
 
 const BREAKER_WORD: Readonly<Record<number, string>> = {

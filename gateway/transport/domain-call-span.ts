@@ -1,3 +1,4 @@
+/** The CLIENT span of a call from the gateway to a domain, shared by the transports. */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { status } from '@grpc/grpc-js';
 import type { BackendError } from '../routing/token-backend.js';

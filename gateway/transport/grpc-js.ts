@@ -1,3 +1,4 @@
+/** The grpc-js transport: token calls to a domain through grpc-js clients with pass-through serializers. */
 import { Client, Metadata, credentials, status, type ChannelCredentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { meshChannelOptions, meshTarget } from '../../lib/grpc/mesh-tls.js';
 import { PassThroughTokenService, type TokenMethod } from '../pass-through.js';

@@ -1,3 +1,4 @@
+/** The relay transport's HTTP/2 connections to a domain, and the calls of their own it makes on them. */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
 import { propagation, type Context } from '@opentelemetry/api';
