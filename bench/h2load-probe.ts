@@ -1,6 +1,6 @@
 /**
  * Where a saturated gateway → regional call spends its time, measured with h2load:
- *   node dist/bench/h2load-probe.js [--in-flight 64,256] [--rate 1000,2000] [--seconds 8] [--transport relay|http2|grpc-js]
+ *   node dist/bench/h2load-probe.js [--in-flight 64,256] [--rate 1000,2000] [--seconds 8] [--transport relay|grpc-js]
  *        [--channels 2] [--prof gateway-eastus|regional-eastus] [--target gateway-eastus|regional-eastus]
  * Starts global, regional and gateway, registers one workload, then per in-flight level runs
  * h2load (2 connections) with the workload's reused assertion and prints calls/s, and for each

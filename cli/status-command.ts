@@ -1,6 +1,6 @@
 import { credentials } from '@grpc/grpc-js';
 import { BreakerState, GatewayAdminServiceClient, GetStatusResponse } from '../gen/authmesh/gateway/v1/gateway.js';
-import { formatGatewayStatus } from '../gateway/status-format.js';
+import { formatGatewayStatus } from '../gateway/routing/status-format.js';
 import { bearer, unary } from '../lib/grpc/index.js';
 import { backupStatus, DEFAULT_BACKUP, meshToken } from './backup-commands.js';
 import { optional, UsageError } from './args.js';

@@ -1,9 +1,10 @@
+/** The gateway's flags and environment, validated at start into a GatewayConfig. */
 import { ConfigError, hostPort, hostPortList, nonNegative, oneOf, parseConfig, positive, regionName, type ConfigOf, type OptionSpecs } from '../lib/config/index.js';
-import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './breaker-factory.js';
-import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './outlier-detection.js';
-import { FRONT_LIMITS, type FrontLimits } from './grpc-front.js';
-import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './http-config.js';
-import { defaultRefillPerSecond, type RetryBudgetOptions } from './retry-budget.js';
+import { checkBreakerOptions, DEFAULT_BREAKER_OPTIONS, type BreakerOptions } from './routing/breaker-factory.js';
+import { DEFAULT_OUTLIER_OPTIONS, type OutlierOptions } from './routing/outlier-detection.js';
+import { FRONT_LIMITS, type FrontLimits } from './front/grpc-front.js';
+import { HTTP_OPTIONS, httpFrontConfig, type HttpFrontConfig } from './front/http-config.js';
+import { defaultRefillPerSecond, type RetryBudgetOptions } from './routing/retry-budget.js';
 import { TELEMETRY_OPTIONS } from '../lib/telemetry/index.js';
 import { CONNECTION_AGE_OPTIONS, connectionAgeOf, type ConnectionAgeLimits } from '../lib/grpc/connection-age.js';
 import { MESH_TLS_OPTIONS, meshTlsFiles, type MeshCertFiles } from '../lib/tls/index.js';
@@ -53,9 +54,9 @@ export const GATEWAY_OPTIONS = {
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },
   transport: {
     type: 'string',
-    describe: 'how token calls reach the domains: relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay), http2 (a call per HTTP/2 stream, gRPC framing over node:http2) or grpc-js',
+    describe: 'how token calls reach the domains: relay (many calls per TokenRelayService stream; calls of their own where a domain has no relay) or grpc-js (a grpc-js client call each)',
     default: 'relay',
-    check: oneOf('relay', 'http2', 'grpc-js'),
+    check: oneOf('relay', 'grpc-js'),
   },
   'snapshot-max-age': { type: 'duration', describe: 'how long a routing snapshot is reused', default: '100ms', check: nonNegative },
   'log-level': { type: 'string', describe: 'log level', default: 'info', check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent') },
@@ -93,7 +94,7 @@ export interface GatewayConfig {
   retry: Required<RetryBudgetOptions>;
   channels: number;
   /** How token calls reach the domains (default relay). */
-  transport?: 'relay' | 'http2' | 'grpc-js';
+  transport?: 'relay' | 'grpc-js';
   /** TokenService calls in flight before new ones are shed with RESOURCE_EXHAUSTED. */
   maxInFlight?: number;
   /** What callers can make the public gRPC front hold (streams, memory, buffered bytes, body time). */
@@ -158,7 +159,7 @@ export function parseGatewayConfig(argv: readonly string[], env: Readonly<Record
       refillPerSecond: c['retry-refill'] === '' ? defaultRefillPerSecond(c['retry-max-tokens']) : Number(c['retry-refill']),
     }),
     channels: c.channels,
-    transport: c.transport as 'relay' | 'http2' | 'grpc-js',
+    transport: c.transport as 'relay' | 'grpc-js',
     maxInFlight: c['max-in-flight'],
     frontLimits: Object.freeze({
       maxStreamsPerConnection: c['max-streams-per-connection'],

@@ -1,3 +1,4 @@
+/** Entry point of the gateway process: reads the config, starts the gateway and stops it on a signal. */
 import { describeOptions, ConfigError } from '../lib/config/index.js';
 import { onShutdownSignal } from '../lib/grpc/index.js';
 import { createLogger } from '../lib/log/index.js';

@@ -1,3 +1,4 @@
+/** The token service the gateway passes through untouched: its name, methods and byte-for-byte service definition. */
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { TokenServiceService } from '../gen/authmesh/token/v1/token.js';
 

@@ -1,5 +1,5 @@
 import { Metadata, status } from '@grpc/grpc-js';
-import { backendError, type BackendCallOptions, type BackendReply, type TokenBackend } from '../../gateway/domain-client.js';
+import { backendError, type BackendCallOptions, type BackendReply, type TokenBackend } from '../../gateway/routing/token-backend.js';
 import type { TokenMethod } from '../../gateway/pass-through.js';
 
 /** What a {@link FakeTokenBackend} does with the next calls. */

@@ -8,10 +8,10 @@ import { TokenServiceClient, type AcquireTokenResponse } from '../../../gen/auth
 import { bearer } from '../../../lib/grpc/index.js';
 import { silentLogger } from '../../../lib/log/index.js';
 import { ConfigError } from '../../../lib/config/index.js';
-import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/breaker-factory.js';
+import { DEFAULT_BREAKER_OPTIONS } from '../../../gateway/routing/breaker-factory.js';
 import type { GatewayConfig } from '../../../gateway/config.js';
 import { startGateway, type RunningGateway } from '../../../gateway/gateway.js';
-import { formatGatewayStatus } from '../../../gateway/status-format.js';
+import { formatGatewayStatus } from '../../../gateway/routing/status-format.js';
 import { startFakeTokenServer, type FakeTokenServer } from '../../support/fake-token-server.js';
 
 const R = 'regional/eastus';

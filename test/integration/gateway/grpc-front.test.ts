@@ -6,8 +6,8 @@ import { service as healthService } from 'grpc-health-check';
 import { AcquireTokenRequest, AcquireTokenResponse, TokenServiceClient, type AcquireTokenResponse as Response } from '../../../gen/authmesh/token/v1/token.js';
 import { serve, type RunningServer } from '../../../lib/grpc/index.js';
 import { silentLogger } from '../../../lib/log/index.js';
-import type { ForwardRequest, ForwardResult } from '../../../gateway/failover.js';
-import { startGrpcFront, type RunningGrpcFront } from '../../../gateway/grpc-front.js';
+import type { ForwardRequest, ForwardResult } from '../../../gateway/routing/forwarder.js';
+import { startGrpcFront, type RunningGrpcFront } from '../../../gateway/front/grpc-front.js';
 import { parseGrpcTimeout, readMessage } from '../../../lib/grpc/framing.js';
 import { TOKEN_SERVICE_NAME } from '../../../gateway/pass-through.js';
 

@@ -8,8 +8,8 @@ import {
   type GetJwksResponse,
 } from '../../../gen/authmesh/token/v1/token.js';
 import { BearerCheck, mapToMetadata, metadataToMap, requireBearer, serve, withRelay, type RunningServer, type ServiceBinding } from '../../../lib/grpc/index.js';
-import type { BackendError } from '../../../gateway/domain-client.js';
-import { MAX_RELAYED_BYTES, RelayTokenBackend } from '../../../gateway/domain-client-relay.js';
+import type { BackendError } from '../../../gateway/routing/token-backend.js';
+import { MAX_RELAYED_BYTES, RelayTokenBackend } from '../../../gateway/transport/relay.js';
 import { serveTokenService, startFakeTokenServer, type FakeTokenServer } from '../../support/fake-token-server.js';
 import { startWorkerTokenServer } from '../../support/worker-token-server.js';
 import { startTcpProxy } from '../regional/tcp-proxy.js';

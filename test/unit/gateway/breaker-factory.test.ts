@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
 import CircuitBreaker from 'opossum';
-import { checkBreakerOptions, createBreaker, DEFAULT_BREAKER_OPTIONS, isBreakerError, type DomainBreaker } from '../../../gateway/breaker-factory.js';
+import { checkBreakerOptions, createBreaker, DEFAULT_BREAKER_OPTIONS, isBreakerError, type DomainBreaker } from '../../../gateway/routing/breaker-factory.js';
 import { FakeTokenBackend } from '../../support/fake-token-backend.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { chooseDomains, scoreDomain } from '../../../gateway/choose-domain.js';
-import type { DomainView, HealthSnapshot } from '../../../gateway/health-snapshot.js';
+import { chooseDomains, scoreDomain } from '../../../gateway/routing/choose-domain.js';
+import type { DomainView, HealthSnapshot } from '../../../gateway/routing/health-snapshot.js';
 
 const quiet = { attempts: 0, errorRate: 0, p50Ms: 0, p99Ms: 0, latencySamples: 0, lastAttemptAt: 0 };
 

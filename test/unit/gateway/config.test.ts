@@ -16,12 +16,17 @@ describe('parseGatewayConfig', () => {
     assert.equal(Object.isFrozen(c), true);
   });
 
-  it('sends token calls over the relay unless told http2 or grpc-js, and refuses any other transport', () => {
+  it('sends token calls over the relay unless told grpc-js, and refuses any other transport naming the two', () => {
     const args = ['--region', 'eastus', '--regional', '127.0.0.1:50061'];
     assert.equal(parseGatewayConfig(args, {}).transport, 'relay');
-    assert.equal(parseGatewayConfig([...args, '--transport', 'http2'], {}).transport, 'http2');
+    assert.equal(parseGatewayConfig([...args, '--transport', 'grpc-js'], {}).transport, 'grpc-js');
     assert.equal(parseGatewayConfig(args, { AUTHMESH_TRANSPORT: 'grpc-js' }).transport, 'grpc-js');
-    assert.throws(() => parseGatewayConfig([...args, '--transport', 'quic'], {}), ConfigError);
+    for (const unknown of ['quic', 'http2']) {
+      assert.throws(
+        () => parseGatewayConfig([...args, '--transport', unknown], {}),
+        (err: unknown) => err instanceof ConfigError && /--transport/.test(err.message) && err.message.includes('relay, grpc-js') && err.message.includes(`"${unknown}"`),
+      );
+    }
   });
 
   it('refills the retry budget at retry-max-tokens / 20 a second unless told, and refuses a negative refill', () => {

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { Metadata, status } from '@grpc/grpc-js';
 import { ManualClock } from '../../../lib/clock/index.js';
-import { Failover, type FailoverOptions, type ForwardResult } from '../../../gateway/failover.js';
-import { FaultDomain } from '../../../gateway/fault-domain.js';
-import { SnapshotSource } from '../../../gateway/health-snapshot.js';
-import { HealthWatch, type WatchStream } from '../../../gateway/health-watch.js';
-import { RetryBudget } from '../../../gateway/retry-budget.js';
+import { Failover, type FailoverOptions } from '../../../gateway/routing/failover.js';
+import type { ForwardResult } from '../../../gateway/routing/forwarder.js';
+import { FaultDomain } from '../../../gateway/routing/fault-domain.js';
+import { SnapshotSource } from '../../../gateway/routing/health-snapshot.js';
+import { HealthWatch, type WatchStream } from '../../../gateway/routing/health-watch.js';
+import { RetryBudget } from '../../../gateway/routing/retry-budget.js';
 import { FakeTokenBackend } from '../../support/fake-token-backend.js';
 
 const R = 'regional/eastus';

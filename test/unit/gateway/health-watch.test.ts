@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { HealthWatch, nextBackoff, type Timers, type WatchStream } from '../../../gateway/health-watch.js';
+import { HealthWatch, nextBackoff, type Timers, type WatchStream } from '../../../gateway/routing/health-watch.js';
 
 class FakeStream extends EventEmitter implements WatchStream {
   cancelled = false;

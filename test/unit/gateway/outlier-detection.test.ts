@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { createBreaker, type DomainBreaker } from '../../../gateway/breaker-factory.js';
-import { FaultDomain } from '../../../gateway/fault-domain.js';
-import { checkOutlierOptions, detectOutliers, type Ejection } from '../../../gateway/outlier-detection.js';
+import { createBreaker, type DomainBreaker } from '../../../gateway/routing/breaker-factory.js';
+import { FaultDomain } from '../../../gateway/routing/fault-domain.js';
+import { checkOutlierOptions, detectOutliers, type Ejection } from '../../../gateway/routing/outlier-detection.js';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { FakeTokenBackend } from '../../support/fake-token-backend.js';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RetryBudget } from '../../../gateway/retry-budget.js';
+import { RetryBudget } from '../../../gateway/routing/retry-budget.js';
 import { ManualClock } from '../../../lib/clock/index.js';
 
 describe('RetryBudget', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../../lib/clock/index.js';
-import { DomainStats, percentile } from '../../../gateway/stats.js';
+import { DomainStats, percentile } from '../../../gateway/routing/stats.js';
 
 describe('DomainStats', () => {
   it('counts requests, faults, caller errors and failovers since start', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { BreakerState, DomainHealth } from '../../../gen/authmesh/gateway/v1/gateway.js';
-import { formatGatewayStatus } from '../../../gateway/status-format.js';
+import { formatGatewayStatus } from '../../../gateway/routing/status-format.js';
 
 describe('formatGatewayStatus', () => {
   it('renders one row per domain with breaker, health, counts and latency', () => {

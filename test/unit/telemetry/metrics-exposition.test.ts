@@ -6,7 +6,7 @@ import { status, Metadata } from '@grpc/grpc-js';
 import { metrics } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { RequestMetrics, now, oauthErrorOf } from '../../../gateway/request-metrics.js';
+import { RequestMetrics, now, oauthErrorOf } from '../../../gateway/front/request-metrics.js';
 import { certificateExpiryTelemetry, signingKeyExpiryTelemetry } from '../../../lib/telemetry/expiry-metrics.js';
 import { createMeshCa, issueMeshCert } from '../../../lib/tls/index.js';
 import { sample } from '../../support/metrics-scrape.js';

@@ -175,7 +175,7 @@ export interface DomainStatus {
   /** Fault rate over the recent window, 0..1. */
   recentErrorRate: number;
   /**
-   * Routing score (lower is preferred), see gateway/choose-domain.ts; -1 when the domain is not a
+   * Routing score (lower is preferred), see gateway/routing/choose-domain.ts; -1 when the domain is not a
    * candidate now (breaker open or half-open, health NOT_SERVING).
    */
   score: number;
