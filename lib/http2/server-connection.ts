@@ -326,6 +326,8 @@ export class ServerConnection implements StreamHost {
           const stream = this.streams.get(err.streamId);
           this.push(rstStreamFrame(err.streamId, err.code));
           if (stream !== undefined) this.closeStream(stream);
+          // A refused or malformed request costs a header block's decoding: bounded like frames that carry nothing.
+          this.countIdle();
         }
         if (this.ended) return;
       }
@@ -473,6 +475,7 @@ export class ServerConnection implements StreamHost {
     }
     if (streamId <= this.lastStreamId) {
       if (streamId % 2 === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'stream id not opened by the client');
+      this.countIdle();
       return; // a stream already closed on our side: its late trailers are dropped.
     }
     if (streamId % 2 === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'even stream id from a client');

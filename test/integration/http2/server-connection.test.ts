@@ -152,6 +152,13 @@ describe('HTTP/2 server connection (lib/http2) against raw frames', function () 
     assert.equal(running!.held.length, 2);
   });
 
+  it('ends a connection that keeps opening streams past the limit (each refused) with ENHANCE_YOUR_CALM', async () => {
+    const c = await connect(await start({ maxConcurrentStreams: 1, maxIdleFramesPerSecond: 20 }, true));
+    for (let id = 1; id < 2 * 40; id += 2) c.sendFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, requestBlock());
+    assert.equal((await c.goaway()).code, ErrorCode.ENHANCE_YOUR_CALM);
+    assert.equal(await c.reset(3), ErrorCode.REFUSED_STREAM);
+  });
+
   it('ends a connection that resets more streams per second than allowed with ENHANCE_YOUR_CALM (rapid reset)', async () => {
     const c = await connect(await start({ maxResetsPerSecond: 20 }, true));
     for (let id = 1; id < 2 * 30; id += 2) {
