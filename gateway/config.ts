@@ -48,7 +48,7 @@ export const GATEWAY_OPTIONS = {
   'retry-refill': { type: 'string', describe: 'tokens each domain earns back per second whatever its traffic (default: retry-max-tokens / 20)', default: '', check: optionalRate },
   'max-in-flight': { type: 'int', describe: 'TokenService calls in flight; beyond it RESOURCE_EXHAUSTED (overloaded) at once', default: '2048', check: atLeastOne },
   'max-streams-per-connection': { type: 'int', describe: 'streams a caller may have open at once on one connection to the public gRPC port', default: String(FRONT_LIMITS.maxStreamsPerConnection), check: between(1, 10_000) },
-  'max-session-memory-mb': { type: 'int', describe: 'memory one connection to the public gRPC port may hold in HTTP/2 buffers, MB; past it new streams are refused', default: String(FRONT_LIMITS.maxSessionMemoryMb), check: between(1, 1024) },
+  'max-session-memory-mb': { type: 'int', describe: 'answer bytes one connection to the public gRPC port may hold unsent (its caller not reading), MB; past it the connection is closed', default: String(FRONT_LIMITS.maxSessionMemoryMb), check: between(1, 1024) },
   'max-buffered-request-bytes': { type: 'int', describe: 'request bytes held over all unfinished token calls; past it new bytes are refused with RESOURCE_EXHAUSTED', default: String(FRONT_LIMITS.maxBufferedBytes), check: between(64 * 1024, 4 * 1024 * 1024 * 1024) },
   'request-body-timeout': { type: 'duration', describe: 'time a token call may take to send its request body; past it DEADLINE_EXCEEDED', default: `${FRONT_LIMITS.requestBodyTimeoutMs}ms`, check: positive },
   channels: { type: 'int', describe: 'HTTP/2 connections per fault domain', default: '1', check: between(1, 16) },

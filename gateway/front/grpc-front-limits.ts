@@ -4,7 +4,7 @@
 export interface FrontLimits {
   /** Streams open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Default 100. */
   maxStreamsPerConnection: number;
-  /** nghttp2's memory per connection, MB: past it new streams are refused. Default 32. */
+  /** Answer bytes one connection may hold unsent (its caller not reading), MB: past it the connection is closed (GOAWAY ENHANCE_YOUR_CALM). Default 32. */
   maxSessionMemoryMb: number;
   /** Request bytes buffered over every unfinished token call; past it RESOURCE_EXHAUSTED. Default 64 MiB. */
   maxBufferedBytes: number;

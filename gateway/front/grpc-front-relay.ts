@@ -1,7 +1,8 @@
 /** Relays every call the public front does not answer itself to the inner grpc-js server, stream for stream. */
-import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { status } from '@grpc/grpc-js';
-import { respondStatus, trailersOf } from './grpc-front-wire.js';
+import type { ServerStream } from '../../lib/http2/server-stream.js';
+import { fieldsOf, respondStatus, trailersOf } from './grpc-front-wire.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -11,10 +12,14 @@ export class InnerRelay {
 
   constructor(private readonly connect: () => ClientHttp2Session) {}
 
-  /** Relays one call to the inner grpc-js server: headers, messages and trailers both ways. */
-  relay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  /**
+   * Relays one call to the inner grpc-js server: headers, messages and trailers both ways, each
+   * direction held to what the other side reads (the caller's window stays shut while the inner
+   * server has not taken what came, and the inner stream pauses while the caller's window is full).
+   */
+  relay(stream: ServerStream): void {
     const out: OutgoingHttpHeaders = {};
-    for (const key in headers) if (key !== ':authority' && key !== ':scheme') out[key] = headers[key];
+    for (const key in stream.headers) if (key !== ':authority' && key !== ':scheme') out[key] = stream.headers[key];
     let upstream: http2.ClientHttp2Stream;
     try {
       upstream = this.session().request(out);
@@ -23,11 +28,15 @@ export class InnerRelay {
       return;
     }
     relayReply(upstream, stream);
-    stream.on('data', (chunk: Buffer) => upstream.write(chunk));
-    stream.on('end', () => upstream.end());
-    stream.on('close', () => {
+    stream.ondata = (chunk: Buffer) => {
+      if (upstream.write(chunk) || stream.paused) return;
+      stream.pause();
+      upstream.once('drain', () => stream.resume());
+    };
+    stream.onend = () => upstream.end();
+    stream.onclose = () => {
       if (!upstream.closed) upstream.close(NGHTTP2_CANCEL);
-    });
+    };
   }
 
   destroy(): void {
@@ -49,26 +58,22 @@ export class InnerRelay {
 }
 
 /** Sends the inner server's reply (headers, messages, trailers) back to the caller's stream. */
-function relayReply(upstream: http2.ClientHttp2Stream, stream: ServerHttp2Stream): void {
+function relayReply(upstream: http2.ClientHttp2Stream, stream: ServerStream): void {
   let trailers: IncomingHttpHeaders | undefined;
   upstream.on('response', (h, flags) => {
     if (stream.destroyed) return;
-    const reply: OutgoingHttpHeaders = { ...h };
-    if (((flags ?? 0) & NGHTTP2_FLAG_END_STREAM) !== 0) {
-      stream.respond(reply, { endStream: true });
-      return;
-    }
-    stream.respond(reply, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers(trailersOf(trailers)));
+    stream.respond(fieldsOf(h), ((flags ?? 0) & NGHTTP2_FLAG_END_STREAM) !== 0);
   });
   upstream.on('trailers', (t) => {
     trailers = t;
   });
   upstream.on('data', (chunk: Buffer) => {
-    if (!stream.destroyed && stream.headersSent) stream.write(chunk);
+    if (stream.destroyed || !stream.headersSent || stream.write(chunk)) return;
+    upstream.pause();
+    stream.ondrain = () => upstream.resume();
   });
   upstream.on('end', () => {
-    if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end();
+    if (!stream.destroyed && stream.headersSent && !stream.writableEnded) stream.end(trailersOf(trailers));
   });
   upstream.on('error', () => undefined);
   upstream.on('close', () => {

@@ -1,17 +1,16 @@
 /** The public front's TokenService calls: admission, request body, forwarding and the answer, step by step. */
-import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { type Metadata, status } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { overloaded } from '../../lib/errors/index.js';
 import { toStatus } from '../../lib/grpc/index.js';
 import { parseGrpcTimeout, readMessage } from '../../lib/grpc/framing.js';
+import type { ServerStream } from '../../lib/http2/server-stream.js';
 import type { Logger } from '../../lib/log/index.js';
 import { CallerGone, type Forwarder, type ForwardRequest, type ForwardResult, type InFlightLimit } from '../routing/forwarder.js';
 import { badRequest, forwardableMetadata, respondMessage, respondStatus, TOKEN_PATHS, type FrontMethod } from './grpc-front-wire.js';
 import { now, oauthErrorOf, type MethodMetrics, type RequestMetrics } from './request-metrics.js';
 import type { FrontLimits } from './grpc-front-limits.js';
-
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
 
 /** What the token calls of one front are given. */
 export interface TokenCallsOptions {
@@ -39,16 +38,18 @@ export class TokenCalls {
   }
 
   /** Takes one token call: refused while draining, for a wrong content type or past the in-flight limit; read and forwarded otherwise. */
-  answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, target: FrontMethod): void {
+  answer(stream: ServerStream, target: FrontMethod): void {
+    const headers = stream.headers;
     const recorder = this.recorders.get(target)!;
     const started = now();
     if (this.draining) {
       recorder.record(started, status.UNAVAILABLE, '', '');
       return respondStatus(stream, status.UNAVAILABLE, 'gateway shutting down');
     }
-    const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
+    const contentType = headers['content-type'];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
-      if (!stream.destroyed) stream.respond({ [HTTP2_HEADER_STATUS]: 415 }, { endStream: true });
+      stream.respond([':status', '415'], true);
+      if (!stream.remoteEnded) stream.close();
       return;
     }
     const received = Date.now();
@@ -83,7 +84,7 @@ class TokenCall {
 
   constructor(
     private readonly calls: TokenCalls,
-    private readonly stream: ServerHttp2Stream,
+    private readonly stream: ServerStream,
     private readonly headers: IncomingHttpHeaders,
     private readonly target: FrontMethod,
     private readonly recorder: MethodMetrics,
@@ -96,12 +97,12 @@ class TokenCall {
     const limits = this.calls.options.limits;
     this.bodyTimer = setTimeout(() => this.reject(status.DEADLINE_EXCEEDED, `request body not received within ${limits.requestBodyTimeoutMs} ms`), limits.requestBodyTimeoutMs);
     this.bodyTimer.unref();
-    this.stream.on('close', () => {
+    this.stream.onclose = () => {
       if (!this.finished) this.gone.abort();
       this.finish();
-    });
-    this.stream.on('data', (chunk: Buffer) => this.take(chunk));
-    this.stream.on('end', () => this.bodyEnded());
+    };
+    this.stream.ondata = (chunk: Buffer) => this.take(chunk);
+    this.stream.onend = () => this.bodyEnded();
   }
 
   /** Counts the call once, with what the caller is sent. */
@@ -133,7 +134,7 @@ class TokenCall {
     respondStatus(this.stream, code, details, metadata);
     this.finish();
     // The rest of the body is not read: the stream is reset once the answer is out.
-    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    if (!this.stream.remoteEnded) this.stream.close();
   }
 
   /** Buffers a chunk of the request body, within the call's and the front's byte limits. */

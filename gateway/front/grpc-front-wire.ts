@@ -1,14 +1,18 @@
 /** The gRPC wire as the public front speaks it: the token methods it answers, the metadata it forwards, and status replies. */
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { Metadata, status } from '@grpc/grpc-js';
 import type { Attributes } from '@opentelemetry/api';
 import { invalidRequest } from '../../lib/errors/index.js';
 import { toStatus } from '../../lib/grpc/index.js';
 import { encodeStatusMessage, frame } from '../../lib/grpc/framing.js';
 import { decodesAsStringMessage } from '../../lib/grpc/wire-check.js';
+import { encodeFields } from '../../lib/http2/hpack.js';
+import type { ServerStream } from '../../lib/http2/server-stream.js';
 import { methodPath, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from '../pass-through.js';
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = http2.constants;
+/** The headers of every gRPC answer, encoded once. */
+const GRPC_HEADERS = [':status', '200', 'content-type', 'application/grpc'] as const;
+const GRPC_HEADERS_BLOCK = encodeFields(GRPC_HEADERS);
 
 /** A token method the front answers, with its server span's name and attributes made once. */
 export interface FrontMethod {
@@ -64,32 +68,46 @@ export function badRequest(code: status, details: string): ReturnType<typeof toS
   return { ...s, code: code === status.INTERNAL || code === status.INVALID_ARGUMENT ? status.INVALID_ARGUMENT : code };
 }
 
-/** Trailers of a gRPC status: grpc-status, grpc-message and the custom metadata. */
-function statusTrailers(code: status, details: string, metadata: Metadata | undefined): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = metadata === undefined ? {} : (metadata.toHttp2Headers() as OutgoingHttpHeaders);
-  out['grpc-status'] = String(code);
-  if (details !== '') out['grpc-message'] = encodeStatusMessage(details);
+/** Header fields ([name, value, ...]) of a header object; pseudo-headers first, repeated values as repeated fields. */
+export function fieldsOf(headers: OutgoingHttpHeaders | IncomingHttpHeaders): string[] {
+  const pseudo: string[] = [];
+  const regular: string[] = [];
+  for (const key in headers) {
+    const value = headers[key];
+    if (value === undefined) continue;
+    const to = key.startsWith(':') ? pseudo : regular;
+    if (Array.isArray(value)) for (const v of value) to.push(key, String(v));
+    else to.push(key, String(value));
+  }
+  return pseudo.length === 0 ? regular : pseudo.concat(regular);
+}
+
+/** Trailer fields of a gRPC status: the custom metadata, grpc-status and grpc-message. */
+function statusTrailers(code: status, details: string, metadata: Metadata | undefined): string[] {
+  const out = metadata === undefined ? [] : fieldsOf(metadata.toHttp2Headers());
+  out.push('grpc-status', String(code));
+  if (details !== '') out.push('grpc-message', encodeStatusMessage(details));
   return out;
 }
 
 /** A status with no message sent ("trailers-only"). */
-export function respondStatus(stream: ServerHttp2Stream, code: status, details: string, metadata?: Metadata): void {
+export function respondStatus(stream: ServerStream, code: status, details: string, metadata?: Metadata): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', ...statusTrailers(code, details, metadata) }, { endStream: true });
+  stream.respond([...GRPC_HEADERS, ...statusTrailers(code, details, metadata)], true);
 }
 
 /** One message and then the status in trailers. */
-export function respondMessage(stream: ServerHttp2Stream, bytes: Buffer, trailers: Metadata): void {
+export function respondMessage(stream: ServerStream, bytes: Buffer, trailers: Metadata): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc' }, { waitForTrailers: true });
-  stream.once('wantTrailers', () => stream.sendTrailers(statusTrailers(status.OK, '', trailers)));
-  stream.end(frame(bytes));
+  stream.respondBlock(GRPC_HEADERS_BLOCK);
+  stream.write(frame(bytes));
+  stream.end(statusTrailers(status.OK, '', trailers));
 }
 
-/** The trailers to relay: what the inner server sent, or a status when it sent none. */
-export function trailersOf(t: IncomingHttpHeaders | undefined): OutgoingHttpHeaders {
-  if (t === undefined) return { 'grpc-status': String(status.UNAVAILABLE), 'grpc-message': encodeStatusMessage('gateway: inner server sent no status') };
-  const out: OutgoingHttpHeaders = {};
+/** The trailer fields to relay: what the inner server sent, or a status when it sent none. */
+export function trailersOf(t: IncomingHttpHeaders | undefined): string[] {
+  if (t === undefined) return ['grpc-status', String(status.UNAVAILABLE), 'grpc-message', encodeStatusMessage('gateway: inner server sent no status')];
+  const out: IncomingHttpHeaders = {};
   for (const key in t) if (!key.startsWith(':')) out[key] = t[key];
-  return out;
+  return fieldsOf(out);
 }

@@ -64,7 +64,7 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-describe('gateway gRPC front (node:http2)', function () {
+describe('gateway gRPC front (lib/http2 connection layer)', function () {
   this.timeout(10_000);
   let inner: RunningServer;
   let front: RunningGrpcFront;

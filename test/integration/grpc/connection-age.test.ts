@@ -110,7 +110,7 @@ describe('connection age', function () {
     });
   });
 
-  describe('the gateway gRPC front (node:http2)', () => {
+  describe('the gateway gRPC front (lib/http2)', () => {
     let inner: RunningServer;
     let socket: string;
     let front: RunningGrpcFront | undefined;
