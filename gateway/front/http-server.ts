@@ -10,7 +10,7 @@ import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks 
 import { httpError, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
 import { serveToken } from './http-token.js';
 import { traceHttpRequest } from './http-tracing.js';
-import { resolveHttpTls } from './http-tls.js';
+import { httpsServerOptions, resolveHttpTls } from './http-tls.js';
 import { now, RequestMetrics, type CallOutcome, type MethodMetrics } from './request-metrics.js';
 
 /** The HTTP front once it listens. */
@@ -122,7 +122,7 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
       else res.destroy();
     });
   };
-  const server = tls === undefined ? http.createServer(handle) : https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handle);
+  const server = tls === undefined ? http.createServer(handle) : https.createServer(httpsServerOptions(tls), handle);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
