@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../lib/log/index.js';
-import type { Forwarder } from '../routing/forwarder.js';
+import { CallerGone, type CallerSignal, type Forwarder } from '../routing/forwarder.js';
 import type { HttpFrontConfig } from './http-config.js';
 import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks } from './http-discovery.js';
 import { httpError, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
@@ -72,7 +72,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => resolve((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8')));
     req.once('error', reject);
   });
 }
@@ -105,17 +105,17 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
   for (const r of ROUTES) if (r.method !== undefined) recorders.set(r.route, requestMetrics.method(r.method));
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = now();
-    const controller = new AbortController();
+    const gone = new CallerGone();
     const matched = matchRoute(req.url ?? '/');
     const recorder = matched === undefined ? undefined : recorders.get(matched.match.route);
     const outcome: CallOutcome | undefined = recorder === undefined ? undefined : { code: 0, oauthError: '', faultDomain: '' };
     res.once('close', () => {
       const complete = res.writableFinished;
-      if (!complete) controller.abort();
+      if (!complete) gone.abort();
       if (outcome !== undefined) recorder!.record(started, complete ? outcome.code : status.CANCELLED, outcome.oauthError, outcome.faultDomain);
     });
     traceHttpRequest(req, res, matched?.match.template, () =>
-      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: controller.signal, ...(outcome === undefined ? {} : { outcome }) }),
+      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: gone, ...(outcome === undefined ? {} : { outcome }) }),
     ).catch((err: unknown) => {
       deps.log.error({ err, path: req.url?.split('?')[0] }, 'http request failed');
       if (!res.headersSent) refuse(res, outcome, httpError('server_error', 'internal error'));
@@ -156,7 +156,7 @@ interface RequestContext {
   publicUrl: string;
   failover: Forwarder;
   log: Logger;
-  signal: AbortSignal;
+  signal: CallerSignal;
   /** What the caller is answered, for the request metrics (token and JWK Set routes). */
   outcome?: CallOutcome;
 }

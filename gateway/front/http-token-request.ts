@@ -51,6 +51,28 @@ function assertionSubject(assertion: string): string | undefined {
   }
 }
 
+/** Each field's bit in {@link readForm}'s masks. */
+const FIELD_BIT: ReadonlyMap<string, number> = new Map(FIELDS.map((f, i) => [f, 1 << i]));
+
+/**
+ * The fields of the form in one pass over its parameters (others are ignored), empty values left
+ * out; or the name of the first field in {@link FIELDS} order that is repeated, when one is (RFC
+ * 6749 section 3.2: parameters must not be included more than once).
+ */
+function readForm(body: string): Partial<Record<Field, string>> | Field {
+  const form: Partial<Record<Field, string>> = {};
+  let seen = 0;
+  let repeated = 0;
+  for (const [name, value] of new URLSearchParams(body)) {
+    const bit = FIELD_BIT.get(name);
+    if (bit === undefined) continue;
+    if ((seen & bit) !== 0) repeated |= bit;
+    seen |= bit;
+    if (value !== '') form[name as Field] = value;
+  }
+  return repeated === 0 ? form : FIELDS.find((_, i) => (repeated & (1 << i)) !== 0)!;
+}
+
 /**
  * Checks an `application/x-www-form-urlencoded` client credentials request and the client
  * authentication (private_key_jwt, client_secret_post or client_secret_basic), and builds the
@@ -58,14 +80,8 @@ function assertionSubject(assertion: string): string | undefined {
  * Error descriptions name parameters, never their values.
  */
 export function parseTokenRequest(tenantId: string, body: string, authorization: string | undefined): ParsedTokenRequest {
-  const params = new URLSearchParams(body);
-  const form: Partial<Record<Field, string>> = {};
-  for (const name of FIELDS) {
-    const values = params.getAll(name);
-    // RFC 6749 section 3.2: parameters must not be included more than once.
-    if (values.length > 1) return fail(httpError('invalid_request', `parameter ${name} is repeated`));
-    if (values.length === 1 && values[0] !== '') form[name] = values[0];
-  }
+  const form = readForm(body);
+  if (typeof form === 'string') return fail(httpError('invalid_request', `parameter ${form} is repeated`));
   if (form.grant_type === undefined) return fail(httpError('invalid_request', 'grant_type is required'));
   if (form.grant_type !== CLIENT_CREDENTIALS) return fail(httpError('unsupported_grant_type', 'only the client_credentials grant is supported'));
 
