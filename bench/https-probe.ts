@@ -1,11 +1,14 @@
 /**
  * Where the gateway's HTTPS front spends its time on client_secret_post, measured with h2load --h1:
- *   node dist/bench/https-probe.js [--connections 64] [--seconds 8] [--rounds 1] [--floor]
+ *   node dist/bench/https-probe.js [--connections 64] [--seconds 8] [--rounds 1] [--rate N] [--floor]
  *        [--prof gateway-eastus|regional-eastus|https-floor] [--top 40]
  * Starts global, regional and gateway (2 channels, relay) with the HTTPS front and its
  * development certificate, registers one workload with a client secret, then runs h2load --h1
  * (one request in flight per connection) against the token endpoint and prints calls/s and, per
  * process, CPU µs per call and its share of a core (/proc/<pid>/stat, see h2load-suite.ts).
+ * With --rate, h2load offers that many calls/s in all instead of as many as are answered, so
+ * CPU per call compares at the same load (a process's per-turn costs are shared by fewer calls
+ * when it is less busy).
  * With --floor, a bare node:https server with the same certificate and TLS options answering the
  * gateway's sampled token response (bench/anchors/https-floor.ts) runs in the same rounds,
  * interleaved: what node's HTTP/1.1 + TLS costs on its own. With --prof, that process runs with
@@ -90,6 +93,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(`sampled: HTTP ${first.status}, ${first.protocol} ${first.cipher} (node client), ${first.body.length} body bytes, headers ${JSON.stringify(Object.keys(first.headers))}`);
     const gw = mesh.procs.get('gateway-eastus')!.pid;
     const regional = mesh.procs.get('regional-eastus')!.pid;
+    console.log(`pids: gateway ${gw}, regional ${regional}`);
     const targets: SuiteTarget[] = [
       { name: 'https-front', description: 'gateway HTTPS front → regional, client_secret_post', url, body, headers: FORM, h1: true, grpc: false, pids: { gateway: gw, regional } },
     ];
@@ -101,7 +105,9 @@ async function main(argv: string[]): Promise<void> {
       targets.push({ name: 'floor', description: 'bare node:https, same certificate and body', url: `https://${floorAddr}/token`, body, headers: FORM, h1: true, grpc: false, pids: { floor: floor.pid } });
     }
     const connections = Number(arg('connections', '64'));
-    const rows = await runSuite(bin, targets, { inFlight: connections, connections, durationS: Number(arg('seconds', '8')), warmupS: 2 }, Number(arg('rounds', '1')), console.log);
+    const rate = arg('rate', '');
+    const shape = { inFlight: connections, connections, durationS: Number(arg('seconds', '8')), warmupS: 2, ...(rate === '' ? {} : { rate: Number(rate) }) };
+    const rows = await runSuite(bin, targets, shape, Number(arg('rounds', '1')), console.log);
     for (const row of rows) {
       console.log(`${row.name}: ${Math.round(row.rps.median)} calls/s (median), mean ${row.meanMs.median} ms, not 2xx ${row.failed}; CPU µs/call ${JSON.stringify(row.cpuUsPerCall)}; busy % ${JSON.stringify(row.busyPct)}`);
     }

@@ -30,11 +30,11 @@ const TENANT = '[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
  * Each route with its template as traces name it (`http.route`), and the token method it is
  * answered with (the `method` of the request metrics) when it goes through the failover loop.
  */
-const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; template: string; method?: string }[] = [
+const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; allowed: ReadonlySet<string>; template: string; method?: string }[] = [
   { pattern: new RegExp(`^/(${TENANT})/oauth2/v2\\.0/token$`), route: 'token', allow: 'POST', template: '/{tenant}/oauth2/v2.0/token', method: 'AcquireToken' },
   { pattern: new RegExp(`^/(${TENANT})/v2\\.0/\\.well-known/openid-configuration$`), route: 'discovery', allow: 'GET, HEAD', template: '/{tenant}/v2.0/.well-known/openid-configuration' },
   { pattern: new RegExp(`^/(${TENANT})/discovery/v2\\.0/keys$`), route: 'jwks', allow: 'GET, HEAD', template: '/{tenant}/discovery/v2.0/keys', method: 'GetJwks' },
-];
+].map((r) => ({ ...r, route: r.route as Route, allowed: new Set(r.allow.split(', ')) }));
 
 /** The route a request path names, and its tenant. */
 function matchRoute(url: string): { match: (typeof ROUTES)[number]; tenantId: string } | undefined {
@@ -80,6 +80,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 /** `application/x-www-form-urlencoded`, optionally with `charset=utf-8`, and nothing else. */
 export function isFormContentType(header: string | undefined): boolean {
   if (header === undefined) return false;
+  if (header === FORM) return true;
   const [type, ...params] = header.split(';').map((p) => p.trim().toLowerCase());
   if (type !== FORM) return false;
   return params.every((p) => p === '' || /^charset="?utf-8"?$/.test(p));
@@ -115,7 +116,7 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
       if (outcome !== undefined) recorder!.record(started, complete ? outcome.code : status.CANCELLED, outcome.oauthError, outcome.faultDomain);
     });
     traceHttpRequest(req, res, matched?.match.template, () =>
-      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: gone, ...(outcome === undefined ? {} : { outcome }) }),
+      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: gone, outcome }),
     ).catch((err: unknown) => {
       deps.log.error({ err, path: req.url?.split('?')[0] }, 'http request failed');
       if (!res.headersSent) refuse(res, outcome, httpError('server_error', 'internal error'));
@@ -158,7 +159,7 @@ interface RequestContext {
   log: Logger;
   signal: CallerSignal;
   /** What the caller is answered, for the request metrics (token and JWK Set routes). */
-  outcome?: CallOutcome;
+  outcome: CallOutcome | undefined;
 }
 
 /** Sends an error the front decided itself, noting it on the call's outcome. */
@@ -173,7 +174,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, matched: Retu
     return;
   }
   const { match, tenantId } = matched;
-  if (!match.allow.split(', ').includes(req.method ?? '')) {
+  if (!match.allowed.has(req.method ?? '')) {
     const e = httpError('invalid_request', `method not allowed; use ${match.allow}`);
     refuse(res, ctx.outcome, { ...e, status: 405 }, { allow: match.allow });
     return;
