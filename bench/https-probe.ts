@@ -1,6 +1,6 @@
 /**
  * Where the gateway's HTTPS front spends its time on client_secret_post, measured with h2load --h1:
- *   node dist/bench/https-probe.js [--connections 64] [--seconds 8] [--rounds 1] [--rate N] [--floor]
+ *   node dist/bench/https-probe.js [--connections 64] [--seconds 8] [--rounds 1] [--rate N] [--floor] [--oidc]
  *        [--prof gateway-eastus|regional-eastus|https-floor] [--top 40]
  * Starts global, regional and gateway (2 channels, relay) with the HTTPS front and its
  * development certificate, registers one workload with a client secret, then runs h2load --h1
@@ -11,9 +11,12 @@
  * when it is less busy).
  * With --floor, a bare node:https server with the same certificate and TLS options answering the
  * gateway's sampled token response (bench/anchors/https-floor.ts) runs in the same rounds,
- * interleaved: what node's HTTP/1.1 + TLS costs on its own. With --prof, that process runs with
+ * interleaved: what node's HTTP/1.1 + TLS costs on its own. With --oidc, node-oidc-provider's
+ * client_secret_post over plain HTTP/1.1 (bench/anchors/oidc-peer.ts, as in `make bench`) runs in
+ * the same rounds, so the two compare on the same machine minute. With --prof, that process runs with
  * --cpu-prof and its hottest functions are printed. 127.0.0.1 only; bounded in time.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -26,6 +29,7 @@ import { spawnService, type SpawnedService } from '../test/support/spawn-service
 import { h2loadPath, H2LOAD_HINT } from './h2load.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
+import { PEER_RESOURCE, PEER_SECRET } from './anchors/oidc-peer.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -70,6 +74,7 @@ async function main(argv: string[]): Promise<void> {
   const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});
   const mesh = new TestMesh();
   let floor: SpawnedService | undefined;
+  let peer: SpawnedService | undefined;
   try {
     await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
     mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
@@ -104,6 +109,12 @@ async function main(argv: string[]): Promise<void> {
       const floorAddr = await listening(floor);
       targets.push({ name: 'floor', description: 'bare node:https, same certificate and body', url: `https://${floorAddr}/token`, body, headers: FORM, h1: true, grpc: false, pids: { floor: floor.pid } });
     }
+    if (argv.includes('--oidc')) {
+      const jwk = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
+      peer = spawnService('h2load-oidc-peer', 'bench/anchors/oidc-peer.js', ['--client-jwk', jwk]);
+      const peerBody = new URLSearchParams({ grant_type: 'client_credentials', scope: 'read', resource: PEER_RESOURCE, client_id: 'bench-secret', client_secret: PEER_SECRET });
+      targets.push({ name: 'oidc', description: 'node-oidc-provider client_secret_post (HTTP/1.1)', url: `http://${await listening(peer)}/token`, body: Buffer.from(peerBody.toString()), headers: FORM, h1: true, grpc: false, pids: { 'oidc-provider': peer.pid } });
+    }
     const connections = Number(arg('connections', '64'));
     const rate = arg('rate', '');
     const shape = { inFlight: connections, connections, durationS: Number(arg('seconds', '8')), warmupS: 2, ...(rate === '' ? {} : { rate: Number(rate) }) };
@@ -115,6 +126,7 @@ async function main(argv: string[]): Promise<void> {
     else if (prof !== '') await mesh.procs.get(prof)?.stop(10_000);
   } finally {
     await floor?.stop(3000);
+    await peer?.stop(3000);
     await mesh.stop();
   }
   if (prof === '') return;
