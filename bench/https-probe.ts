@@ -22,7 +22,6 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { writeMemberTokenFile } from '../lib/grpc/index.js';
 import { TestMesh, RESOURCE } from '../test/support/mesh-harness.js';
 import { freePort } from '../test/support/free-port.js';
 import { spawnService, type SpawnedService } from '../test/support/spawn-service.js';
@@ -30,6 +29,7 @@ import { h2loadPath, H2LOAD_HINT } from './h2load.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
 import { PEER_RESOURCE, PEER_SECRET } from './anchors/oidc-peer.js';
+import { startProbeDomains } from './mesh.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -76,12 +76,7 @@ async function main(argv: string[]): Promise<void> {
   let floor: SpawnedService | undefined;
   let peer: SpawnedService | undefined;
   try {
-    await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
-    mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
-    await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
-      '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
-    ], profEnv('regional-eastus'));
+    await startProbeDomains(mesh, profEnv('regional-eastus'));
     const httpListen = `127.0.0.1:${await freePort()}`;
     const gatewayDir = path.join(mesh.dir, 'gateway-eastus');
     await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
