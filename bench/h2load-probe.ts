@@ -11,12 +11,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeMemberTokenFile } from '../lib/grpc/index.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
 import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
-import { ACQUIRE_PATH, requestBytes } from './mesh.js';
+import { ACQUIRE_PATH, requestBytes, startProbeDomains } from './mesh.js';
 
 async function main(argv: string[]): Promise<void> {
   const arg = (name: string, dflt: string): string => {
@@ -32,12 +31,7 @@ async function main(argv: string[]): Promise<void> {
   const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});
   const mesh = new TestMesh();
   try {
-    await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
-    mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
-    await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
-      '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
-    ], profEnv('regional-eastus'));
+    await startProbeDomains(mesh, profEnv('regional-eastus'));
     await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
       '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
       '--channels', arg('channels', '2'), '--transport', arg('transport', 'relay'),

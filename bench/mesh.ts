@@ -1,8 +1,9 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { status, type Metadata } from '@grpc/grpc-js';
 import { acquire, RESOURCE, TestMesh, type TestWorkload } from '../test/support/mesh-harness.js';
 import { meshBackupFiles, startBackupProcess } from '../test/support/backup-process.js';
-import { bearer } from '../lib/grpc/index.js';
+import { bearer, writeMemberTokenFile } from '../lib/grpc/index.js';
 import { DEFAULT_ISSUER, assertionAudience } from '../lib/token/index.js';
 import { LatencyHistogram } from './histogram.js';
 import { encodeAcquire, type AssertionSigner } from './requests.js';
@@ -13,6 +14,19 @@ export { ACQUIRE_PATH };
 /** The request bytes of one AcquireToken call with a given assertion. */
 export function requestBytes(w: Pick<TestWorkload, 'tenantId' | 'clientId'>, assertion: string): Buffer {
   return encodeAcquire({ tenantId: w.tenantId, clientId: w.clientId, scope: `${RESOURCE}/.default` }, assertion);
+}
+
+/**
+ * Starts global and regional eastus as the probes run them (no backup, default flags), regional
+ * with `regionalEnv` (say, `--cpu-prof`), and reads the admin token.
+ */
+export async function startProbeDomains(mesh: TestMesh, regionalEnv: Record<string, string> = {}): Promise<void> {
+  await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
+  mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
+  await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
+    '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
+    '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
+  ], regionalEnv);
 }
 
 /** What signs fresh assertions for a workload (its header, audience and key). */

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GetJwksRequest, GetJwksResponse } from '../../gen/authmesh/token/v1/token.js';
 import type { Logger } from '../../lib/log/index.js';
 import { ASSERTION_ALGORITHMS, assertionAudience, tokenIssuer } from '../../lib/token/index.js';
-import type { Forwarder } from '../routing/forwarder.js';
+import type { CallerSignal, Forwarder } from '../routing/forwarder.js';
 import { errorFromForward, noteForwardFailure, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
 import type { CallOutcome } from './request-metrics.js';
 
@@ -66,7 +66,7 @@ export async function serveJwks(
   req: IncomingMessage,
   res: ServerResponse,
   tenantId: string,
-  deps: { failover: Forwarder; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
+  deps: { failover: Forwarder; log: Logger; signal: CallerSignal; outcome?: CallOutcome },
 ): Promise<void> {
   const r = await deps.failover.forward({
     method: 'getJwks',

@@ -4,13 +4,13 @@ import { status } from '@grpc/grpc-js';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../lib/log/index.js';
-import type { Forwarder } from '../routing/forwarder.js';
+import { CallerGone, type CallerSignal, type Forwarder } from '../routing/forwarder.js';
 import type { HttpFrontConfig } from './http-config.js';
 import { DISCOVERY_MAX_AGE_SECONDS, discoveryDocument, sendCacheable, serveJwks } from './http-discovery.js';
 import { httpError, noteRefusal, sendJson, sendOAuthError, type HttpOAuthError } from './http-errors.js';
 import { serveToken } from './http-token.js';
 import { traceHttpRequest } from './http-tracing.js';
-import { resolveHttpTls } from './http-tls.js';
+import { httpsServerOptions, resolveHttpTls } from './http-tls.js';
 import { now, RequestMetrics, type CallOutcome, type MethodMetrics } from './request-metrics.js';
 
 /** The HTTP front once it listens. */
@@ -30,11 +30,11 @@ const TENANT = '[A-Za-z0-9][A-Za-z0-9._-]{0,127}';
  * Each route with its template as traces name it (`http.route`), and the token method it is
  * answered with (the `method` of the request metrics) when it goes through the failover loop.
  */
-const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; template: string; method?: string }[] = [
+const ROUTES: readonly { pattern: RegExp; route: Route; allow: string; allowed: ReadonlySet<string>; template: string; method?: string }[] = [
   { pattern: new RegExp(`^/(${TENANT})/oauth2/v2\\.0/token$`), route: 'token', allow: 'POST', template: '/{tenant}/oauth2/v2.0/token', method: 'AcquireToken' },
   { pattern: new RegExp(`^/(${TENANT})/v2\\.0/\\.well-known/openid-configuration$`), route: 'discovery', allow: 'GET, HEAD', template: '/{tenant}/v2.0/.well-known/openid-configuration' },
   { pattern: new RegExp(`^/(${TENANT})/discovery/v2\\.0/keys$`), route: 'jwks', allow: 'GET, HEAD', template: '/{tenant}/discovery/v2.0/keys', method: 'GetJwks' },
-];
+].map((r) => ({ ...r, route: r.route as Route, allowed: new Set(r.allow.split(', ')) }));
 
 /** The route a request path names, and its tenant. */
 function matchRoute(url: string): { match: (typeof ROUTES)[number]; tenantId: string } | undefined {
@@ -72,7 +72,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('end', () => resolve((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8')));
     req.once('error', reject);
   });
 }
@@ -80,6 +80,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 /** `application/x-www-form-urlencoded`, optionally with `charset=utf-8`, and nothing else. */
 export function isFormContentType(header: string | undefined): boolean {
   if (header === undefined) return false;
+  if (header === FORM) return true;
   const [type, ...params] = header.split(';').map((p) => p.trim().toLowerCase());
   if (type !== FORM) return false;
   return params.every((p) => p === '' || /^charset="?utf-8"?$/.test(p));
@@ -105,24 +106,24 @@ export async function startHttpFront(config: HttpFrontConfig, deps: HttpFrontDep
   for (const r of ROUTES) if (r.method !== undefined) recorders.set(r.route, requestMetrics.method(r.method));
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = now();
-    const controller = new AbortController();
+    const gone = new CallerGone();
     const matched = matchRoute(req.url ?? '/');
     const recorder = matched === undefined ? undefined : recorders.get(matched.match.route);
     const outcome: CallOutcome | undefined = recorder === undefined ? undefined : { code: 0, oauthError: '', faultDomain: '' };
     res.once('close', () => {
       const complete = res.writableFinished;
-      if (!complete) controller.abort();
+      if (!complete) gone.abort();
       if (outcome !== undefined) recorder!.record(started, complete ? outcome.code : status.CANCELLED, outcome.oauthError, outcome.faultDomain);
     });
     traceHttpRequest(req, res, matched?.match.template, () =>
-      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: controller.signal, ...(outcome === undefined ? {} : { outcome }) }),
+      dispatch(req, res, matched, { config, publicUrl, failover: deps.failover, log: deps.log, signal: gone, outcome }),
     ).catch((err: unknown) => {
       deps.log.error({ err, path: req.url?.split('?')[0] }, 'http request failed');
       if (!res.headersSent) refuse(res, outcome, httpError('server_error', 'internal error'));
       else res.destroy();
     });
   };
-  const server = tls === undefined ? http.createServer(handle) : https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handle);
+  const server = tls === undefined ? http.createServer(handle) : https.createServer(httpsServerOptions(tls), handle);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
@@ -156,9 +157,9 @@ interface RequestContext {
   publicUrl: string;
   failover: Forwarder;
   log: Logger;
-  signal: AbortSignal;
+  signal: CallerSignal;
   /** What the caller is answered, for the request metrics (token and JWK Set routes). */
-  outcome?: CallOutcome;
+  outcome: CallOutcome | undefined;
 }
 
 /** Sends an error the front decided itself, noting it on the call's outcome. */
@@ -173,7 +174,7 @@ async function dispatch(req: IncomingMessage, res: ServerResponse, matched: Retu
     return;
   }
   const { match, tenantId } = matched;
-  if (!match.allow.split(', ').includes(req.method ?? '')) {
+  if (!match.allowed.has(req.method ?? '')) {
     const e = httpError('invalid_request', `method not allowed; use ${match.allow}`);
     refuse(res, ctx.outcome, { ...e, status: 405 }, { allow: match.allow });
     return;

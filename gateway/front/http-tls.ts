@@ -1,5 +1,6 @@
 /** The certificate the HTTPS front serves: the configured files or a development certificate. */
 import { mkdtempSync, readFileSync } from 'node:fs';
+import type { ServerOptions } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { createDevCa, DEFAULT_SERVER_HOSTS, loadOrIssueServerCert } from '../../lib/tls/index.js';
@@ -31,4 +32,9 @@ export function resolveHttpTls(config: HttpFrontConfig): HttpTlsMaterial | undef
   const ca = createDevCa(dir, 'authmesh gateway development CA');
   const leaf = loadOrIssueServerCert(dir, ca, { hosts: [...hosts] });
   return { cert: `${leaf.certPem}${ca.certPem}`, key: leaf.keyPem, ...(ca.certPath === undefined ? {} : { caPath: ca.certPath }) };
+}
+
+/** The options of the HTTPS server for its certificate: TLS 1.2 and up. */
+export function httpsServerOptions(tls: HttpTlsMaterial): ServerOptions {
+  return { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' };
 }

@@ -2,14 +2,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
 import type { Logger } from '../../lib/log/index.js';
-import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type Forwarder } from '../routing/forwarder.js';
+import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
+import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type CallerSignal, type Forwarder } from '../routing/forwarder.js';
 import { errorFromForward, NO_STORE_HEADERS, noteForwardFailure, noteRefusal, sendJson, sendOAuthError } from './http-errors.js';
 import { parseTokenRequest } from './http-token-request.js';
 import type { CallOutcome } from './request-metrics.js';
 
-/** Response headers that say which fault domain answered and after how many attempts. */
-function meshHeaders(domain: string | undefined, attempts: number): Record<string, string> {
-  return { ...(domain === undefined ? {} : { [FAULT_DOMAIN_KEY]: domain }), [ATTEMPTS_KEY]: String(attempts) };
+/** Every token request is encoded through one kept writer. */
+const encodeAcquireRequest = reusingEncoder(AcquireTokenRequest);
+
+/** Response headers that say which fault domain answered and after how many attempts, after `base`. */
+function meshHeaders(domain: string | undefined, attempts: number, base?: Readonly<Record<string, string>>): Record<string, string> {
+  const headers: Record<string, string> = { ...base };
+  if (domain !== undefined) headers[FAULT_DOMAIN_KEY] = domain;
+  headers[ATTEMPTS_KEY] = String(attempts);
+  return headers;
 }
 
 /**
@@ -22,7 +29,7 @@ export async function serveToken(
   res: ServerResponse,
   tenantId: string,
   body: string,
-  deps: { failover: Forwarder; log: Logger; signal: AbortSignal; outcome?: CallOutcome },
+  deps: { failover: Forwarder; log: Logger; signal: CallerSignal; outcome?: CallOutcome },
 ): Promise<void> {
   const parsed = parseTokenRequest(tenantId, body, req.headers.authorization);
   if (!parsed.ok) {
@@ -32,14 +39,10 @@ export async function serveToken(
     return;
   }
   const started = Date.now();
-  const r = await deps.failover.forward({
-    method: 'acquireToken',
-    bytes: Buffer.from(AcquireTokenRequest.encode(parsed.request).finish()),
-    signal: deps.signal,
-  });
+  const r = await deps.failover.forward({ method: 'acquireToken', bytes: encodeAcquireRequest(parsed.request), signal: deps.signal });
   if (deps.signal.aborted) return;
-  const headers = meshHeaders(r.domain, r.attempts);
   if (!r.ok) {
+    const headers = meshHeaders(r.domain, r.attempts);
     const e = errorFromForward(r);
     noteForwardFailure(deps.outcome, r, e);
     deps.log.info({ route: 'token', tenant: tenantId, auth: parsed.method, error: e.error, domain: r.domain, attempts: r.attempts }, 'token request failed');
@@ -48,7 +51,7 @@ export async function serveToken(
   }
   if (deps.outcome !== undefined) deps.outcome.faultDomain = r.domain;
   const token = AcquireTokenResponse.decode(r.bytes);
-  deps.log.debug({ route: 'token', tenant: tenantId, auth: parsed.method, domain: r.domain, attempts: r.attempts, ms: Date.now() - started }, 'token issued');
+  if (deps.log.isLevelEnabled('debug')) deps.log.debug({ route: 'token', tenant: tenantId, auth: parsed.method, domain: r.domain, attempts: r.attempts, ms: Date.now() - started }, 'token issued');
   sendJson(
     res,
     200,
@@ -58,6 +61,6 @@ export async function serveToken(
       expires_in: token.expiresIn,
       refresh_in: token.refreshIn,
     },
-    { ...NO_STORE_HEADERS, ...headers },
+    meshHeaders(r.domain, r.attempts, NO_STORE_HEADERS),
   );
 }

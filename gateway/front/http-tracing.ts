@@ -1,6 +1,19 @@
 /** Server spans of the HTTPS front, named and attributed as the HTTP semantic conventions say. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { context, propagation, ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+
+const TRACER = 'authmesh-gateway';
+
+/**
+ * False when neither a tracer provider nor a propagator is registered (telemetry off): a span
+ * would be a no-op and the caller's trace context would go nowhere, so the request is served
+ * without building either. Asked per request, since an SDK may be registered after the front starts.
+ */
+function tracing(): boolean {
+  const provider = trace.getTracerProvider();
+  if (!(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER) !== undefined) return true;
+  return propagation.fields().length > 0;
+}
 
 /**
  * Runs one HTTP request of the gateway's HTTPS front inside an OpenTelemetry server span, as the
@@ -15,9 +28,10 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes 
  * - the handler runs in the span's context, so the failover loop's `authmesh.attempt` spans are
  *   its children and it carries the `authmesh.route.*` attributes as the gRPC front's span does.
  *
- * With no SDK registered the span is a no-op.
+ * With no SDK registered (no tracer provider, no propagator) the handler runs as it is.
  */
 export function traceHttpRequest(req: IncomingMessage, res: ServerResponse, route: string | undefined, handler: () => Promise<void>): Promise<void> {
+  if (!tracing()) return handler();
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -35,7 +49,7 @@ export function traceHttpRequest(req: IncomingMessage, res: ServerResponse, rout
   if (agent !== undefined) attributes['user_agent.original'] = agent;
 
   const parent = propagation.extract(context.active(), req.headers);
-  const span = trace.getTracer('authmesh-gateway').startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent);
+  const span = trace.getTracer(TRACER).startSpan(route === undefined ? method : `${method} ${route}`, { kind: SpanKind.SERVER, attributes }, parent);
   let ended = false;
   const end = (): void => {
     if (ended) return;
