@@ -98,7 +98,8 @@ class TokenCall {
     this.bodyTimer = setTimeout(() => this.reject(status.DEADLINE_EXCEEDED, `request body not received within ${limits.requestBodyTimeoutMs} ms`), limits.requestBodyTimeoutMs);
     this.bodyTimer.unref();
     this.stream.onclose = () => {
-      if (!this.finished) this.gone.abort();
+      // A stream closes when our answer ends it too: only a close before that is the caller going away.
+      if (!this.finished && !this.stream.writableEnded) this.gone.abort();
       this.finish();
     };
     this.stream.ondata = (chunk: Buffer) => this.take(chunk);

@@ -170,6 +170,15 @@ describe('gateway gRPC front (lib/http2 connection layer)', function () {
     assert.equal(front.inFlight, 0);
   });
 
+  it('never tells the loop the caller went away for a call it answered (the domain attempts still running are not cancelled)', async () => {
+    const answered = await acquire(client);
+    assert.equal(answered.res?.accessToken, 'token-1');
+    forwarder.answer = () => Promise.resolve({ ok: false, code: status.UNAVAILABLE, details: 'down', trailers: new Metadata(), attempts: 1 });
+    assert.equal((await acquire(client)).err?.code, status.UNAVAILABLE);
+    await waitFor(() => front.inFlight === 0);
+    assert.deepEqual(forwarder.seen.map((r) => r.signal?.aborted), [false, false]);
+  });
+
   it('counts unfinished requests in flight and ends them DEADLINE_EXCEEDED once the body timeout passes', async () => {
     const session = http2.connect(`http://${front.address}`);
     await new Promise((resolve) => session.once('connect', resolve));
