@@ -49,6 +49,8 @@ function fieldProblem(name: string, value: string): string | undefined {
 
 /** Largest integer a representation may carry here (a table index, a string length, a table size). */
 const MAX_INT = 2 ** 31 - 1;
+/** Continuation octets an integer may have: five carry 35 bits, more than MAX_INT needs. */
+const MAX_INT_OCTETS = 5;
 
 /**
  * The decoder of one connection's request header blocks. Its dynamic table holds at most
@@ -150,15 +152,16 @@ export class HpackDecoder {
     const max = (1 << prefixBits) - 1;
     let value = src[this.pos++]! & max;
     if (value < max) return value;
-    let shift = 0;
-    for (;;) {
-      if (this.pos >= src.length) throw new HpackError('integer past the end of the block');
+    const last = Math.min(src.length, this.pos + MAX_INT_OCTETS);
+    let factor = 1;
+    while (this.pos < last) {
       const b = src[this.pos++]!;
-      value += (b & 0x7f) * 2 ** shift;
+      value += (b & 0x7f) * factor;
       if (value > MAX_INT) throw new HpackError('integer too large');
       if ((b & 0x80) === 0) return value;
-      shift += 7;
+      factor *= 128;
     }
+    throw new HpackError(this.pos >= src.length ? 'integer past the end of the block' : 'integer with too many continuation octets');
   }
 
   /** A string literal (RFC 7541 section 5.2), Huffman-coded or not, as latin1. */
