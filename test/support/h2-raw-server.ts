@@ -28,9 +28,8 @@ export class RawH2Server {
    * `onBlock` runs for every complete header block.
    */
   static async listen(onBlock: (b: RawBlock, socket: net.Socket) => void = () => undefined, settings: ReadonlyArray<readonly [number, number]> = []): Promise<RawH2Server> {
-    let self: RawH2Server | undefined;
-    const server = net.createServer((socket) => self!.accept(socket));
-    self = new RawH2Server(server, onBlock, settings);
+    const server = net.createServer((socket) => self.accept(socket));
+    const self = new RawH2Server(server, onBlock, settings);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return self;
   }

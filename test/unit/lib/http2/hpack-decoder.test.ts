@@ -184,7 +184,7 @@ describe('HPACK decoder on hostile input', () => {
         assert.equal(size, entries.reduce((sum, [n, v]) => sum + n.length + v.length + 32, 0));
         assert.ok(size <= 256, `table size ${size}`);
       } catch (err) {
-        if (!(err instanceof HpackError)) throw new Error(`case ${cases} (${block.toString('hex')}) threw ${String(err)}`);
+        if (!(err instanceof HpackError)) throw new Error(`case ${cases} (${block.toString('hex')}) threw ${String(err)}`, { cause: err });
         errors += 1;
         // After a compression error the connection ends: start again with a new table.
         d = decoder(256, 1024);
