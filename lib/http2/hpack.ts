@@ -157,7 +157,7 @@ export class HpackDecoder {
     return out;
   }
 
-  /** An integer with an N-bit prefix (RFC 7541 section 5.1). */
+  /** An integer with an N-bit prefix (RFC 7541 section 5.1): at most MAX_INT_OCTETS continuation octets and MAX_INT. */
   private integer(prefixBits: number): number {
     const src = this.src;
     const max = (1 << prefixBits) - 1;
@@ -283,7 +283,9 @@ function writeInteger(out: Buffer, at: number, first: number, prefixBits: number
 /**
  * Encodes fields ([name, value, ...]) without touching the peer's dynamic table: a static entry
  * where name and value match one, else a literal without indexing, its name by static index
- * where there is one; strings as they are (no Huffman).
+ * where there is one; strings as they are (no Huffman). Names and values are written as latin1
+ * and not checked: the caller passes lowercase names and values valid in HTTP/2 (a character
+ * above U+00FF would be cut to its low octet).
  */
 export function encodeFields(fields: readonly string[]): Buffer {
   let bound = 0;
