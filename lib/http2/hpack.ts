@@ -42,7 +42,10 @@ export interface DecodedBlock {
 
 /** Per field, RFC 9113 counts name + value + 32 octets; so does the table (RFC 7541 section 4.1). */
 const ENTRY_OVERHEAD = 32;
-/** Field names: lowercase token characters, with a leading ':' for pseudo-headers. */
+/**
+ * Field names: lowercase token characters (RFC 9110 section 5.1), with a leading ':' for
+ * pseudo-headers; RFC 9113 section 8.2.1 lets the token rule plus "no uppercase" stand for its own.
+ */
 const VALID_NAME = /^:?[a-z0-9!#$%&'*+\-.^_`|~]+$/;
 /** Field values: no NUL, CR or LF anywhere, no whitespace at either end. */
 const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;

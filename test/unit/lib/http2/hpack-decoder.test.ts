@@ -118,6 +118,8 @@ describe('HPACK decoder on hostile input', () => {
     ['an octet above 0x7f in the name', 'x\xe9', 'v'],
     ['a colon inside the name', 'x:name', 'v'],
     ['an empty name', '', 'v'],
+    ['a separator (not a token character) in the name', 'x(name', 'v'],
+    ['a lone colon as the name', ':', 'v'],
     ['a NUL in the value', 'x-v', 'a\0b'],
     ['a CR in the value', 'x-v', 'a\rb'],
     ['a LF in the value', 'x-v', 'a\nb'],
