@@ -24,6 +24,12 @@ export const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
   ['www-authenticate', ''],
 ];
 
+const STATIC_COUNT = STATIC_TABLE.length;
+/** Names and values of the static table by index (1 to 61; 0 unused). */
+const STATIC_NAMES = ['', ...STATIC_TABLE.map((e) => e[0])];
+const STATIC_VALUES = ['', ...STATIC_TABLE.map((e) => e[1])];
+const EMPTY = Buffer.alloc(0);
+
 /** What one header block decoded to. */
 export interface DecodedBlock {
   /** [name0, value0, name1, value1, ...] in wire order. */
@@ -36,7 +42,10 @@ export interface DecodedBlock {
 
 /** Per field, RFC 9113 counts name + value + 32 octets; so does the table (RFC 7541 section 4.1). */
 const ENTRY_OVERHEAD = 32;
-/** Field names: lowercase token characters, with a leading ':' for pseudo-headers. */
+/**
+ * Field names: lowercase token characters (RFC 9110 section 5.1), with a leading ':' for
+ * pseudo-headers; RFC 9113 section 8.2.1 lets the token rule plus "no uppercase" stand for its own.
+ */
 const VALID_NAME = /^:?[a-z0-9!#$%&'*+\-.^_`|~]+$/;
 /** Field values: no NUL, CR or LF anywhere, no whitespace at either end. */
 const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
@@ -49,6 +58,8 @@ function fieldProblem(name: string, value: string): string | undefined {
 
 /** Largest integer a representation may carry here (a table index, a string length, a table size). */
 const MAX_INT = 2 ** 31 - 1;
+/** Continuation octets an integer may have: five carry 35 bits, more than MAX_INT needs. */
+const MAX_INT_OCTETS = 5;
 
 /**
  * The decoder of one connection's request header blocks. Its dynamic table holds at most
@@ -69,7 +80,11 @@ export class HpackDecoder {
   private head = 0;
   private count = 0;
   private pos = 0;
-  private src: Buffer = Buffer.alloc(0);
+  private src: Buffer = EMPTY;
+  /** The field read last by `entry` or `literal`: name, value, and whether it is a valid HTTP/2 field. */
+  private name = '';
+  private value = '';
+  private ok = true;
 
   constructor(opts: { maxTableSize: number; maxHeaderListSize: number }) {
     this.maxTableSize = opts.maxTableSize;
@@ -105,16 +120,13 @@ export class HpackDecoder {
     try {
       while (this.pos < block.length) {
         const b = block[this.pos]!;
-        let name: string;
-        let value: string;
-        let ok: boolean;
         if (b >= 0x80) {
           const index = this.integer(7);
           if (index === 0) throw new HpackError('indexed field with index 0');
-          [name, value, ok] = this.entry(index);
+          this.entry(index);
         } else if (b >= 0x40) {
-          [name, value, ok] = this.literal(6);
-          this.add(name, value, ok);
+          this.literal(6);
+          this.add(this.name, this.value, this.ok);
         } else if (b >= 0x20) {
           if (fieldSeen) throw new HpackError('dynamic table size update after a field');
           const size = this.integer(5);
@@ -124,19 +136,23 @@ export class HpackDecoder {
           continue;
         } else {
           // Literal without indexing (0000) or never indexed (0001): the same here.
-          [name, value, ok] = this.literal(4);
+          this.literal(4);
         }
+        const name = this.name;
+        const value = this.value;
         fieldSeen = true;
         listSize += name.length + value.length + ENTRY_OVERHEAD;
         if (listSize > this.maxHeaderListSize) tooLarge = true;
-        if (!ok && malformed === undefined) malformed = fieldProblem(name, value);
+        if (!this.ok && malformed === undefined) malformed = fieldProblem(name, value);
         if (!tooLarge) fields.push(name, value);
       }
     } catch (err) {
       if (err instanceof HuffmanError) throw new HpackError(err.message);
       throw err;
     } finally {
-      this.src = Buffer.alloc(0);
+      this.src = EMPTY;
+      this.name = '';
+      this.value = '';
     }
     const out: DecodedBlock = { fields: tooLarge ? [] : fields };
     if (malformed !== undefined) out.malformed = malformed;
@@ -144,21 +160,22 @@ export class HpackDecoder {
     return out;
   }
 
-  /** An integer with an N-bit prefix (RFC 7541 section 5.1). */
+  /** An integer with an N-bit prefix (RFC 7541 section 5.1): at most MAX_INT_OCTETS continuation octets and MAX_INT. */
   private integer(prefixBits: number): number {
     const src = this.src;
     const max = (1 << prefixBits) - 1;
     let value = src[this.pos++]! & max;
     if (value < max) return value;
-    let shift = 0;
-    for (;;) {
-      if (this.pos >= src.length) throw new HpackError('integer past the end of the block');
+    const last = Math.min(src.length, this.pos + MAX_INT_OCTETS);
+    let factor = 1;
+    while (this.pos < last) {
       const b = src[this.pos++]!;
-      value += (b & 0x7f) * 2 ** shift;
+      value += (b & 0x7f) * factor;
       if (value > MAX_INT) throw new HpackError('integer too large');
       if ((b & 0x80) === 0) return value;
-      shift += 7;
+      factor *= 128;
     }
+    throw new HpackError(this.pos >= src.length ? 'integer past the end of the block' : 'integer with too many continuation octets');
   }
 
   /** A string literal (RFC 7541 section 5.2), Huffman-coded or not, as latin1. */
@@ -173,24 +190,35 @@ export class HpackDecoder {
     return huffman ? huffmanDecode(this.src, start, end) : this.src.toString('latin1', start, end);
   }
 
-  /** A literal field with an N-bit name index prefix; its name from the tables or spelled out. */
-  private literal(prefixBits: number): [string, string, boolean] {
+  /** A literal field with an N-bit name index prefix, its name from the tables or spelled out: into name, value, ok. */
+  private literal(prefixBits: number): void {
     const index = this.integer(prefixBits);
-    const name = index === 0 ? this.string() : this.entry(index)[0];
+    let name: string;
+    if (index === 0) name = this.string();
+    else {
+      this.entry(index);
+      name = this.name;
+    }
     const value = this.string();
-    return [name, value, fieldProblem(name, value) === undefined];
+    this.name = name;
+    this.value = value;
+    this.ok = fieldProblem(name, value) === undefined;
   }
 
-  /** Entry `index` of the static then dynamic table: name, value, and whether it was found valid. */
-  private entry(index: number): [string, string, boolean] {
-    if (index <= STATIC_TABLE.length) {
-      const e = STATIC_TABLE[index - 1]!;
-      return [e[0], e[1], true];
+  /** Entry `index` of the static then dynamic table into name, value and ok (whether it was found valid). */
+  private entry(index: number): void {
+    if (index <= STATIC_COUNT) {
+      this.name = STATIC_NAMES[index]!;
+      this.value = STATIC_VALUES[index]!;
+      this.ok = true;
+      return;
     }
-    const d = index - STATIC_TABLE.length;
+    const d = index - STATIC_COUNT;
     if (d > this.count) throw new HpackError(`index ${index} is past the end of the table`);
     const at = (this.head - d) & this.mask;
-    return [this.names[at]!, this.values[at]!, this.valid[at]!];
+    this.name = this.names[at]!;
+    this.value = this.values[at]!;
+    this.ok = this.valid[at]!;
   }
 
   /** Adds an entry (RFC 7541 section 4.4): older ones are evicted to make room; one larger than the table empties it. */
@@ -221,12 +249,22 @@ export class HpackDecoder {
   }
 }
 
-const STATIC_FULL = new Map<string, number>();
-const STATIC_NAME = new Map<string, number>();
+/** Per static-table name: its first index, and the index of each name and value pair with a value. */
+const STATIC_BY_NAME = new Map<string, { index: number; full: Map<string, number> }>();
 STATIC_TABLE.forEach(([name, value], i) => {
-  if (value !== '') STATIC_FULL.set(`${name}\0${value}`, i + 1);
-  if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
+  let entry = STATIC_BY_NAME.get(name);
+  if (entry === undefined) STATIC_BY_NAME.set(name, (entry = { index: i + 1, full: new Map() }));
+  if (value !== '') entry.full.set(value, i + 1);
 });
+
+/** Writes a string's octets (latin1) at `at`; returns the new position. */
+function writeLatin1(out: Buffer, at: number, s: string): number {
+  const length = s.length;
+  // Short strings are cheaper copied here than through Buffer#write.
+  if (length > 32) return at + out.write(s, at, 'latin1');
+  for (let i = 0; i < length; i += 1) out[at + i] = s.charCodeAt(i);
+  return at + length;
+}
 
 /** Writes an integer with an N-bit prefix whose high bits are `first`; returns the new position. */
 function writeInteger(out: Buffer, at: number, first: number, prefixBits: number, value: number): number {
@@ -248,7 +286,9 @@ function writeInteger(out: Buffer, at: number, first: number, prefixBits: number
 /**
  * Encodes fields ([name, value, ...]) without touching the peer's dynamic table: a static entry
  * where name and value match one, else a literal without indexing, its name by static index
- * where there is one; strings as they are (no Huffman).
+ * where there is one; strings as they are (no Huffman). Names and values are written as latin1
+ * and not checked: the caller passes lowercase names and values valid in HTTP/2 (a character
+ * above U+00FF would be cut to its low octet).
  */
 export function encodeFields(fields: readonly string[]): Buffer {
   let bound = 0;
@@ -258,20 +298,21 @@ export function encodeFields(fields: readonly string[]): Buffer {
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
     const value = fields[i + 1]!;
-    const full = STATIC_FULL.get(`${name}\0${value}`);
-    if (full !== undefined) {
-      at = writeInteger(out, at, 0x80, 7, full);
-      continue;
-    }
-    const index = STATIC_NAME.get(name);
-    if (index !== undefined) at = writeInteger(out, at, 0x00, 4, index);
-    else {
+    const known = STATIC_BY_NAME.get(name);
+    if (known !== undefined) {
+      const full = known.full.get(value);
+      if (full !== undefined) {
+        at = writeInteger(out, at, 0x80, 7, full);
+        continue;
+      }
+      at = writeInteger(out, at, 0x00, 4, known.index);
+    } else {
       out[at++] = 0x00;
       at = writeInteger(out, at, 0x00, 7, name.length);
-      at += out.write(name, at, 'latin1');
+      at = writeLatin1(out, at, name);
     }
     at = writeInteger(out, at, 0x00, 7, value.length);
-    at += out.write(value, at, 'latin1');
+    at = writeLatin1(out, at, value);
   }
   return out.subarray(0, at);
 }
