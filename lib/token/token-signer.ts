@@ -51,6 +51,21 @@ export class TokenSigner {
     return TokenSigner.fromPem(pem, domain);
   }
 
+  /**
+   * {@link sign} with the ECDSA signature computed on libuv's thread pool: the event loop goes on
+   * with other calls meanwhile, so on a machine with a spare core a domain issues more tokens per
+   * second than one thread can sign.
+   */
+  signAsync(claims: object): Promise<string> {
+    const input = `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`;
+    return new Promise((resolve, reject) => {
+      sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' }, (err, signature) => {
+        if (err !== null) reject(err);
+        else resolve(`${input}.${signature.toString('base64url')}`);
+      });
+    });
+  }
+
   /** Signs claims as a JWT with header `{ alg: ES256, typ: at+jwt, kid }`. */
   sign(claims: object): string {
     const input = `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`;
