@@ -1,5 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { constants as cryptoConstants, verify as verifySignature } from 'node:crypto';
+import { constants as cryptoConstants, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Credential, Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
