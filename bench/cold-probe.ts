@@ -4,7 +4,7 @@
  *        [--prof regional-eastus|gateway-eastus] [--top 40]
  * Starts global, regional and gateway, registers workloads, then per round runs the lean client in
  * a worker thread (as `make bench` "cold path" does) and prints tokens/s and, for regional, the
- * gateway and this process (the sending worker), CPU µs per token and busy % of a core in the
+ * gateway (each whole and its main thread) and this process (the sending worker), CPU µs per token and busy % of a core in the
  * measured window (/proc/<pid>/stat, process.cpuUsage). With --prof, that process runs with
  * --cpu-prof and its hottest functions are printed. 127.0.0.1 only; bounded in time.
  */
@@ -49,6 +49,13 @@ async function main(argv: string[]): Promise<void> {
     const warm = await closedLoopInWorker(target, signers, { concurrency: 8, durationMs: 1500 });
     if (warm.ok === 0) throw new Error(`warm-up: no call succeeded: ${warm.errors.join('; ')}`);
     const pids = { regional: mesh.procs.get('regional-eastus')!.pid, gateway: mesh.procs.get('gateway-eastus')!.pid };
+    // A process's main thread (its task id is the pid) beside the whole process: what a process
+    // spends on other threads (libuv's pool: WebCrypto, zlib) shows as the difference.
+    const threadCpuUs = (pid: number): number => processCpuUs(pid, `/proc/${pid}/task/${pid}/stat`);
+    const cpuOf = (): Record<string, number> => ({
+      ...Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuUs(pid)])),
+      ...Object.fromEntries(Object.entries(pids).map(([n, pid]) => [`${n} main thread`, threadCpuUs(pid)])),
+    });
     for (let r = 0; r < rounds; r++) {
       const warmupMs = 1000;
       let before: Record<string, number> = {};
@@ -56,7 +63,7 @@ async function main(argv: string[]): Promise<void> {
       let t0 = 0;
       const timer = setTimeout(() => {
         t0 = performance.now();
-        before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuUs(pid)]));
+        before = cpuOf();
         const u = process.cpuUsage();
         self0 = u.user + u.system;
       }, warmupMs);
@@ -64,7 +71,8 @@ async function main(argv: string[]): Promise<void> {
       clearTimeout(timer);
       const wallUs = (performance.now() - t0) * 1000;
       const u = process.cpuUsage();
-      const used: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuUs(pid) - before[n]!]));
+      const after = cpuOf();
+      const used: Record<string, number> = Object.fromEntries(Object.entries(after).map(([n, us]) => [n, us - before[n]!]));
       // The sending worker's CPU (process.cpuUsage covers every thread of this process); the main
       // thread only waits, and the probe's own timers are small beside it.
       used['client'] = u.user + u.system - self0;
