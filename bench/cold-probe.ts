@@ -8,39 +8,17 @@
  * measured window (/proc/<pid>/stat, process.cpuUsage). With --prof, that process runs with
  * --cpu-prof and its hottest functions are printed. 127.0.0.1 only; bounded in time.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { writeMemberTokenFile } from '../lib/grpc/index.js';
-import { TestMesh } from '../test/support/mesh-harness.js';
-import { printProfileSummary } from './cpu-profile-summary.js';
 import { processCpuUs } from './h2load-suite.js';
 import { closedLoopInWorker } from './load-generator.js';
 import { ACQUIRE_PATH, assertionSigner } from './mesh.js';
+import { runProbe } from './probe-mesh.js';
 
 async function main(argv: string[]): Promise<void> {
-  const arg = (name: string, dflt: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : dflt;
-  };
-  const concurrency = Number(arg('concurrency', '64'));
-  const seconds = Number(arg('seconds', '6'));
-  const rounds = Number(arg('rounds', '1'));
-  const prof = arg('prof', '');
-  const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
-  const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});
-  const mesh = new TestMesh();
-  try {
-    await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
-    mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
-    await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
-      '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
-    ], profEnv('regional-eastus'));
-    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
-      '--channels', arg('channels', '2'),
-    ], profEnv('gateway-eastus'));
+  await runProbe(argv, (arg) => ['--channels', arg('channels', '2')], async (mesh, arg) => {
+    const concurrency = Number(arg('concurrency', '64'));
+    const seconds = Number(arg('seconds', '6'));
+    const rounds = Number(arg('rounds', '1'));
     const workloads = [];
     for (let i = 0; i < Number(arg('workloads', '4')); i++) workloads.push(await mesh.addWorkload(`cold-${i}`));
     const signers = { fresh: workloads.map(assertionSigner) };
@@ -81,12 +59,7 @@ async function main(argv: string[]): Promise<void> {
       const busy = Object.fromEntries(Object.entries(used).map(([n, us]) => [n, Math.round((100 * us) / wallUs)]));
       console.log(`round ${r + 1}: ${Math.round(res.throughput)} tokens/s (${tokens} ok, ${res.failed} failed), p50 ${res.latency.p50} ms p99 ${res.latency.p99} ms; CPU µs/token ${JSON.stringify(per)}; busy % ${JSON.stringify(busy)}; load avg ${os.loadavg()[0]!.toFixed(2)}${res.errors.length > 0 ? `; errors ${res.errors.slice(0, 3).join(' | ')}` : ''}`);
     }
-    if (prof !== '') await mesh.procs.get(prof)?.stop(10_000);
-  } finally {
-    await mesh.stop();
-  }
-  if (prof === '') return;
-  printProfileSummary(profDir, Number(arg('top', '40')));
+  });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
