@@ -8,34 +8,17 @@
  * With --prof, that process runs with --cpu-prof and its hottest functions are printed.
  * 127.0.0.1 only; bounded in time.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { TestMesh } from '../test/support/mesh-harness.js';
 import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
-import { printProfileSummary } from './cpu-profile-summary.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
-import { ACQUIRE_PATH, requestBytes, startProbeDomains } from './mesh.js';
+import { ACQUIRE_PATH, requestBytes } from './mesh.js';
+import { runProbe } from './probe-mesh.js';
 
 async function main(argv: string[]): Promise<void> {
-  const arg = (name: string, dflt: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : dflt;
-  };
   const bin = h2loadPath();
   if (bin === undefined) throw new Error(H2LOAD_HINT);
-  const levels = arg('in-flight', '64').split(',').filter((l) => l !== '').map(Number);
-  const seconds = Number(arg('seconds', '8'));
-  const prof = arg('prof', '');
-  const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
-  const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});
-  const mesh = new TestMesh();
-  try {
-    await startProbeDomains(mesh, profEnv('regional-eastus'));
-    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
-      '--channels', arg('channels', '2'), '--transport', arg('transport', 'relay'),
-    ], profEnv('gateway-eastus'));
+  await runProbe(argv, (arg) => ['--channels', arg('channels', '2'), '--transport', arg('transport', 'relay')], async (mesh, arg) => {
+    const levels = arg('in-flight', '64').split(',').filter((l) => l !== '').map(Number);
+    const seconds = Number(arg('seconds', '8'));
     const w = await mesh.addWorkload('probe');
     const target: SuiteTarget = {
       name: 'gateway', description: 'gateway → regional', url: `http://${mesh.address(arg('target', 'gateway-eastus'))}${ACQUIRE_PATH}`,
@@ -52,12 +35,7 @@ async function main(argv: string[]): Promise<void> {
       const [row] = await runSuite(bin, [target], { inFlight, connections: 2, durationS: seconds, warmupS: 2, ...(rate === undefined ? {} : { rate }) }, 1, () => undefined);
       console.log(`${rate === undefined ? `${inFlight} in flight` : `offered ${rate}/s`}: ${Math.round(row!.rps.median)} calls/s, mean ${row!.meanMs.median} ms, not 2xx ${row!.failed}; CPU µs/call ${JSON.stringify(row!.cpuUsPerCall)}; busy % ${JSON.stringify(row!.busyPct)}`);
     }
-    if (prof !== '') await mesh.procs.get(prof)?.stop(10_000);
-  } finally {
-    await mesh.stop();
-  }
-  if (prof === '') return;
-  printProfileSummary(profDir, Number(arg('top', '40')));
+  });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

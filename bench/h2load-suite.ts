@@ -36,9 +36,9 @@ export interface SuiteRow {
 
 const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
 
-/** utime + stime of a process, µs. */
-export function processCpuUs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process (or, given its stat file, one of its threads), µs. */
+export function processCpuUs(pid: number, statFile = `/proc/${pid}/stat`): number {
+  const stat = fs.readFileSync(statFile, 'utf8');
   // Fields after the command (which may hold spaces) start after the last ')'.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) * TICK_US;

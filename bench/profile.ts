@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { printProfileSummary } from './cpu-profile-summary.js';
 import { closedLoopInWorker } from './load-generator.js';
-import { ACQUIRE_PATH, requestBytes, startProbeDomains } from './mesh.js';
+import { ACQUIRE_PATH, requestBytes } from './mesh.js';
+import { startTokenPath } from './probe-mesh.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
 
 /**
@@ -20,10 +21,7 @@ async function main(): Promise<void> {
   const mesh = new TestMesh();
   const prof = { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` };
   try {
-    await startProbeDomains(mesh, target === 'regional-eastus' ? prof : {});
-    await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
-      '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'),
-    ], target === 'gateway-eastus' ? prof : {});
+    await startTokenPath(mesh, (name) => (name === target ? prof : {}));
     await mesh.seedTenant();
     const workloads = await Promise.all(Array.from({ length: 50 }, (_, i) => mesh.addWorkload(`p${i}`)));
     const requests = workloads.map((w) => requestBytes(w, w.assertion));

@@ -59,19 +59,24 @@ export class VerifiedAssertionCache {
   /**
    * Remembers an assertion that has just passed the full check for `identity`. `verifiedWith`, the
    * credential whose key verified it, is what later checks look for (a kid-less assertion names none);
-   * without it the header's `kid` or `x5t#S256` is.
+   * without it the header's `kid` or `x5t#S256` is. `claims`, when the verification decoded them,
+   * spare decoding the assertion again.
    */
-  remember(assertion: string, identity: Identity, verifiedWith?: Credential): void {
+  remember(assertion: string, identity: Identity, verifiedWith?: Credential, claims?: { exp: number; kid: string | undefined; x5t: string | undefined }): void {
     let exp: unknown;
     let kid: unknown;
     let x5t: unknown;
-    try {
-      exp = decodeJwt(assertion).exp;
-      const header = decodeProtectedHeader(assertion);
-      kid = header.kid;
-      x5t = header['x5t#S256'];
-    } catch {
-      return;
+    if (claims !== undefined) {
+      ({ exp, kid, x5t } = claims);
+    } else {
+      try {
+        exp = decodeJwt(assertion).exp;
+        const header = decodeProtectedHeader(assertion);
+        kid = header.kid;
+        x5t = header['x5t#S256'];
+      } catch {
+        return;
+      }
     }
     if (typeof exp !== 'number') return;
     if (this.entries.size >= this.capacity) {

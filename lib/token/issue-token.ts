@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { decodeJwt } from 'jose';
 import type { Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
 import type { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/token/v1/token.js';
@@ -12,7 +11,7 @@ import { FAULT_DOMAIN_CLAIM, tokenIssuer } from './constants.js';
 import { verifySecret } from './secrets.js';
 import type { TokenSigner } from './token-signer.js';
 import { validateRequest } from './validate-request.js';
-import { verifyAssertion } from './verify-assertion.js';
+import { assertionClaims, checkAssertion, type VerifiedAssertion } from './verify-assertion.js';
 
 /** What a fault domain needs to issue tokens. */
 export interface IssueContext {
@@ -52,11 +51,12 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   if (tenant === undefined) throw invalidRequest('unknown tenant');
   if (identity === undefined) throw invalidClient('unknown client');
 
+  let verified: VerifiedAssertion | undefined;
   if (valid.assertion !== undefined) {
     const cache = ctx.assertionCache;
     if (cache === undefined || !cache.has(valid.assertion, identity, Math.floor(ctx.clock.now() / 1000))) {
-      const credential = await verifyAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds });
-      cache?.remember(valid.assertion, identity, credential);
+      verified = checkAssertion(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds });
+      cache?.remember(valid.assertion, identity, verified.credential, verified);
     }
   } else if (!secretMatches(identity, valid.secret!, Math.floor(ctx.clock.now() / 1000))) {
     throw invalidClient('client secret is invalid or expired');
@@ -75,7 +75,7 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   // Checked last, so a refused request (disabled, no role) does not use up the assertion.
   if (valid.assertion !== undefined && (identity.refuseAssertionReuse === true || tenant.refuseAssertionReuse === true)) {
     // The assertion verified above, so its claims are the client's own.
-    const { jti, exp } = decodeJwt(valid.assertion);
+    const { jti, exp } = verified ?? assertionClaims(valid.assertion);
     if (!ctx.assertions.firstUse(tenant.tenantId, identity.clientId, String(jti), Number(exp), iat)) {
       throw invalidClient('client_assertion was already used (its jti was seen before) and this application refuses assertion reuse; sign a new one per request');
     }

@@ -1,5 +1,5 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { constants as cryptoConstants, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import type { Credential, Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
 import type { Clock } from '../clock/index.js';
@@ -33,12 +33,52 @@ function publicKeyOf(credential: Credential): KeyObject {
   return key;
 }
 
-function readHeader(assertion: string): ProtectedHeaderParameters {
+/** A JWS header or claims set: a JSON object. */
+type JsonObject = Record<string, unknown>;
+
+/** A compact JWS split and decoded once: its header, claims set and signature. */
+export interface ParsedAssertion {
+  header: JsonObject;
+  /** The base64url payload, decoded by `claimsOf` once the signature verified. */
+  encodedPayload: string;
+  /** `<header>.<payload>`, ASCII. */
+  signingInput: string;
+  encodedSignature: string;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Strict base64url (RFC 7515 section 2: no padding, no other alphabet, no whitespace); undefined when it is not. */
+function base64url(part: string): Buffer | undefined {
+  if (part.length % 4 === 1 || !BASE64URL.test(part)) return undefined;
+  return Buffer.from(part, 'base64url');
+}
+
+/** A plain JSON object from base64url UTF-8 JSON text, or undefined. */
+function jsonObject(part: string): JsonObject | undefined {
+  const bytes = base64url(part);
+  if (bytes === undefined) return undefined;
+  let parsed: unknown;
   try {
-    return decodeProtectedHeader(assertion);
-  } catch (err) {
-    throw invalidClient('client_assertion is not a well-formed JWT', err);
+    parsed = JSON.parse(utf8.decode(bytes));
+  } catch {
+    return undefined;
   }
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as JsonObject) : undefined;
+}
+
+/**
+ * The compact serialization's three parts with its header decoded (a JSON object, strictly
+ * base64url); the payload and signature are checked when a key is tried.
+ */
+export function parseAssertion(assertion: string): ParsedAssertion {
+  const first = assertion.indexOf('.');
+  const second = first < 0 ? -1 : assertion.indexOf('.', first + 1);
+  if (second < 0 || assertion.indexOf('.', second + 1) >= 0) throw invalidClient('client_assertion is not a well-formed JWT');
+  const header = jsonObject(assertion.slice(0, first));
+  if (header === undefined) throw invalidClient('client_assertion is not a well-formed JWT');
+  return { header, encodedPayload: assertion.slice(first + 1, second), signingInput: assertion.slice(0, second), encodedSignature: assertion.slice(second + 1) };
 }
 
 /** At most this many credentials are tried for an assertion whose header names none. */
@@ -48,7 +88,7 @@ export const MAX_KIDLESS_CANDIDATES = 10;
  * The credential named by the header `kid` (JWK thumbprint) or `x5t#S256`; undefined when the
  * header names none (RFC 7523 does not require a key id).
  */
-function namedCredential(identity: Identity, header: ProtectedHeaderParameters): Credential | undefined {
+function namedCredential(identity: Identity, header: JsonObject): Credential | undefined {
   // Only a header without either member is searched; a member of the wrong type names no key.
   if (!('kid' in header) && !('x5t#S256' in header)) return undefined;
   const kid = typeof header.kid === 'string' ? header.kid : undefined;
@@ -63,12 +103,6 @@ function namedCredential(identity: Identity, header: ProtectedHeaderParameters):
   return match;
 }
 
-/** Whether a credential's key can have made a signature with `alg` (so a kid-less search skips the rest). */
-function keyFitsAlgorithm(credential: Credential, alg: string): boolean {
-  const type = publicKeyOf(credential).asymmetricKeyType;
-  return alg.startsWith('ES') ? type === 'ec' : type === 'rsa' || type === 'rsa-pss';
-}
-
 /** Certificate credentials inside their validity window, the candidates for a kid-less assertion. */
 function currentCertificates(identity: Identity, nowSeconds: number): Credential[] {
   return identity.credentials.filter(
@@ -81,37 +115,61 @@ function checkValidity(credential: Credential, nowSeconds: number): void {
   if (credential.notAfter !== 0 && nowSeconds >= credential.notAfter) throw invalidClient('the credential has expired');
 }
 
-function describeJoseError(err: unknown): string {
-  if (err instanceof joseErrors.JWTExpired) return 'client_assertion has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `client_assertion claim "${err.claim}" is invalid (${err.reason})`;
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'client_assertion signature does not verify';
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'client_assertion algorithm does not match the credential key';
-  if (err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWSInvalid) return 'client_assertion is not a well-formed JWT';
-  return 'client_assertion could not be verified';
+/** The claims set of an assertion already verified (a cached one); empty when it cannot be decoded. */
+export function assertionClaims(assertion: string): JsonObject {
+  const parts = assertion.split('.');
+  return (parts.length === 3 ? jsonObject(parts[1]!) : undefined) ?? {};
+}
+
+/** A signature that does not verify with the key tried (a kid-less search tries the next). */
+class SignatureMismatch extends Error {}
+
+/** The claims of a verified assertion that the rest of the request uses. */
+export interface VerifiedAssertion {
+  credential: Credential;
+  /** `exp`, seconds. */
+  exp: number;
+  jti: string;
+  /** The header's `kid` and `x5t#S256` when strings. */
+  kid: string | undefined;
+  x5t: string | undefined;
 }
 
 /**
  * Verifies an RFC 7523 client assertion for `identity`: `iss` = `sub` = client id, `aud` = the
  * tenant's token endpoint or its issuer identifier, `exp` and `jti` present, lifetime at most
- * `maxLifetimeSeconds` (one hour by default), 5 minutes of skew, ES256/RS256/PS256 only, signed by
- * the certificate credential the header names. A header that names none (`kid` and `x5t#S256`
- * absent, as generic OAuth clients send it) is tried against each of the client's currently valid
- * certificate credentials, at most {@link MAX_KIDLESS_CANDIDATES}.
+ * `maxLifetimeSeconds` (one hour by default), 5 minutes of skew, ES256/RS256/PS256 only, no `crit`
+ * header, signed by the certificate credential the header names. A header that names none (`kid`
+ * and `x5t#S256` absent, as generic OAuth clients send it) is tried against each of the client's
+ * currently valid certificate credentials, at most {@link MAX_KIDLESS_CANDIDATES}.
  * Resolves with the credential that verified; throws `invalid_client` on any failure.
  */
 export async function verifyAssertion(assertion: string, identity: Identity, ctx: AssertionContext): Promise<Credential> {
-  const header = readHeader(assertion);
+  return checkAssertion(assertion, identity, ctx).credential;
+}
+
+/**
+ * {@link verifyAssertion}, synchronously (node:crypto `verify` on the calling thread), with the
+ * claims the rest of the request needs so that nothing decodes the assertion again.
+ */
+export function checkAssertion(assertion: string, identity: Identity, ctx: AssertionContext): VerifiedAssertion {
+  const parsed = parseAssertion(assertion);
+  const { header } = parsed;
   const alg = header.alg;
   if (typeof alg !== 'string' || !ASSERTION_ALGORITHMS.includes(alg)) {
     throw invalidClient('client_assertion algorithm is not allowed (use ES256, RS256 or PS256)');
   }
+  // RFC 7515 section 4.1.11: an extension the recipient must understand; none is supported here
+  // (not even RFC 7797 `b64`, which a JWT must not use).
+  if (header.crit !== undefined) throw invalidClient('client_assertion header carries "crit"; no critical extension is supported');
   const now = ctx.clock.now();
   const nowSeconds = Math.floor(now / 1000);
+  const kid = typeof header.kid === 'string' ? header.kid : undefined;
+  const x5t = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
   const named = namedCredential(identity, header);
   if (named !== undefined) {
     checkValidity(named, nowSeconds);
-    await verifyWith(assertion, alg, named, identity, ctx, now);
-    return named;
+    return { credential: named, kid, x5t, ...verifyWith(parsed, alg, named, identity, ctx, now) };
   }
   const candidates = currentCertificates(identity, nowSeconds);
   if (candidates.length === 0) throw invalidClient('client_assertion has no kid or x5t#S256 and the client has no valid certificate credential');
@@ -119,47 +177,91 @@ export async function verifyAssertion(assertion: string, identity: Identity, ctx
     throw invalidClient(`client_assertion has no kid or x5t#S256 and the client has more than ${MAX_KIDLESS_CANDIDATES} valid certificate credentials: send the kid header`);
   }
   for (const candidate of candidates) {
-    if (!keyFitsAlgorithm(candidate, alg)) continue;
+    if (!keyMatchesAlgorithm(publicKeyOf(candidate), alg)) continue;
     try {
-      await verifyWith(assertion, alg, candidate, identity, ctx, now);
-      return candidate;
+      return { credential: candidate, kid, x5t, ...verifyWith(parsed, alg, candidate, identity, ctx, now) };
     } catch (err) {
       // Another credential's key: try the next. Any other failure is this assertion's own.
-      if (!(err instanceof OAuthError && err.cause instanceof joseErrors.JWSSignatureVerificationFailed)) throw err;
+      if (!(err instanceof OAuthError && err.cause instanceof SignatureMismatch)) throw err;
     }
   }
   throw invalidClient('client_assertion has no kid or x5t#S256 and its signature verifies with none of the client\'s valid certificate credentials');
 }
 
-/** The signature and claim checks against one credential. */
-async function verifyWith(assertion: string, alg: string, credential: Credential, identity: Identity, ctx: AssertionContext, now: number): Promise<void> {
-  let payload;
-  try {
-    ({ payload } = await jwtVerify(assertion, publicKeyOf(credential), {
-      algorithms: [alg],
-      issuer: identity.clientId,
-      subject: identity.clientId,
-      // RFC 7523 section 3: the token endpoint URL or the issuer identifier of the server; OAuth
-      // libraries send either (openid-client sends the issuer identifier).
-      audience: [assertionAudience(ctx.issuer, identity.tenantId), tokenIssuer(ctx.issuer, identity.tenantId)],
-      clockTolerance: ASSERTION_CLOCK_SKEW_SECONDS,
-      currentDate: new Date(now),
-      requiredClaims: ['exp', 'jti'],
-    }));
-  } catch (err) {
-    throw invalidClient(describeJoseError(err), err);
+/** Whether `key` can verify `alg`: ES256 a P-256 EC key; RS256 and PS256 an RSA key of 2048 bits or more (PS256 also an RSA-PSS key). */
+function keyMatchesAlgorithm(key: KeyObject, alg: string): boolean {
+  const type = key.asymmetricKeyType;
+  if (alg === 'ES256') return type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  if (type !== 'rsa' && !(alg === 'PS256' && type === 'rsa-pss')) return false;
+  return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+}
+
+/** The signature over the signing input with `key` under `alg` (ES256 signatures are r || s, RFC 7518 section 3.4). */
+function signatureVerifies(parsed: ParsedAssertion, signature: Buffer, alg: string, key: KeyObject): boolean {
+  const data = Buffer.from(parsed.signingInput, 'latin1');
+  if (alg === 'ES256') return verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
+  if (alg === 'PS256') {
+    return verifySignature('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature);
   }
-  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 256) {
+  return verifySignature('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
+}
+
+const invalidClaim = (claim: string, reason: 'missing' | 'check_failed' | 'invalid'): OAuthError => invalidClient(`client_assertion claim "${claim}" is invalid (${reason})`);
+
+/** A NumericDate claim: undefined when absent, refused when not a number. */
+function numericDate(claims: JsonObject, claim: string): number | undefined {
+  const value = claims[claim];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw invalidClaim(claim, 'invalid');
+  return value;
+}
+
+/** The signature and claim checks against one credential. */
+function verifyWith(parsed: ParsedAssertion, alg: string, credential: Credential, identity: Identity, ctx: AssertionContext, now: number): { exp: number; jti: string } {
+  const key = publicKeyOf(credential);
+  const signature = base64url(parsed.encodedSignature);
+  if (signature === undefined || parsed.encodedPayload.length % 4 === 1 || !BASE64URL.test(parsed.encodedPayload)) {
+    throw invalidClient('client_assertion is not a well-formed JWT');
+  }
+  if (!keyMatchesAlgorithm(key, alg)) throw invalidClient('client_assertion algorithm does not match the credential key');
+  let verified: boolean;
+  try {
+    verified = signatureVerifies(parsed, signature, alg, key);
+  } catch {
+    verified = false;
+  }
+  if (!verified) throw invalidClient('client_assertion signature does not verify', new SignatureMismatch());
+  const claims = jsonObject(parsed.encodedPayload);
+  if (claims === undefined) throw invalidClient('client_assertion is not a well-formed JWT');
+  for (const claim of ['iss', 'sub', 'aud', 'jti', 'exp']) {
+    if (!Object.hasOwn(claims, claim)) throw invalidClaim(claim, 'missing');
+  }
+  if (claims.iss !== identity.clientId) throw invalidClaim('iss', 'check_failed');
+  if (claims.sub !== identity.clientId) throw invalidClaim('sub', 'check_failed');
+  // RFC 7523 section 3: the token endpoint URL or the issuer identifier of the server; OAuth
+  // libraries send either (openid-client sends the issuer identifier).
+  const audiences = [assertionAudience(ctx.issuer, identity.tenantId), tokenIssuer(ctx.issuer, identity.tenantId)];
+  const aud = claims.aud;
+  const audOk = typeof aud === 'string' ? audiences.includes(aud) : Array.isArray(aud) && audiences.some((a) => aud.includes(a));
+  if (!audOk) throw invalidClaim('aud', 'check_failed');
+  const nowSeconds = Math.floor(now / 1000);
+  const iat = numericDate(claims, 'iat');
+  const nbf = numericDate(claims, 'nbf');
+  if (nbf !== undefined && nbf > nowSeconds + ASSERTION_CLOCK_SKEW_SECONDS) throw invalidClaim('nbf', 'check_failed');
+  const exp = numericDate(claims, 'exp')!;
+  if (exp <= nowSeconds - ASSERTION_CLOCK_SKEW_SECONDS) throw invalidClient('client_assertion has expired');
+  const jti = claims.jti;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
     throw invalidClient('client_assertion claim "jti" must be a non-empty string');
   }
-  const nowSeconds = Math.floor(now / 1000);
-  if (payload.iat !== undefined && payload.iat > nowSeconds + ASSERTION_CLOCK_SKEW_SECONDS) {
+  if (iat !== undefined && iat > nowSeconds + ASSERTION_CLOCK_SKEW_SECONDS) {
     throw invalidClient('client_assertion claim "iat" is in the future');
   }
   const max = ctx.maxLifetimeSeconds ?? MAX_ASSERTION_LIFETIME_SECONDS;
-  const lifetime = payload.exp! - (payload.iat ?? nowSeconds);
+  const lifetime = exp - (iat ?? nowSeconds);
   if (lifetime > max) {
-    const measured = payload.iat === undefined ? 'exp - now' : 'exp - iat';
+    const measured = iat === undefined ? 'exp - now' : 'exp - iat';
     throw invalidClient(`client_assertion lifetime (${measured}) is ${lifetime} s, more than the ${max} s accepted; sign assertions that expire sooner`);
   }
+  return { exp, jti };
 }
