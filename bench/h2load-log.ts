@@ -31,7 +31,8 @@ export function parseH2loadLog(text: string, fromUs = 0): H2loadLogEntry[] {
 /** The nearest-rank percentile `p` (0–100) of ascending `sorted`; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
+  // 99.9 × 41,000 / 100 is 40,959.00000000001 in floating point: the epsilon keeps the rank at 40,959.
+  const rank = Math.ceil((p * sorted.length) / 100 - 1e-9);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
