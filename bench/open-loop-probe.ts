@@ -1,15 +1,17 @@
 /**
  * The h2load open loop alone, and what makes its tail:
  *   node dist/bench/open-loop-probe.js [--rate 1000] [--rounds 3] [--seconds 8] [--warmup 2] [--slow-ms 5]
- *        [--workloads 200] [--no-backup] [--watch gateway-eastus,regional-eastus] [--node-flags "--trace-gc"]
+ *        [--connections 2] [--workloads 200] [--no-backup] [--watch gateway-eastus,regional-eastus] [--node-flags "--trace-gc"]
  * Starts the bench mesh (global, regional, backup, gateway) and a grpc-js echo server, then runs
- * `rounds` interleaved rounds of h2load at `rate` calls/s (2 connections, up to 32 streams each)
+ * `rounds` interleaved rounds of h2load at `rate` calls/s (`--connections`, 2 by default, 64 streams in all)
  * against the echo server and the gateway (reused assertion), printing each run's percentiles.
  * Every gateway call slower than `--slow-ms` is printed, grouped into bursts, beside what the
  * watched processes reported within 20 ms of it: their garbage collections and event-loop stalls
  * (bench/loop-watch.js, preloaded) and any other output line (e.g. --trace-gc).
  * 127.0.0.1 only; bounded in time (rounds × seconds).
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnService, DIST } from '../test/support/spawn-service.js';
 import { ECHO_PATH } from './anchors/echo-server.js';
@@ -65,19 +67,44 @@ async function main(argv: string[]): Promise<void> {
       const s = await sampleGrpcStatus(t);
       if (s.grpcStatus !== '0') throw new Error(`${t.name}: sampled call grpc-status ${s.grpcStatus} ${s.grpcMessage ?? ''}`);
     }
+    const pids = [...[...bm.mesh.procs.values()].map((p) => p.pid), echo.pid];
+    const meshTicks = (): number => pids.reduce((n, pid) => n + processTicks(pid), 0);
     for (let round = 1; round <= rounds; round += 1) {
       for (const t of targets) {
         const from = lines.length;
-        const r = await runH2load(bin, t, { inFlight: 64, connections: 2, durationS: seconds, warmupS: warmup, rate, log: true });
+        const before = machineTicks();
+        const mesh0 = meshTicks();
+        const r = await runH2load(bin, t, { inFlight: 64, connections: Number(arg('connections', '2')), durationS: seconds, warmupS: warmup, rate, log: true });
         const calls = r.calls ?? [];
         const l = logLatency(calls);
-        console.log(`round ${round} ${t.name}: ${l.calls} calls, ${l.failed} failed, p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms`);
+        const after = machineTicks();
+        const total = after.total - before.total;
+        const meshPct = Math.round(((meshTicks() - mesh0) / total) * 100);
+        const busyPct = Math.round(((after.busy - before.busy) / total) * 100);
+        console.log(`round ${round} ${t.name}: ${l.calls} calls, ${l.failed} failed, p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms; machine busy ${busyPct} % of its cores, mesh + echo ${meshPct} % (h2load and other work the rest); load average ${os.loadavg()[0]!.toFixed(2)}`);
         printSlow(calls, lines.slice(from), slowMs);
       }
     }
   } finally {
     echo.kill('SIGKILL');
     await bm.stop();
+  }
+}
+
+/** Busy and total jiffies of the whole machine (all cores), from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((x, y) => x + y, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+/** CPU jiffies (user + system) a process used so far, 0 once it is gone. */
+function processTicks(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
   }
 }
 
