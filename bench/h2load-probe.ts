@@ -12,18 +12,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestMesh } from '../test/support/mesh-harness.js';
-import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
+import { GRPC_HEADERS, grpcFrame, requireH2load, sampleGrpcStatus } from './h2load.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
+import { argReader } from './proc-stat.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
 import { ACQUIRE_PATH, requestBytes, startProbeDomains } from './mesh.js';
 
 async function main(argv: string[]): Promise<void> {
-  const arg = (name: string, dflt: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : dflt;
-  };
-  const bin = h2loadPath();
-  if (bin === undefined) throw new Error(H2LOAD_HINT);
+  const arg = argReader(argv);
+  const bin = requireH2load();
   const levels = arg('in-flight', '64').split(',').filter((l) => l !== '').map(Number);
   const seconds = Number(arg('seconds', '8'));
   const prof = arg('prof', '');

@@ -20,6 +20,13 @@ export function h2loadPath(): string | undefined {
   return undefined;
 }
 
+/** Where h2load is; throws with {@link H2LOAD_HINT} when it is not installed. */
+export function requireH2load(): string {
+  const bin = h2loadPath();
+  if (bin === undefined) throw new Error(H2LOAD_HINT);
+  return bin;
+}
+
 /** How to get h2load when it is missing. */
 export const H2LOAD_HINT = "h2load is missing: install Debian's nghttp2-client (apt-get update && apt-get install -y nghttp2-client), or run make bench as root to have it installed";
 

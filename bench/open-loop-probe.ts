@@ -10,15 +10,15 @@
  * (bench/loop-watch.js, preloaded) and any other output line (e.g. --trace-gc).
  * 127.0.0.1 only; bounded in time (rounds × seconds).
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnService, DIST } from '../test/support/spawn-service.js';
 import { ECHO_PATH } from './anchors/echo-server.js';
-import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, runH2load, sampleGrpcStatus } from './h2load.js';
+import { GRPC_HEADERS, grpcFrame, requireH2load, runH2load, sampleGrpcStatus } from './h2load.js';
 import { logLatency, type H2loadLogEntry } from './h2load-log.js';
 import type { SuiteTarget } from './h2load-suite.js';
 import { ACQUIRE_PATH, BenchMesh } from './mesh.js';
+import { argReader, machineTicks, processTicks } from './proc-stat.js';
 
 interface Line {
   at: number;
@@ -27,12 +27,8 @@ interface Line {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const arg = (name: string, dflt: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : dflt;
-  };
-  const bin = h2loadPath();
-  if (bin === undefined) throw new Error(H2LOAD_HINT);
+  const arg = argReader(argv);
+  const bin = requireH2load();
   const rate = Number(arg('rate', '1000'));
   const rounds = Math.min(10, Number(arg('rounds', '3')));
   const seconds = Math.min(30, Number(arg('seconds', '8')));
@@ -88,23 +84,6 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     echo.kill('SIGKILL');
     await bm.stop();
-  }
-}
-
-/** Busy and total jiffies of the whole machine (all cores), from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((x, y) => x + y, 0);
-  return { busy: total - f[3]! - f[4]!, total };
-}
-
-/** CPU jiffies (user + system) a process used so far, 0 once it is gone. */
-function processTicks(pid: number): number {
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
   }
 }
 
