@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { runH2load, sampleGrpcStatus, type H2loadResult, type H2loadShape, type H2loadTarget } from './h2load.js';
+import { logLatency, type LogLatency } from './h2load-log.js';
 import { figure, type Figure } from './report.js';
 
 /** One target of the suite, with the processes that serve it. */
@@ -64,8 +65,8 @@ async function measured(bin: string, t: SuiteTarget, shape: H2loadShape): Promis
   return { r, cpu, busy };
 }
 
-/** Runs the suite: a sampled call per target first (it must succeed), then the interleaved rounds. */
-export async function runSuite(bin: string, targets: SuiteTarget[], shape: H2loadShape, rounds: number, log: (line: string) => void): Promise<SuiteRow[]> {
+/** A sampled call per target (it must succeed): what each one answered, by name. */
+async function sampleAll(targets: SuiteTarget[]): Promise<Map<string, string>> {
   const samples = new Map<string, string>();
   for (const t of targets) {
     if (t.grpc) {
@@ -76,6 +77,12 @@ export async function runSuite(bin: string, targets: SuiteTarget[], shape: H2loa
       samples.set(t.name, 'HTTP 200 counted by h2load');
     }
   }
+  return samples;
+}
+
+/** Runs the suite: a sampled call per target first (it must succeed), then the interleaved rounds. */
+export async function runSuite(bin: string, targets: SuiteTarget[], shape: H2loadShape, rounds: number, log: (line: string) => void): Promise<SuiteRow[]> {
+  const samples = await sampleAll(targets);
   const runsOf = new Map<string, Awaited<ReturnType<typeof measured>>[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= rounds; round += 1) {
     for (const t of targets) {
@@ -97,6 +104,55 @@ export async function runSuite(bin: string, targets: SuiteTarget[], shape: H2loa
       sample: samples.get(t.name)!,
       cpuUsPerCall: per('cpu'),
       busyPct: per('busy'),
+    };
+  });
+}
+
+/** One target's open-loop runs at a fixed rate, each run's percentiles from h2load's per-call log. */
+export interface OpenLoopSuiteRow {
+  name: string;
+  description: string;
+  generator: 'h2load';
+  /** Offered calls/s over all connections. */
+  rate: number;
+  /** Per run, in the order run: percentiles (ms) over every call started in the measured window. */
+  runs: LogLatency[];
+  /** The largest p99 of the runs, ms. */
+  worstP99: number;
+  /** Calls not answered with HTTP 200 (or errored in h2load's count), over all runs. */
+  failed: number;
+  /** The sampled call's grpc-status. */
+  sample: string;
+}
+
+/**
+ * Open loop with h2load at `shape.rate`: a sampled call per target first (it must succeed), then
+ * `rounds` interleaved rounds, each call of the measured window logged (--log-file).
+ */
+export async function runOpenLoopSuite(bin: string, targets: SuiteTarget[], shape: H2loadShape & { rate: number }, rounds: number, log: (line: string) => void): Promise<OpenLoopSuiteRow[]> {
+  const samples = await sampleAll(targets);
+  const runsOf = new Map<string, { lat: LogLatency; failed: number }[]>(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= rounds; round += 1) {
+    for (const t of targets) {
+      const r = await runH2load(bin, t, { ...shape, log: true });
+      const lat = logLatency(r.calls ?? []);
+      if (lat.calls === 0) throw new Error(`h2load open loop ${t.name}: no call logged`);
+      const failed = Math.max(lat.failed, r.failed);
+      runsOf.get(t.name)!.push({ lat, failed });
+      log(`h2load open loop ${shape.rate}/s round ${round} ${t.name}: ${lat.calls} calls, p50 ${lat.p50} p99 ${lat.p99} p99.9 ${lat.p999} max ${lat.max} ms, ${failed} failed`);
+    }
+  }
+  return targets.map((t) => {
+    const rs = runsOf.get(t.name)!;
+    return {
+      name: t.name,
+      description: t.description,
+      generator: 'h2load',
+      rate: shape.rate,
+      runs: rs.map((x) => x.lat),
+      worstP99: Math.max(...rs.map((x) => x.lat.p99)),
+      failed: rs.reduce((n, x) => n + x.failed, 0),
+      sample: samples.get(t.name)!,
     };
   });
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
+import { parseH2loadLog, type H2loadLogEntry } from './h2load-log.js';
 
 /** Where h2load is, or undefined when it is not installed. */
 export function h2loadPath(): string | undefined {
@@ -17,6 +18,13 @@ export function h2loadPath(): string | undefined {
     if (fs.existsSync(p)) return p;
   }
   return undefined;
+}
+
+/** Where h2load is; throws with {@link H2LOAD_HINT} when it is not installed. */
+export function requireH2load(): string {
+  const bin = h2loadPath();
+  if (bin === undefined) throw new Error(H2LOAD_HINT);
+  return bin;
 }
 
 /** How to get h2load when it is missing. */
@@ -77,6 +85,8 @@ export interface H2loadShape {
   rate?: number;
   /** A fixed number of calls (h2load -n) instead of a timed run: every call is counted, none cut off at the end. */
   requests?: number;
+  /** Log every call of the measured window (h2load --log-file) and return them. */
+  log?: boolean;
 }
 
 export interface H2loadResult {
@@ -90,12 +100,14 @@ export interface H2loadResult {
   status2xx: number;
   /** Mean request time, ms. */
   meanMs: number;
+  /** With `shape.log`: every call started in the measured window (none from the warm-up). */
+  calls?: H2loadLogEntry[];
 }
 
 /** h2load's gRPC headers for a unary call. */
 export const GRPC_HEADERS: Record<string, string> = { 'content-type': 'application/grpc', te: 'trailers' };
 
-export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string): string[] {
+export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string, logFile?: string): string[] {
   const args = shape.requests !== undefined
     ? ['-n', String(shape.requests), '-d', bodyFile]
     : ['-D', String(shape.durationS), '--warm-up-time', String(shape.warmupS), '-d', bodyFile];
@@ -104,6 +116,7 @@ export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string
   // Enough client threads for the connections, never more than the cores.
   args.push('-t', String(Math.min(os.cpus().length, t.h1 ? 2 : shape.connections)));
   if (shape.rate !== undefined) args.push('--rps', String(shape.rate / (t.h1 ? shape.inFlight : shape.connections)));
+  if (logFile !== undefined) args.push(`--log-file=${logFile}`);
   for (const [k, v] of Object.entries(t.headers)) args.push('-H', `${k}: ${v}`);
   args.push(t.url);
   return args;
@@ -141,14 +154,24 @@ function h2loadTimeMs(v: string | undefined): number {
 export async function runH2load(bin: string, t: H2loadTarget, shape: H2loadShape): Promise<H2loadResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-h2load-'));
   const bodyFile = path.join(dir, 'body');
+  const logFile = shape.log ? path.join(dir, 'log') : undefined;
   fs.writeFileSync(bodyFile, t.body);
+  // h2load logs the calls closed after the warm-up, some of them started before its end: each
+  // client thread says when its warm-up is over, and calls started before the last such line are
+  // dropped (with a few calls of the window, never a warm-up call).
+  let mainFromUs = 0;
   try {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(bin, h2loadArgs(t, shape, bodyFile), { timeout: (shape.durationS + shape.warmupS + 30) * 1000, maxBuffer: 1 << 22 }, (err, stdout, stderr) =>
+      const child = execFile(bin, h2loadArgs(t, shape, bodyFile, logFile), { timeout: (shape.durationS + shape.warmupS + 30) * 1000, maxBuffer: 1 << 22 }, (err, stdout, stderr) =>
         err ? reject(new Error(`h2load failed: ${err.message}\n${stderr}`)) : resolve(stdout),
       );
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.includes('Warm-up phase is over')) mainFromUs = Date.now() * 1000;
+      });
     });
-    return parseH2load(out);
+    const r = parseH2load(out);
+    if (logFile !== undefined) r.calls = parseH2loadLog(fs.readFileSync(logFile, 'utf8'), mainFromUs);
+    return r;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

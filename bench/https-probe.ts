@@ -25,8 +25,9 @@ import type { TLSSocket } from 'node:tls';
 import { TestMesh, RESOURCE } from '../test/support/mesh-harness.js';
 import { freePort } from '../test/support/free-port.js';
 import { spawnService, type SpawnedService } from '../test/support/spawn-service.js';
-import { h2loadPath, H2LOAD_HINT } from './h2load.js';
+import { requireH2load } from './h2load.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
+import { argReader } from './proc-stat.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
 import { PEER_RESOURCE, PEER_SECRET } from './anchors/oidc-peer.js';
 import { startProbeDomains } from './mesh.js';
@@ -63,12 +64,8 @@ async function listening(p: SpawnedService): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const arg = (name: string, dflt: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : dflt;
-  };
-  const bin = h2loadPath();
-  if (bin === undefined) throw new Error(H2LOAD_HINT);
+  const arg = argReader(argv);
+  const bin = requireH2load();
   const prof = arg('prof', '');
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
   const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});

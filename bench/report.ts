@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SuiteRow } from './h2load-suite.js';
+import type { OpenLoopSuiteRow, SuiteRow } from './h2load-suite.js';
 import type { LoadResult } from './load-generator.js';
 import type { StoreBenchRow } from './store.js';
 
@@ -106,6 +106,8 @@ export interface BenchReport {
   /** h2load, the independent generator: interleaved rounds, medians (empty when h2load is missing). */
   h2load: SuiteRow[];
   h2loadShape: { inFlight: number; connections: number; durationS: number; warmupS: number; rounds: number };
+  /** h2load open loop at a fixed rate, same connections and streams, per-call latencies from its log (empty without h2load). */
+  h2loadOpenLoop: OpenLoopSuiteRow[];
   /**
    * Per rate: medians over the runs of each percentile, ok and failed summed over the runs, and
    * the spread (min–max) of the p99.
@@ -171,6 +173,25 @@ function markdown(r: BenchReport): string {
     );
     const per = (o: Record<string, number>, unit: string): string => Object.entries(o).map(([k, v]) => `${k} ${fmt(v)}${unit}`).join(', ');
     for (const h of r.h2load) lines.push(`| ${h.description} | ${spread(h.rps)} | ${spread(h.meanMs, 2)} | ${h.failed} | ${h.sample} | ${per(h.cpuUsPerCall, '')} | ${per(h.busyPct, ' %')} |`);
+  }
+  if (r.h2loadOpenLoop.length > 0) {
+    const sh = r.h2loadShape;
+    const o0 = r.h2loadOpenLoop[0]!;
+    lines.push(
+      '',
+      '### h2load open loop',
+      '',
+      `h2load \`--rps\` at ${fmt(o0.rate)} calls/s in all (${sh.connections} connections × ${fmt(o0.rate / sh.connections)}/s, up to ${sh.inFlight / sh.connections} streams each), ${sh.durationS} s measured after ${sh.warmupS} s warm-up, ${o0.runs.length} interleaved rounds, run before the saturating h2load rounds above and after the lean client's closed-loop scenarios. ` +
+        'Percentiles are over every call of the measured window from h2load\'s `--log-file` (a call\'s time runs from its HEADERS frame to the end of its response; calls started during the warm-up are left out); failed counts calls not answered with HTTP 200. ' +
+        'h2load\'s pacing timer fires at most every 10 ms, so each connection sends its calls in bursts of up to 5: the echo anchor, same rate and shape, shows what that and these cores cost.',
+      '',
+      '| target | run | calls | failed | p50 ms | p99 ms | p99.9 ms | max ms |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const o of r.h2loadOpenLoop) {
+      o.runs.forEach((x, i) => lines.push(`| ${o.description} | ${i + 1} | ${x.calls} | ${x.failed} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${fmt(x.p999, 2)} | ${fmt(x.max, 1)} |`));
+      lines.push(`| ${o.description} | worst p99 of ${o.runs.length} | ${o.runs.reduce((n, x) => n + x.calls, 0)} | ${o.failed} | | **${fmt(o.worstP99, 2)}** | | |`);
+    }
   }
   lines.push('', '## Throughput and latency (lean client)', '', '| scenario | tokens or calls/s | p50 ms | p99 ms | failed |', '|---|---|---|---|---|');
   for (const s of [...r.scenarios, ...r.anchors]) lines.push(`| ${s.description} | ${spread(s.throughput)} | ${spread(s.p50, 2)} | ${spread(s.p99, 2)} | ${s.failed} |`);

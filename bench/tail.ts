@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { closedLoopInWorker, openLoop, openLoopInWorker, RawUnaryClient, watchSender, type LoadResult, type OpenLoopOptions, type SenderStats, type WorkerRequests } from './load-generator.js';
 import { frame } from '../lib/grpc/framing.js';
 import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
+import { machineTicks, processTicks } from './proc-stat.js';
 
 /**
  * Where the open-loop tail comes from: starts the bench mesh, runs the open loop at each rate
@@ -74,23 +75,6 @@ interface Line {
 }
 
 const r1 = (v: number): string => v.toFixed(1);
-
-/** Busy and total jiffies of the whole machine, from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((x, y) => x + y, 0);
-  return { busy: total - f[3]! - f[4]!, total };
-}
-
-/** CPU jiffies (user + system) a process used so far, 0 once it is gone. */
-function processTicks(pid: number): number {
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
-}
 
 /** On-CPU and run-queue wait time of all of a process's threads, ns (/proc/<pid>/task/<tid>/schedstat). */
 function schedNs(pid: number): { run: number; wait: number } {
