@@ -1,5 +1,3 @@
-import http2, { type Http2Session } from 'node:http2';
-
 /** How long a server keeps one client connection. */
 export interface ConnectionAgeLimits {
   /**
@@ -47,37 +45,32 @@ export function grpcConnectionAgeOptions(limits: ConnectionAgeLimits): Record<st
   return { 'grpc.max_connection_age_ms': limits.maxAgeMs, ...(limits.graceMs > 0 ? { 'grpc.max_connection_age_grace_ms': limits.graceMs } : {}) };
 }
 
+/** A server connection that can be sent its graceful GOAWAY and, later, closed outright. */
+export interface AgedConnection {
+  /** GOAWAY that refuses nothing yet, a PING, then GOAWAY naming the last stream taken; the calls open finish. */
+  shutdown(): void;
+  destroy(): void;
+}
+
 /**
- * What grpc-js does with `grpc.max_connection_age_ms`, for a node:http2 server session: after
- * the jittered age a GOAWAY that refuses nothing yet (last stream 2^31-1) tells the client to
- * open a new connection; once a PING comes back the client has seen it, and the session closes
- * (a second GOAWAY naming the last stream taken; the calls open finish); after the grace it is
- * destroyed with whatever is left.
+ * What grpc-js does with `grpc.max_connection_age_ms`: after the jittered age (±10 %) the
+ * connection gets its graceful GOAWAY, and after the grace it is closed with whatever is still
+ * open. Returns the clean-up for when the connection ends first.
  */
-export function limitSessionAge(session: Http2Session, limits: ConnectionAgeLimits, random: () => number = Math.random): void {
-  if (limits.maxAgeMs <= 0) return;
+export function limitConnectionAge(conn: AgedConnection, limits: ConnectionAgeLimits, random: () => number = Math.random): () => void {
+  if (limits.maxAgeMs <= 0) return () => undefined;
   const ageMs = Math.min(MAX_TIMER_MS, limits.maxAgeMs * (1 + 0.1 * (random() * 2 - 1)));
   let grace: NodeJS.Timeout | undefined;
   const age = setTimeout(() => {
-    if (session.closed || session.destroyed) return;
-    try {
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, Buffer.from('max_age'));
-    } catch {
-      session.destroy();
-      return;
-    }
-    const close = (): void => {
-      if (!session.closed && !session.destroyed) session.close();
-    };
-    if (!session.ping(close)) close();
+    conn.shutdown();
     if (limits.graceMs > 0) {
-      grace = setTimeout(() => session.destroy(), limits.graceMs);
+      grace = setTimeout(() => conn.destroy(), limits.graceMs);
       grace.unref();
     }
   }, ageMs);
   age.unref();
-  session.once('close', () => {
+  return () => {
     clearTimeout(age);
     clearTimeout(grace);
-  });
+  };
 }

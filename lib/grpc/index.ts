@@ -13,5 +13,5 @@ export { callDeadline, wrapUnaryMethods } from './unary-methods.js';
 export { withRelay, metadataToMap, mapToMetadata } from './relay.js';
 export { tokenFileReader } from './token-file.js';
 export { decodeInHandler, malformedRequest } from './decode-in-handler.js';
-export { CONNECTION_AGE_OPTIONS, DEFAULT_CONNECTION_AGE, connectionAgeOf, grpcConnectionAgeOptions, limitSessionAge } from './connection-age.js';
+export { CONNECTION_AGE_OPTIONS, DEFAULT_CONNECTION_AGE, connectionAgeOf, grpcConnectionAgeOptions, limitConnectionAge, type AgedConnection } from './connection-age.js';
 export type { ConnectionAgeLimits } from './connection-age.js';

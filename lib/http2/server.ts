@@ -1,7 +1,7 @@
 /** A listening HTTP/2 server of {@link ServerConnection}s: h2c over TCP, or TLS with ALPN h2; connection age and graceful close. */
 import net, { type AddressInfo, type Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
-import type { ConnectionAgeLimits } from '../grpc/connection-age.js';
+import { limitConnectionAge, type ConnectionAgeLimits } from '../grpc/connection-age.js';
 import { CONNECTION_LIMITS, ServerConnection, type ConnectionLimits } from './server-connection.js';
 import type { ServerStream } from './server-stream.js';
 
@@ -30,9 +30,6 @@ export interface RunningHttp2Server {
   close(graceMs: number): Promise<void>;
 }
 
-/** Longest delay a Node.js timer takes. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export async function listenHttp2(opts: Http2ServerOptions): Promise<RunningHttp2Server> {
   const limits: ConnectionLimits = { ...CONNECTION_LIMITS, ...opts.limits };
   const connections = new Set<ServerConnection>();
@@ -40,7 +37,7 @@ export async function listenHttp2(opts: Http2ServerOptions): Promise<RunningHttp
     socket.setNoDelay(true);
     const conn = new ServerConnection(socket, opts.onStream, limits, Date.now, opts.onError);
     connections.add(conn);
-    const stopAge = opts.connectionAge === undefined ? undefined : limitAge(conn, opts.connectionAge, opts.random ?? Math.random);
+    const stopAge = opts.connectionAge === undefined ? undefined : limitConnectionAge(conn, opts.connectionAge, opts.random);
     conn.onclose = () => {
       connections.delete(conn);
       stopAge?.();
@@ -90,28 +87,5 @@ export async function listenHttp2(opts: Http2ServerOptions): Promise<RunningHttp
       for (const c of connections) c.destroy();
       await closed;
     },
-  };
-}
-
-/**
- * As grpc-js's `grpc.max_connection_age_ms`: after the jittered age (±10 %) the connection gets
- * its graceful GOAWAY; after the grace it is closed with whatever is still open. Returns the
- * clean-up for when the connection ends first.
- */
-function limitAge(conn: ServerConnection, limits: ConnectionAgeLimits, random: () => number): (() => void) | undefined {
-  if (limits.maxAgeMs <= 0) return undefined;
-  const ageMs = Math.min(MAX_TIMER_MS, limits.maxAgeMs * (1 + 0.1 * (random() * 2 - 1)));
-  let grace: NodeJS.Timeout | undefined;
-  const age = setTimeout(() => {
-    conn.shutdown();
-    if (limits.graceMs > 0) {
-      grace = setTimeout(() => conn.destroy(), limits.graceMs);
-      grace.unref();
-    }
-  }, ageMs);
-  age.unref();
-  return () => {
-    clearTimeout(age);
-    clearTimeout(grace);
   };
 }

@@ -57,7 +57,7 @@ export class TokenSigner {
    * second than one thread can sign.
    */
   signAsync(claims: object): Promise<string> {
-    const input = `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`;
+    const input = this.signingInput(claims);
     return new Promise((resolve, reject) => {
       sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' }, (err, signature) => {
         if (err !== null) reject(err);
@@ -66,9 +66,13 @@ export class TokenSigner {
     });
   }
 
+  private signingInput(claims: object): string {
+    return `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`;
+  }
+
   /** Signs claims as a JWT with header `{ alg: ES256, typ: at+jwt, kid }`. */
   sign(claims: object): string {
-    const input = `${this.encodedHeader}.${b64url(JSON.stringify(claims))}`;
+    const input = this.signingInput(claims);
     const signature = sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
     return `${input}.${signature.toString('base64url')}`;
   }
