@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeMemberTokenFile } from '../lib/grpc/index.js';
 import { TestMesh } from '../test/support/mesh-harness.js';
 import { printProfileSummary } from './cpu-profile-summary.js';
+import { startProbeDomains } from './mesh.js';
+import { argReader } from './proc-stat.js';
 
 /**
  * The token path of the probes: global, regional-eastus and gateway-eastus started on `mesh`, the
@@ -11,19 +12,14 @@ import { printProfileSummary } from './cpu-profile-summary.js';
  * --cpu-prof); `gatewayArgs` are added to the gateway's flags.
  */
 export async function startTokenPath(mesh: TestMesh, env: (name: string) => Record<string, string>, gatewayArgs: string[] = []): Promise<void> {
-  await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
-  mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
-  await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
-    '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
-    '--mesh-token-file', writeMemberTokenFile(path.join(mesh.dir, 'global'), 'regional-eastus'), '--data-dir', path.join(mesh.dir, 'regional-eastus'),
-  ], env('regional-eastus'));
+  await startProbeDomains(mesh, env('regional-eastus'));
   await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
     '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'), ...gatewayArgs,
   ], env('gateway-eastus'));
 }
 
 /** A probe's flags: `arg('name', default)` reads `--name value`. */
-export type ProbeArg = (name: string, dflt: string) => string;
+export type ProbeArg = ReturnType<typeof argReader>;
 
 /**
  * Runs a probe: the token path started (`--prof <process>` runs that process with --cpu-prof),
@@ -31,10 +27,7 @@ export type ProbeArg = (name: string, dflt: string) => string;
  * (`--top`, default 40) printed.
  */
 export async function runProbe(argv: string[], gatewayArgs: (arg: ProbeArg) => string[], body: (mesh: TestMesh, arg: ProbeArg) => Promise<void>): Promise<void> {
-  const arg: ProbeArg = (name, dflt) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1]! : dflt;
-  };
+  const arg = argReader(argv);
   const prof = arg('prof', '');
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authmesh-prof-'));
   const mesh = new TestMesh();
