@@ -104,6 +104,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       inner.server.setServing('NOT_SERVING');
       await Promise.all([front.close(graceMs), http?.close()]);
       await inner.close();
+      failover.close();
       for (const d of domains) d.close();
       for (const w of watches) w.close();
     },

@@ -5,6 +5,7 @@ import { invalidRequest, unavailable } from '../../lib/errors/index.js';
 import { REASON_KEY, toStatus } from '../../lib/grpc/index.js';
 import type { RoutePlan } from './choose-domain.js';
 import type { FaultDomain } from './fault-domain.js';
+import type { HedgeTarget, HedgeTimer } from './hedge-timer.js';
 import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type ForwardRequest, type ForwardResult } from './forwarder.js';
 import type { RetryBudget } from './retry-budget.js';
 
@@ -29,8 +30,8 @@ export interface CallHost {
   readonly budget: RetryBudget;
   /** No attempt starts with less than this left before the caller's deadline, ms. */
   readonly minAttemptMs: number;
-  /** Hedging delay, ms; 0 turns hedging off. */
-  readonly hedgeAfterMs: number;
+  /** The hedging delays of every call; none turns hedging off. */
+  readonly hedges: HedgeTimer | undefined;
   domain(name: string): FaultDomain;
   /** One attempt on one domain, with its bookkeeping; never rejects. */
   attempt(domain: FaultDomain, attempt: number, req: ForwardRequest, left: number, call: CallState, suspect: status | undefined): Promise<AttemptOutcome>;
@@ -57,7 +58,7 @@ const QUERY_OF_DEATH_CODES: ReadonlySet<status> = new Set([status.INTERNAL, stat
  * the next at once while the deadline and the retry budget allow; with hedging, a slow attempt
  * gets company from the next domain and the first answer wins.
  */
-export class FailoverCall {
+export class FailoverCall implements HedgeTarget {
   private readonly said: string[];
   /** What the caller is told: `said` without the domains' own error text. */
   private readonly told: string[];
@@ -69,6 +70,8 @@ export class FailoverCall {
   private previous: FaultDomain | undefined;
   /** The status of the first domain-side failure that a bad request could have caused. */
   private suspect: status | undefined;
+  /** Wakes {@link firstToSettle} when the hedging delay passes; set while it waits with one armed. */
+  private wake: ((hedge: typeof HEDGE) => void) | undefined;
 
   constructor(
     private readonly host: CallHost,
@@ -131,16 +134,25 @@ export class FailoverCall {
    * its breaker still learns that the domain hangs.
    */
   private async firstToSettle(): Promise<Settled | typeof HEDGE> {
-    const hedge = this.host.hedgeAfterMs > 0 && this.next < this.order.length ? delay(this.host.hedgeAfterMs) : undefined;
-    if (hedge === undefined && this.inflight.size === 1) {
-      // The usual call: one attempt out and nothing to race it against.
+    const hedges = this.next < this.order.length ? this.host.hedges : undefined;
+    if (hedges === undefined && this.inflight.size === 1) {
+      // One attempt out and nothing to race it against.
       return this.inflight.values().next().value!;
     }
-    const racers: Promise<Settled | typeof HEDGE>[] = [...this.inflight.values()];
-    if (hedge !== undefined) racers.push(hedge.fired);
-    const first = await Promise.race(racers);
-    hedge?.cancel();
+    const waiting = new Promise<Settled | typeof HEDGE>((resolve) => {
+      for (const attempt of this.inflight.values()) void attempt.then(resolve);
+      if (hedges !== undefined) this.wake = resolve;
+    });
+    if (hedges === undefined) return waiting;
+    const ticket = hedges.schedule(this);
+    const first = await waiting;
+    this.wake = undefined;
+    hedges.cancel(ticket, this);
     return first;
+  }
+
+  hedgeDue(): void {
+    this.wake?.(HEDGE);
   }
 
   /** The caller's result when this attempt's end decides the call; undefined when the call goes on. */
@@ -211,13 +223,4 @@ function callerTrailers(from: Metadata | undefined, domain: string | undefined, 
 
 function failure(code: status, details: string, attempts: number): ForwardResult {
   return { ok: false, code, details, trailers: callerTrailers(undefined, undefined, attempts), attempts };
-}
-
-/** A timer as a promise that resolves to {@link HEDGE}; cancel it once it is no longer needed. */
-function delay(ms: number): { fired: Promise<typeof HEDGE>; cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const fired = new Promise<typeof HEDGE>((resolve) => {
-    timer = setTimeout(() => resolve(HEDGE), ms);
-  });
-  return { fired, cancel: () => clearTimeout(timer) };
 }

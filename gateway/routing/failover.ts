@@ -9,6 +9,7 @@ import type { BackendError } from './token-backend.js';
 import { FailoverCall, type AttemptOutcome, type CallHost, type CallState } from './failover-call.js';
 import type { Forwarder, ForwardRequest, ForwardResult } from './forwarder.js';
 import type { FaultDomain } from './fault-domain.js';
+import { HedgeTimer } from './hedge-timer.js';
 import type { HealthSnapshot, SnapshotSource } from './health-snapshot.js';
 import type { RetryBudget } from './retry-budget.js';
 
@@ -81,7 +82,7 @@ export class Failover implements Forwarder {
       clock,
       budget,
       minAttemptMs: options.minAttemptMs ?? 5,
-      hedgeAfterMs: options.hedgeAfterMs ?? 0,
+      hedges: (options.hedgeAfterMs ?? 0) > 0 ? new HedgeTimer(options.hedgeAfterMs!) : undefined,
       domain: (name) => this.byName.get(name)!,
       attempt: (domain, attempt, req, left, call, suspect) => this.attempt(domain, attempt, req, left, call, suspect),
       onNoAnswer: options.onNoAnswer,
@@ -96,6 +97,11 @@ export class Failover implements Forwarder {
     for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
     for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
     return new FailoverCall(this.host, req, deadline, plan).run();
+  }
+
+  /** Stops hedging (at shutdown, once no call is taken any more). */
+  close(): void {
+    this.host.hedges?.close();
   }
 
   private plan(): RoutePlan {
