@@ -6,7 +6,7 @@ import { endDomainCallSpan, type DomainCallSpans } from './domain-call-span.js';
 import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../../gen/authmesh/relay/v1/relay.js';
 import { mapToMetadata, metadataToMap } from '../../lib/grpc/relay.js';
 import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply } from '../routing/token-backend.js';
-import { frame, MessageReader } from '../../lib/grpc/framing.js';
+import { MessageReader, messagePrefix } from '../../lib/grpc/framing.js';
 import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
 import type { Connection } from './relay-direct-calls.js';
 import { wireMethodName, type TokenMethod } from '../pass-through.js';
@@ -49,6 +49,9 @@ interface Open {
   answeredAt: number;
   /** The mesh token it was opened with: the domain checks every call on it against that one. */
   bearer: string | undefined;
+  /** Messages written since the last flush: they go out in one write per turn of the event loop. */
+  out: Buffer[];
+  flushQueued: boolean;
 }
 
 /**
@@ -87,8 +90,7 @@ export class RelayStream {
       const pending = this.pending(open, id, { span, timeoutMs, sentAt, callContext, options, resend, resolve, reject });
       options.signal?.addEventListener('abort', pending.onAbort, { once: true });
       open.pending.set(id, pending);
-      const message = encodeRelayRequest({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata, cancel: false });
-      open.stream.write(frame(message));
+      this.send(open, encodeRelayRequest({ id, method: METHOD_NAMES[method], message: requestBytes, timeoutMs: Math.min(timeoutMs, 0xffff_ffff), metadata, cancel: false }));
     });
   }
 
@@ -141,7 +143,7 @@ export class RelayStream {
     if (current !== undefined && !current.stream.closed && !current.stream.destroyed) {
       if (current.bearer === bearer) return current;
       this.current = undefined;
-      current.stream.end();
+      this.end(current);
     }
     const session = this.connection.get();
     if (session === undefined) return undefined;
@@ -153,7 +155,7 @@ export class RelayStream {
     } catch {
       return undefined;
     }
-    const open: Open = { stream, pending: new Map(), answeredAt: 0, bearer };
+    const open: Open = { stream, pending: new Map(), answeredAt: 0, bearer, out: [], flushQueued: false };
     this.listen(open, session);
     this.current = open;
     return open;
@@ -177,7 +179,7 @@ export class RelayStream {
     // this one is half-closed so the domain answers what it owes and ends it.
     session.once('goaway', () => {
       if (this.current === open) this.current = undefined;
-      if (!stream.closed) stream.end();
+      if (!stream.closed) this.end(open);
     });
   }
 
@@ -197,7 +199,7 @@ export class RelayStream {
       this.cancel(open, id);
       const usable = !open.stream.closed && !open.stream.writableEnded;
       if (usable && this.current === undefined) this.current = open;
-      else if (usable) open.stream.end();
+      else if (usable) this.end(open);
     });
   }
 
@@ -219,8 +221,35 @@ export class RelayStream {
    */
   private cancel(open: Open, id: number): void {
     if (open.stream.closed || open.stream.destroyed || open.stream.writableEnded) return;
-    const message = encodeRelayRequest({ id, method: '', message: EMPTY, timeoutMs: 0, metadata: {}, cancel: true });
-    open.stream.write(frame(message));
+    this.send(open, encodeRelayRequest({ id, method: '', message: EMPTY, timeoutMs: 0, metadata: {}, cancel: true }));
+  }
+
+  /**
+   * Queues one message for `open`. The messages of one turn of the event loop go out in one
+   * write: one pass through the stream's machinery and one DATA frame for all of them, instead of
+   * one per call.
+   */
+  private send(open: Open, message: Buffer): void {
+    open.out.push(messagePrefix(message.length), message);
+    if (open.flushQueued) return;
+    open.flushQueued = true;
+    setImmediate(() => this.flush(open));
+  }
+
+  private flush(open: Open): void {
+    open.flushQueued = false;
+    if (open.out.length === 0) return;
+    const bytes = Buffer.concat(open.out);
+    open.out.length = 0;
+    // A stream that ended has failed or answered its calls already.
+    if (open.stream.closed || open.stream.destroyed || open.stream.writableEnded) return;
+    open.stream.write(bytes);
+  }
+
+  /** Half-closes `open` after what is queued for it: the domain answers what it owes and ends it. */
+  private end(open: Open): void {
+    this.flush(open);
+    open.stream.end();
   }
 
   private deliver(open: Open, bytes: Buffer): void {

@@ -9,10 +9,21 @@ import { status } from '@grpc/grpc-js';
 /** The length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length, bytes. */
 export function frame(bytes: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + bytes.length);
-  out[0] = 0;
-  out.writeUInt32BE(bytes.length, 1);
+  writePrefix(out, bytes.length);
   out.set(bytes, 5);
   return out;
+}
+
+/** The 5 bytes before a message of `length` bytes, for a writer that sends both in one write. */
+export function messagePrefix(length: number): Buffer {
+  const out = Buffer.allocUnsafe(5);
+  writePrefix(out, length);
+  return out;
+}
+
+function writePrefix(out: Buffer, length: number): void {
+  out[0] = 0;
+  out.writeUInt32BE(length, 1);
 }
 
 /**
