@@ -80,7 +80,7 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
       throw invalidClient('client_assertion was already used (its jti was seen before) and this application refuses assertion reuse; sign a new one per request');
     }
   }
-  const accessToken = await ctx.signer.signAsync({
+  const accessToken = await ctx.signer.signPlaced({
     iss: tokenIssuer(ctx.issuer, tenant.tenantId),
     aud: resource.identifier,
     sub: identity.objectId,

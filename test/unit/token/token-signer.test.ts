@@ -24,3 +24,23 @@ describe('TokenSigner.signAsync (ECDSA on the thread pool)', () => {
     }
   });
 });
+
+describe('TokenSigner.signPlaced (on the event loop while it has room, on the thread pool once it is busy)', () => {
+  it('signs on the event loop while the loop has room and on the thread pool once it is busy, each a token that verifies', async () => {
+    const signer = await TokenSigner.fromPem(generateSigningKeyPem(), 'regional/eastus');
+    const key = await importJWK(signer.publicJwk, 'ES256');
+    let busy = false;
+    signer.loopLoad = { get busy() { return busy; } };
+    const onLoop = await signer.signPlaced({ n: 1 });
+    assert.deepEqual(signer.placed, { loop: 1, pool: 0 });
+    busy = true;
+    const onPool = await signer.signPlaced({ n: 2 });
+    assert.deepEqual(signer.placed, { loop: 1, pool: 1 });
+    for (const [token, n] of [[onLoop, 1], [onPool, 2]] as const) {
+      const { payload } = await compactVerify(token, key);
+      assert.equal(JSON.parse(Buffer.from(payload).toString('utf8')).n, n);
+      assert.deepEqual(decodeProtectedHeader(token), { alg: 'ES256', typ: 'at+jwt', kid: signer.kid });
+    }
+  });
+});
+
