@@ -11,6 +11,9 @@ import { CallerGone, type Forwarder, type ForwardRequest, type ForwardResult, ty
 import { badRequest, forwardableMetadata, respondMessage, respondStatus, TOKEN_PATHS, type FrontMethod } from './grpc-front-wire.js';
 import { now, oauthErrorOf, type MethodMetrics, type RequestMetrics } from './request-metrics.js';
 import type { FrontLimits } from './grpc-front-limits.js';
+import { NO_SPAN, tracingActive } from '../../lib/telemetry/tracing-active.js';
+
+const TRACER = 'authmesh-gateway';
 
 /** What the token calls of one front are given. */
 export interface TokenCallsOptions {
@@ -30,7 +33,7 @@ export class TokenCalls {
   draining = false;
   /** Called when the last call in flight ends while draining. */
   idle: (() => void) | undefined;
-  readonly tracer: Tracer = trace.getTracer('authmesh-gateway');
+  readonly tracer: Tracer = trace.getTracer(TRACER);
   private readonly recorders: Map<FrontMethod, MethodMetrics>;
 
   constructor(readonly options: TokenCallsOptions) {
@@ -176,16 +179,18 @@ class TokenCall {
   private forward(message: Buffer): void {
     const metadata = forwardableMetadata(this.headers);
     const deadline = parseGrpcTimeout(this.headers['grpc-timeout'], this.received);
-    const request: ForwardRequest = {
-      method: this.target.method,
-      bytes: message,
-      signal: this.gone,
-      ...(metadata === undefined ? {} : { metadata }),
-      ...(deadline === undefined ? {} : { deadline }),
-    };
+    const request: ForwardRequest = { method: this.target.method, bytes: message, signal: this.gone, metadata, deadline };
+    // One promise reaction per call: each handler ends the span and the call itself.
+    if (!tracingActive(TRACER)) {
+      // Telemetry off: no span or context that would go nowhere.
+      this.calls.options.forwarder.forward(request).then(
+        (r) => this.answered(NO_SPAN, r),
+        (error: unknown) => this.failed(NO_SPAN, error),
+      );
+      return;
+    }
     const parent = propagation.extract(context.active(), this.headers);
     const span = this.calls.tracer.startSpan(this.target.spanName, { kind: SpanKind.SERVER, attributes: this.target.attributes }, parent);
-    // One promise reaction per call: each handler ends the span and the call itself.
     context.with(trace.setSpan(parent, span), () => this.calls.options.forwarder.forward(request)).then(
       (r) => this.answered(span, r),
       (error: unknown) => this.failed(span, error),

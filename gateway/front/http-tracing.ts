@@ -1,19 +1,9 @@
 /** Server spans of the HTTPS front, named and attributed as the HTTP semantic conventions say. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { context, propagation, ProxyTracerProvider, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import { tracingActive } from '../../lib/telemetry/tracing-active.js';
 
 const TRACER = 'authmesh-gateway';
-
-/**
- * False when neither a tracer provider nor a propagator is registered (telemetry off): a span
- * would be a no-op and the caller's trace context would go nowhere, so the request is served
- * without building either. Asked per request, since an SDK may be registered after the front starts.
- */
-function tracing(): boolean {
-  const provider = trace.getTracerProvider();
-  if (!(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER) !== undefined) return true;
-  return propagation.fields().length > 0;
-}
 
 /**
  * Runs one HTTP request of the gateway's HTTPS front inside an OpenTelemetry server span, as the
@@ -31,7 +21,7 @@ function tracing(): boolean {
  * With no SDK registered (no tracer provider, no propagator) the handler runs as it is.
  */
 export function traceHttpRequest(req: IncomingMessage, res: ServerResponse, route: string | undefined, handler: () => Promise<void>): Promise<void> {
-  if (!tracing()) return handler();
+  if (!tracingActive(TRACER)) return handler();
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
   const q = url.indexOf('?');

@@ -6,6 +6,9 @@ import type { AttemptEnd, AttemptObserver, AttemptScope, AttemptStart } from './
 import { breakerState } from './breaker-factory.js';
 import type { FaultDomain } from './fault-domain.js';
 import { innerMap, LabelCounts, LATENCY_BUCKETS_SECONDS, type LabelCount } from '../../lib/telemetry/label-counts.js';
+import { NO_SPAN, tracingActive } from '../../lib/telemetry/tracing-active.js';
+
+const TRACER = 'authmesh-gateway';
 
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
 
@@ -28,7 +31,7 @@ const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
  * Label sets are made once per domain and outcome, not per attempt.
  */
 export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserver {
-  const tracer = trace.getTracer('authmesh-gateway');
+  const tracer = trace.getTracer(TRACER);
   const meter = metrics.getMeter('authmesh-gateway');
   const attemptsTotal = new LabelCounts(meter, 'authmesh_gateway_attempts', 'Attempts on a fault domain by outcome');
   const failovers = meter.createCounter('authmesh_gateway_failovers', { description: 'Attempts the gateway moved on from, by domain and reason' });
@@ -65,22 +68,26 @@ export function attemptTelemetry(domains: readonly FaultDomain[]): AttemptObserv
       });
     },
     begin(start: AttemptStart): AttemptScope {
-      const span = tracer.startSpan('authmesh.attempt', {
-        attributes: {
-          'authmesh.fault_domain': start.domain,
-          'authmesh.breaker.state': start.breaker,
-          'authmesh.attempt': start.attempt,
-          'rpc.method': start.method,
-        },
-      });
-      const ctx = trace.setSpan(context.active(), span);
+      // Telemetry off: the attempt runs in the caller's context, with no span that would go nowhere.
+      const traced = tracingActive(TRACER);
+      const span = traced
+        ? tracer.startSpan('authmesh.attempt', {
+            attributes: {
+              'authmesh.fault_domain': start.domain,
+              'authmesh.breaker.state': start.breaker,
+              'authmesh.attempt': start.attempt,
+              'rpc.method': start.method,
+            },
+          })
+        : NO_SPAN;
+      const ctx = traced ? trace.setSpan(context.active(), span) : undefined;
       return {
-        run: (call) => context.with(ctx, call),
+        run: (call) => (ctx === undefined ? call() : context.with(ctx, call)),
         end(end: AttemptEnd) {
           const count = attemptCount(start.domain, end.outcome);
           count.n += 1;
           duration.record(end.ms / 1000, count.labels);
-          span.setAttributes(endAttributes(end));
+          if (traced) span.setAttributes(endAttributes(end));
           if (end.outcome === 'fault' || end.outcome === 'refused') {
             failovers.add(1, { fault_domain: start.domain, reason: end.reason });
             span.setStatus({ code: SpanStatusCode.ERROR, message: end.details });

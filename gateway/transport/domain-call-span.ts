@@ -3,8 +3,10 @@ import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context
 import { status } from '@grpc/grpc-js';
 import type { BackendError } from '../routing/token-backend.js';
 import { methodPath, TOKEN_METHODS, TOKEN_SERVICE_NAME, wireMethodName, type TokenMethod } from '../pass-through.js';
+import { NO_SPAN, tracingActive } from '../../lib/telemetry/tracing-active.js';
 
-const tracer = trace.getTracer('authmesh-gateway');
+const TRACER = 'authmesh-gateway';
+const tracer = trace.getTracer(TRACER);
 
 /** `server.address` and `server.port` of `host:port` (`[v6]:port` too). */
 export function serverAttributes(address: string): { 'server.address': string; 'server.port'?: number } {
@@ -46,6 +48,7 @@ export class DomainCallSpans {
   /** Starts the span of one call, child of the active context (the gateway's attempt span). */
   start(method: TokenMethod): DomainCallSpan {
     const parent = context.active();
+    if (!tracingActive(TRACER)) return { span: NO_SPAN, context: parent };
     const { name, options } = this.starts[method];
     const span = tracer.startSpan(name, options, parent);
     return { span, context: span.isRecording() ? trace.setSpan(parent, span) : parent };
