@@ -59,9 +59,11 @@ const QUERY_OF_DEATH_CODES: ReadonlySet<status> = new Set([status.INTERNAL, stat
  * gets company from the next domain and the first answer wins.
  */
 export class FailoverCall implements HedgeTarget {
-  private readonly said: string[];
+  /** What each domain said, made on the first thing to say (most calls have none). */
+  private saidList: string[] | undefined;
   /** What the caller is told: `said` without the domains' own error text. */
-  private readonly told: string[];
+  private toldList: string[] | undefined;
+  private readonly skipped: RoutePlan['skipped'];
   private readonly order: readonly string[];
   private readonly inflight = new Map<number, Promise<Settled>>();
   private readonly call: CallState = { answered: false };
@@ -72,6 +74,7 @@ export class FailoverCall implements HedgeTarget {
   private suspect: status | undefined;
   /** Wakes {@link firstToSettle} when the hedging delay passes; set while it waits with one armed. */
   private wake: ((hedge: typeof HEDGE) => void) | undefined;
+  private hedgeTicket = 0;
 
   constructor(
     private readonly host: CallHost,
@@ -80,8 +83,15 @@ export class FailoverCall implements HedgeTarget {
     plan: RoutePlan,
   ) {
     this.order = plan.order;
-    this.said = plan.skipped.map((s) => `${s.name}: ${s.why}`);
-    this.told = [...this.said];
+    this.skipped = plan.skipped;
+  }
+
+  private get said(): string[] {
+    return (this.saidList ??= this.skipped.map((s) => `${s.name}: ${s.why}`));
+  }
+
+  private get told(): string[] {
+    return (this.toldList ??= this.skipped.map((s) => `${s.name}: ${s.why}`));
   }
 
   /** Runs the call to its answer, its caller error, or the failure nobody could answer. */
@@ -90,6 +100,7 @@ export class FailoverCall implements HedgeTarget {
     this.startNext();
     while (this.inflight.size > 0) {
       const first = await this.firstToSettle();
+      this.stopHedge();
       if (first === HEDGE) {
         this.startNext();
         continue;
@@ -133,7 +144,7 @@ export class FailoverCall implements HedgeTarget {
    * and whichever answers first is taken. The slow attempt keeps running until its own timeout, so
    * its breaker still learns that the domain hangs.
    */
-  private async firstToSettle(): Promise<Settled | typeof HEDGE> {
+  private firstToSettle(): Promise<Settled | typeof HEDGE> {
     const hedges = this.next < this.order.length ? this.host.hedges : undefined;
     if (hedges === undefined && this.inflight.size === 1) {
       // One attempt out and nothing to race it against.
@@ -143,12 +154,15 @@ export class FailoverCall implements HedgeTarget {
       for (const attempt of this.inflight.values()) void attempt.then(resolve);
       if (hedges !== undefined) this.wake = resolve;
     });
-    if (hedges === undefined) return waiting;
-    const ticket = hedges.schedule(this);
-    const first = await waiting;
+    if (hedges !== undefined) this.hedgeTicket = hedges.schedule(this);
+    return waiting;
+  }
+
+  /** The wait {@link firstToSettle} started is over: its hedging delay no longer matters. */
+  private stopHedge(): void {
+    if (this.wake === undefined) return;
     this.wake = undefined;
-    hedges.cancel(ticket, this);
-    return first;
+    this.host.hedges?.cancel(this.hedgeTicket, this);
   }
 
   hedgeDue(): void {

@@ -119,9 +119,9 @@ export class Failover implements Forwarder {
       const reply = await scope.run(() =>
         domain.breaker.fire(req.method, req.bytes, {
           deadline: started + Math.min(left, this.attemptTimeoutMs),
-          ...(req.metadata === undefined ? {} : { metadata: req.metadata }),
-          ...(req.signal === undefined ? {} : { signal: req.signal }),
-          ...(suspect === undefined ? {} : { sameFailureIsTheRequests: suspect }),
+          metadata: req.metadata,
+          signal: req.signal,
+          sameFailureIsTheRequests: suspect,
         }),
       );
       domain.stats.recordRequest();
