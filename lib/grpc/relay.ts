@@ -13,6 +13,9 @@ import { decodeInHandler, malformedRequest } from './decode-in-handler.js';
 import { reusingEncoder } from './reusing-encoder.js';
 import type { ServiceBinding } from './serve.js';
 import { toStatus } from './status-map.js';
+import { NO_SPAN, tracingActive } from '../telemetry/tracing-active.js';
+
+const TRACER = 'authmesh-relay';
 
 /** Fully qualified name of the relay service, for grpc.health.v1. */
 export const RELAY_SERVICE_NAME = 'authmesh.relay.v1.TokenRelayService';
@@ -95,7 +98,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
     const method = def.path.slice(def.path.lastIndexOf('/') + 1);
     methods.set(method, { name: def.path.slice(1), method, definition: def, handler: handler as handleUnaryCall<unknown, unknown> });
   }
-  const tracer = trace.getTracer('authmesh-relay');
+  const tracer = trace.getTracer(TRACER);
   const [serviceName] = target.name.split('/');
 
   const relay = (stream: RelayCall): void => {
@@ -167,9 +170,10 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       const deadline = req.timeoutMs > 0 ? Date.now() + req.timeoutMs : Infinity;
       const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
       pending.set(req.id, call);
-      const carrier = req.metadata;
-      const parent = propagation.extract(context.active(), carrier);
-      const span = tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': m.method, 'authmesh.relayed': true } }, parent);
+      // Telemetry off: the handler runs as it is, with no span or context that would go nowhere.
+      const traced = tracingActive(TRACER);
+      const parent = traced ? propagation.extract(context.active(), req.metadata) : undefined;
+      const span = parent === undefined ? NO_SPAN : tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': m.method, 'authmesh.relayed': true } }, parent);
       const callback = (err: Partial<ServiceError> | null, value?: unknown, trailer?: Metadata): void => {
         let res: RelayResponse;
         if (err !== null && err !== undefined) {
@@ -188,7 +192,8 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
         answer(res, call);
       };
       try {
-        context.with(trace.setSpan(parent, span), () => m.handler(call as never, callback as never));
+        if (parent === undefined) m.handler(call as never, callback as never);
+        else context.with(trace.setSpan(parent, span), () => m.handler(call as never, callback as never));
       } catch (err) {
         callback({ code: status.INTERNAL, details: `handler failed: ${(err as Error).message}` });
       }
