@@ -130,17 +130,16 @@ export class FailoverCall {
    * and whichever answers first is taken. The slow attempt keeps running until its own timeout, so
    * its breaker still learns that the domain hangs.
    */
-  private async firstToSettle(): Promise<Settled | typeof HEDGE> {
+  private firstToSettle(): Promise<Settled | typeof HEDGE> {
     const hedge = this.host.hedgeAfterMs > 0 && this.next < this.order.length ? delay(this.host.hedgeAfterMs) : undefined;
     if (hedge === undefined && this.inflight.size === 1) {
-      // The usual call: one attempt out and nothing to race it against.
+      // The usual call: one attempt out and nothing to race it against; its own promise, so the
+      // loop resumes in the turn it settles.
       return this.inflight.values().next().value!;
     }
     const racers: Promise<Settled | typeof HEDGE>[] = [...this.inflight.values()];
     if (hedge !== undefined) racers.push(hedge.fired);
-    const first = await Promise.race(racers);
-    hedge?.cancel();
-    return first;
+    return race(racers, hedge);
   }
 
   /** The caller's result when this attempt's end decides the call; undefined when the call goes on. */
@@ -211,6 +210,13 @@ function callerTrailers(from: Metadata | undefined, domain: string | undefined, 
 
 function failure(code: status, details: string, attempts: number): ForwardResult {
   return { ok: false, code, details, trailers: callerTrailers(undefined, undefined, attempts), attempts };
+}
+
+/** The first of `racers` to settle (none rejects), with the hedge's timer cancelled after. */
+async function race(racers: Promise<Settled | typeof HEDGE>[], hedge: { cancel(): void } | undefined): Promise<Settled | typeof HEDGE> {
+  const first = await Promise.race(racers);
+  hedge?.cancel();
+  return first;
 }
 
 /** A timer as a promise that resolves to {@link HEDGE}; cancel it once it is no longer needed. */
