@@ -80,15 +80,15 @@ function formComponent(raw: string): string | undefined {
 }
 
 /**
- * Calls `each` with every name and value of an `application/x-www-form-urlencoded` body, in order,
- * as `URLSearchParams` would give them. The body is split and decoded in place; a body with a
- * percent sequence `decodeURIComponent` refuses (`%zz`, bytes that are not UTF-8), where the
- * WHATWG parser keeps the text or puts U+FFFD, is read by `URLSearchParams` itself.
+ * Every name and value of an `application/x-www-form-urlencoded` body, in order, as
+ * `URLSearchParams` would give them, flat (`[name, value, name, value, ...]`). The body is split
+ * and decoded in place; a body with a percent sequence `decodeURIComponent` refuses (`%zz`, bytes
+ * that are not UTF-8), where the WHATWG parser keeps the text or puts U+FFFD, is read by
+ * `URLSearchParams` itself.
  */
-export function forEachFormParameter(body: string, each: (name: string, value: string) => void): void {
+export function formParameters(body: string): string[] {
   const pairs: string[] = [];
-  const start = body.startsWith('?') ? 1 : 0;
-  for (let at = start; at <= body.length; ) {
+  for (let at = body.startsWith('?') ? 1 : 0; at <= body.length; ) {
     let end = body.indexOf('&', at);
     if (end === -1) end = body.length;
     if (end > at) {
@@ -96,15 +96,12 @@ export function forEachFormParameter(body: string, each: (name: string, value: s
       const split = eq === -1 || eq > end ? end : eq;
       const name = formComponent(body.slice(at, split));
       const value = split === end ? '' : formComponent(body.slice(split + 1, end));
-      if (name === undefined || value === undefined) {
-        for (const [n, v] of new URLSearchParams(body)) each(n, v);
-        return;
-      }
+      if (name === undefined || value === undefined) return [...new URLSearchParams(body)].flat();
       pairs.push(name, value);
     }
     at = end + 1;
   }
-  for (let i = 0; i < pairs.length; i += 2) each(pairs[i]!, pairs[i + 1]!);
+  return pairs;
 }
 
 /**
@@ -119,13 +116,15 @@ function readForm(body: string): Partial<Record<Field, string>> | Field {
   };
   let seen = 0;
   let repeated = 0;
-  forEachFormParameter(body, (name, value) => {
+  const pairs = formParameters(body);
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = pairs[i]!;
     const bit = FIELD_BIT.get(name);
-    if (bit === undefined) return;
+    if (bit === undefined) continue;
     if ((seen & bit) !== 0) repeated |= bit;
     seen |= bit;
-    if (value !== '') form[name as Field] = value;
-  });
+    if (pairs[i + 1] !== '') form[name as Field] = pairs[i + 1];
+  }
   return repeated === 0 ? form : FIELDS.find((_, i) => (repeated & (1 << i)) !== 0)!;
 }
 
