@@ -1,7 +1,7 @@
 /**
  * Where the gateway's HTTPS front spends its time on client_secret_post, measured with h2load --h1:
- *   node dist/bench/https-probe.js [--connections 64] [--seconds 8] [--rounds 1] [--rate N] [--floor] [--oidc]
- *        [--prof gateway-eastus|regional-eastus|https-floor] [--top 40]
+ *   node dist/bench/https-probe.js [--connections 64] [--seconds 8] [--rounds 1] [--rate N] [--floor] [--front-floor] [--oidc]
+ *        [--prof gateway-eastus|regional-eastus|https-floor|https-front-floor] [--top 40]
  * Starts global, regional and gateway (2 channels, relay) with the HTTPS front and its
  * development certificate, registers one workload with a client secret, then runs h2load --h1
  * (one request in flight per connection) against the token endpoint and prints calls/s and, per
@@ -11,7 +11,10 @@
  * when it is less busy).
  * With --floor, a bare node:https server with the same certificate and TLS options answering the
  * gateway's sampled token response (bench/anchors/https-floor.ts) runs in the same rounds,
- * interleaved: what node's HTTP/1.1 + TLS costs on its own. With --oidc, node-oidc-provider's
+ * interleaved: what node's HTTP/1.1 + TLS costs on its own. With --front-floor, the gateway's
+ * HTTPS front itself in a process of its own, answering each token request at once with the
+ * sampled token instead of forwarding it (bench/anchors/https-front-floor.ts): the front's own
+ * code over the floor, without the failover loop, the relay and regional. With --oidc, node-oidc-provider's
  * client_secret_post over plain HTTP/1.1 (bench/anchors/oidc-peer.ts, as in `make bench`) runs in
  * the same rounds, so the two compare on the same machine minute. With --prof, that process runs with
  * --cpu-prof and its hottest functions are printed. 127.0.0.1 only; bounded in time.
@@ -71,6 +74,7 @@ async function main(argv: string[]): Promise<void> {
   const profEnv = (name: string): Record<string, string> => (prof === name ? { AUTHMESH_NODE_FLAGS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {});
   const mesh = new TestMesh();
   let floor: SpawnedService | undefined;
+  let frontFloor: SpawnedService | undefined;
   let peer: SpawnedService | undefined;
   try {
     await startProbeDomains(mesh, profEnv('regional-eastus'));
@@ -94,12 +98,18 @@ async function main(argv: string[]): Promise<void> {
     const targets: SuiteTarget[] = [
       { name: 'https-front', description: 'gateway HTTPS front → regional, client_secret_post', url, body, headers: FORM, h1: true, grpc: false, pids: { gateway: gw, regional } },
     ];
+    const responseFile = path.join(mesh.dir, 'floor-response.json');
+    fs.writeFileSync(responseFile, JSON.stringify(first));
     if (argv.includes('--floor') || prof === 'https-floor') {
-      const responseFile = path.join(mesh.dir, 'floor-response.json');
-      fs.writeFileSync(responseFile, JSON.stringify(first));
       floor = spawnService('https-floor', 'bench/anchors/https-floor.js', ['--data-dir', gatewayDir, '--response', responseFile], profEnv('https-floor'));
       const floorAddr = await listening(floor);
       targets.push({ name: 'floor', description: 'bare node:https, same certificate and body', url: `https://${floorAddr}/token`, body, headers: FORM, h1: true, grpc: false, pids: { floor: floor.pid } });
+    }
+    if (argv.includes('--front-floor') || prof === 'https-front-floor') {
+      frontFloor = spawnService('https-front-floor', 'bench/anchors/https-front-floor.js', ['--data-dir', gatewayDir, '--response', responseFile], profEnv('https-front-floor'));
+      const frontAddr = await listening(frontFloor);
+      const frontUrl = `https://${frontAddr}/${w.tenantId}/oauth2/v2.0/token`;
+      targets.push({ name: 'front-floor', description: 'the HTTPS front answering at once, no domain', url: frontUrl, body, headers: FORM, h1: true, grpc: false, pids: { 'front-floor': frontFloor.pid } });
     }
     if (argv.includes('--oidc')) {
       const jwk = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
@@ -115,9 +125,11 @@ async function main(argv: string[]): Promise<void> {
       console.log(`${row.name}: ${Math.round(row.rps.median)} calls/s (median), mean ${row.meanMs.median} ms, not 2xx ${row.failed}; CPU µs/call ${JSON.stringify(row.cpuUsPerCall)}; busy % ${JSON.stringify(row.busyPct)}`);
     }
     if (prof === 'https-floor') await floor?.stop(10_000);
+    else if (prof === 'https-front-floor') await frontFloor?.stop(10_000);
     else if (prof !== '') await mesh.procs.get(prof)?.stop(10_000);
   } finally {
     await floor?.stop(3000);
+    await frontFloor?.stop(3000);
     await peer?.stop(3000);
     await mesh.stop();
   }

@@ -99,11 +99,14 @@ export function noteForwardFailure(outcome: CallOutcome | undefined, r: Extract<
   outcome.faultDomain = r.domain ?? '';
 }
 
+/** The content type of every JSON answer. */
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** Writes a JSON body with the given status and headers. */
 export function sendJson(res: ServerResponse, statusCode: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(statusCode, {
-    'content-type': 'application/json; charset=utf-8',
+    'content-type': JSON_CONTENT_TYPE,
     'content-length': String(Buffer.byteLength(text)),
     'x-content-type-options': 'nosniff',
     ...headers,

@@ -69,6 +69,41 @@ function request(tenantId: string, scope: string, clientId: string, auth: { clie
 /** Each field's bit in {@link readForm}'s masks. */
 const FIELD_BIT: ReadonlyMap<string, number> = new Map(FIELDS.map((f, i) => [f, 1 << i]));
 
+/** One name or value of a form: `+` is a space, then percent-decoded; undefined when a sequence is not valid UTF-8 percent-encoding. */
+function formComponent(raw: string): string | undefined {
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every name and value of an `application/x-www-form-urlencoded` body, in order, as
+ * `URLSearchParams` would give them, flat (`[name, value, name, value, ...]`). The body is split
+ * and decoded in place; a body with a percent sequence `decodeURIComponent` refuses (`%zz`, bytes
+ * that are not UTF-8), where the WHATWG parser keeps the text or puts U+FFFD, is read by
+ * `URLSearchParams` itself.
+ */
+export function formParameters(body: string): string[] {
+  const pairs: string[] = [];
+  for (let at = body.startsWith('?') ? 1 : 0; at <= body.length; ) {
+    let end = body.indexOf('&', at);
+    if (end === -1) end = body.length;
+    if (end > at) {
+      const eq = body.indexOf('=', at);
+      const split = eq === -1 || eq > end ? end : eq;
+      const name = formComponent(body.slice(at, split));
+      const value = split === end ? '' : formComponent(body.slice(split + 1, end));
+      if (name === undefined || value === undefined) return [...new URLSearchParams(body)].flat();
+      pairs.push(name, value);
+    }
+    at = end + 1;
+  }
+  return pairs;
+}
+
 /**
  * The fields of the form in one pass over its parameters (others are ignored), empty values left
  * out; or the name of the first field in {@link FIELDS} order that is repeated, when one is (RFC
@@ -81,12 +116,14 @@ function readForm(body: string): Partial<Record<Field, string>> | Field {
   };
   let seen = 0;
   let repeated = 0;
-  for (const [name, value] of new URLSearchParams(body)) {
+  const pairs = formParameters(body);
+  for (let i = 0; i < pairs.length; i += 2) {
+    const name = pairs[i]!;
     const bit = FIELD_BIT.get(name);
     if (bit === undefined) continue;
     if ((seen & bit) !== 0) repeated |= bit;
     seen |= bit;
-    if (value !== '') form[name as Field] = value;
+    if (pairs[i + 1] !== '') form[name as Field] = pairs[i + 1];
   }
   return repeated === 0 ? form : FIELDS.find((_, i) => (repeated & (1 << i)) !== 0)!;
 }

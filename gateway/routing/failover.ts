@@ -89,14 +89,23 @@ export class Failover implements Forwarder {
     };
   }
 
-  /** Routes one call: plans from the current snapshot, sends the probes and refreshes it asks for, then runs the call's loop. */
-  async forward(req: ForwardRequest): Promise<ForwardResult> {
-    const deadline = req.deadline ?? this.clock.now() + this.defaultDeadlineMs;
-    const plan = this.plan();
-    this.observer.planned?.(plan.order, plan.skipped);
-    for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
-    for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
-    return new FailoverCall(this.host, req, deadline, plan).run();
+  /**
+   * Routes one call: plans from the current snapshot, sends the probes and refreshes it asks for,
+   * then runs the call's loop. Not an async function: the loop's own promise is handed back as it
+   * is (an async function returning it would settle two microtask turns later), and a throw while
+   * planning rejects it as before.
+   */
+  forward(req: ForwardRequest): Promise<ForwardResult> {
+    try {
+      const deadline = req.deadline ?? this.clock.now() + this.defaultDeadlineMs;
+      const plan = this.plan();
+      this.observer.planned?.(plan.order, plan.skipped);
+      for (const name of plan.probes) this.probe(this.byName.get(name)!, req);
+      for (const name of plan.refreshes) this.refresh(this.byName.get(name)!, req, plan.refreshWithinMs);
+      return new FailoverCall(this.host, req, deadline, plan).run();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Stops hedging (at shutdown, once no call is taken any more). */

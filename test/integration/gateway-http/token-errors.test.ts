@@ -51,6 +51,27 @@ describe('gateway HTTPS token endpoint errors', function () {
     assert.equal(r.headers.get('authmesh-fault-domain'), 'regional/eastus');
   });
 
+  it('answers a token as RFC 6749 JSON with its length, content type, no-store, nosniff and the mesh headers', async () => {
+    // A percent-encoded scope and a '+' for a space in an ignored parameter: the form as browsers and SDKs send it.
+    const res = await h.fetch(h.tokenUrl, { method: 'POST', headers: FORM, body: `${secretForm().toString()}&note=a+b%20c` });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const body = JSON.parse(text) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(body), ['access_token', 'token_type', 'expires_in', 'refresh_in']);
+    assert.equal(typeof body.access_token, 'string');
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(typeof body.expires_in, 'number');
+    assert.ok((body.expires_in as number) > 0);
+    assert.equal(typeof body.refresh_in, 'number');
+    assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.equal(res.headers.get('content-length'), String(Buffer.byteLength(text)));
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('pragma'), 'no-cache');
+    assert.equal(res.headers.get('authmesh-fault-domain'), 'regional/eastus');
+    assert.equal(res.headers.get('authmesh-attempts'), '1');
+  });
+
   it('answers 415 invalid_request when the body is JSON', async () => {
     const r = await post(JSON.stringify(Object.fromEntries(secretForm())), { 'content-type': 'application/json' });
     assertError(r, 415, 'invalid_request');

@@ -73,6 +73,17 @@ describe('Failover', () => {
   let ctx: ReturnType<typeof build>;
   afterEach(() => ctx?.done());
 
+  it('rejects the call, not throwing at the caller, when no route can be planned', async () => {
+    ctx = build();
+    const broken = { current: (): never => { throw new Error('no snapshot'); } } as unknown as SnapshotSource;
+    const failover = new Failover(ctx.domains, broken, ctx.budget, ctx.clock);
+    let call: Promise<ForwardResult> | undefined;
+    assert.doesNotThrow(() => {
+      call = failover.forward({ method: 'acquireToken', bytes: BYTES });
+    });
+    await assert.rejects(call!, /no snapshot/);
+  });
+
   it('answers from the home regional with its bytes and trailers plus fault domain and attempts', async () => {
     ctx = build();
     ctx.backends[0]!.set({ kind: 'answer', trailers: { 'authmesh-data-age-ms': '40' } });
