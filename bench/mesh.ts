@@ -48,6 +48,10 @@ export interface BenchMeshOptions {
   log: (line: string) => void;
   /** 127.0.0.1:port for the gateway's HTTPS front (development certificate); none when absent. */
   httpListen?: string;
+  /** The mesh to start on (a probe's, to profile a process); a new one when absent. */
+  mesh?: TestMesh;
+  /** Extra environment of a process by name (AUTHMESH_NODE_FLAGS for --cpu-prof, say). */
+  env?: (name: string) => Record<string, string>;
 }
 
 /**
@@ -55,17 +59,20 @@ export interface BenchMeshOptions {
  * `workloads` registered workloads, each holding one assertion it reuses as SDKs do.
  */
 export class BenchMesh {
-  readonly mesh = new TestMesh();
+  readonly mesh: TestMesh;
   workloads: TestWorkload[] = [];
   /** Pre-encoded request of each workload with its reused assertion. */
   warmRequests: Buffer[] = [];
 
-  constructor(private readonly opts: BenchMeshOptions) {}
+  constructor(private readonly opts: BenchMeshOptions) {
+    this.mesh = opts.mesh ?? new TestMesh();
+  }
 
   async start(): Promise<void> {
     const { mesh, opts } = this;
-    await mesh.startGlobal(['--log-level', 'info', '--backup-interval', '0']);
-    await mesh.startRegional('eastus', ['--usage-interval', '1s']);
+    const env = (name: string): Record<string, string> => opts.env?.(name) ?? {};
+    await mesh.startGlobal(['--log-level', 'info', '--backup-interval', '0'], env('global'));
+    await mesh.startRegional('eastus', ['--usage-interval', '1s'], env('regional-eastus'));
     const started = Date.now();
     await mesh.seedTenant();
     const queue = Array.from({ length: opts.workloads }, (_, i) => i);
@@ -96,7 +103,7 @@ export class BenchMesh {
       gatewayArgs.push('--backup', mesh.address('backup'), '--backup-token-file', files.meshTokenFile);
     }
     if (opts.httpListen !== undefined) gatewayArgs.push('--http-listen', opts.httpListen);
-    await mesh.startGateway('eastus', gatewayArgs);
+    await mesh.startGateway('eastus', gatewayArgs, env('gateway-eastus'));
   }
 
   /** The mesh token gateways present to the backup domain. */
