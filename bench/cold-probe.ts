@@ -15,7 +15,7 @@ import { freePort } from '../test/support/free-port.js';
 import type { TestWorkload } from '../test/support/mesh-harness.js';
 import { closedLoopInWorker } from './load-generator.js';
 import { machineTicks } from './proc-stat.js';
-import { ACQUIRE_PATH, assertionSigner, BenchMesh } from './mesh.js';
+import { ACQUIRE_PATH, assertionSigner, authenticateEach, BenchMesh } from './mesh.js';
 import { runProbe, startTokenPath, type ProbeStart } from './probe-mesh.js';
 
 async function main(argv: string[]): Promise<void> {
@@ -32,6 +32,9 @@ async function main(argv: string[]): Promise<void> {
     if (shape !== 'probe') throw new Error(`--mesh: probe or bench, not ${shape}`);
     await startTokenPath(mesh, env, ['--channels', arg('channels', '2')]);
     for (let i = 0; i < count; i++) workloads.push(await mesh.addWorkload(`cold-${i}`));
+    // As the bench's mesh does: every workload in regional's cache before the first round, which
+    // a short warm-up through the gateway does not reach with a thousand of them.
+    await authenticateEach(mesh, workloads);
   };
   await runProbe(argv, start, async (mesh, arg) => {
     const concurrency = Number(arg('concurrency', '64'));

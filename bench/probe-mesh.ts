@@ -12,7 +12,7 @@ import { argReader } from './proc-stat.js';
  * --cpu-prof); `gatewayArgs` are added to the gateway's flags.
  */
 export async function startTokenPath(mesh: TestMesh, env: (name: string) => Record<string, string>, gatewayArgs: string[] = []): Promise<void> {
-  await startProbeDomains(mesh, env('regional-eastus'));
+  await startProbeDomains(mesh, env('regional-eastus'), env('global'));
   await mesh.start('gateway-eastus', 'gateway/main.js', (port) => [
     '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--regional', mesh.address('regional-eastus'), '--global', mesh.address('global'), ...gatewayArgs,
   ], env('gateway-eastus'));
