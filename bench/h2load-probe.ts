@@ -11,12 +11,12 @@
 import { GRPC_HEADERS, grpcFrame, h2loadPath, H2LOAD_HINT, sampleGrpcStatus } from './h2load.js';
 import { runSuite, type SuiteTarget } from './h2load-suite.js';
 import { ACQUIRE_PATH, requestBytes } from './mesh.js';
-import { runProbe } from './probe-mesh.js';
+import { runProbe, tokenPath } from './probe-mesh.js';
 
 async function main(argv: string[]): Promise<void> {
   const bin = h2loadPath();
   if (bin === undefined) throw new Error(H2LOAD_HINT);
-  await runProbe(argv, (arg) => ['--channels', arg('channels', '2'), '--transport', arg('transport', 'relay')], async (mesh, arg) => {
+  await runProbe(argv, tokenPath((arg) => ['--channels', arg('channels', '2'), '--transport', arg('transport', 'relay')]), async (mesh, arg) => {
     const levels = arg('in-flight', '64').split(',').filter((l) => l !== '').map(Number);
     const seconds = Number(arg('seconds', '8'));
     const w = await mesh.addWorkload('probe');

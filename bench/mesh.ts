@@ -18,10 +18,10 @@ export function requestBytes(w: Pick<TestWorkload, 'tenantId' | 'clientId'>, ass
 
 /**
  * Starts global and regional eastus as the probes run them (no backup, default flags), regional
- * with `regionalEnv` (say, `--cpu-prof`), and reads the admin token.
+ * with `regionalEnv` (say, `--cpu-prof`) and global with `globalEnv`, and reads the admin token.
  */
-export async function startProbeDomains(mesh: TestMesh, regionalEnv: Record<string, string> = {}): Promise<void> {
-  await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')]);
+export async function startProbeDomains(mesh: TestMesh, regionalEnv: Record<string, string> = {}, globalEnv: Record<string, string> = {}): Promise<void> {
+  await mesh.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(mesh.dir, 'global')], globalEnv);
   mesh.adminToken = fs.readFileSync(path.join(mesh.dir, 'global', 'admin-token'), 'utf8').trim();
   await mesh.start('regional-eastus', 'services/regional/main.js', (port) => [
     '--region', 'eastus', '--listen', `127.0.0.1:${port}`, '--global', mesh.address('global'),
@@ -41,6 +41,19 @@ export function assertionSigner(w: TestWorkload): AssertionSigner {
   };
 }
 
+/**
+ * Each workload authenticates once directly at regional eastus, 50 at a time, so regional holds
+ * every one in its cache before a measurement (a miss asks global).
+ */
+export async function authenticateEach(mesh: TestMesh, workloads: TestWorkload[]): Promise<void> {
+  const regional = mesh.tokenClient('regional-eastus');
+  for (let i = 0; i < workloads.length; i += 50) {
+    const batch = await Promise.all(workloads.slice(i, i + 50).map((w) => acquire(regional, w)));
+    const bad = batch.find((b) => b.error !== undefined);
+    if (bad) throw new Error(`warm-up call failed: ${bad.error?.code} ${bad.error?.details}`);
+  }
+}
+
 export interface BenchMeshOptions {
   workloads: number;
   backup: boolean;
@@ -48,6 +61,10 @@ export interface BenchMeshOptions {
   log: (line: string) => void;
   /** 127.0.0.1:port for the gateway's HTTPS front (development certificate); none when absent. */
   httpListen?: string;
+  /** The mesh to start on (a probe's, to profile a process); a new one when absent. */
+  mesh?: TestMesh;
+  /** Extra environment of a process by name (AUTHMESH_NODE_FLAGS for --cpu-prof, say). */
+  env?: (name: string) => Record<string, string>;
 }
 
 /**
@@ -55,17 +72,20 @@ export interface BenchMeshOptions {
  * `workloads` registered workloads, each holding one assertion it reuses as SDKs do.
  */
 export class BenchMesh {
-  readonly mesh = new TestMesh();
+  readonly mesh: TestMesh;
   workloads: TestWorkload[] = [];
   /** Pre-encoded request of each workload with its reused assertion. */
   warmRequests: Buffer[] = [];
 
-  constructor(private readonly opts: BenchMeshOptions) {}
+  constructor(private readonly opts: BenchMeshOptions) {
+    this.mesh = opts.mesh ?? new TestMesh();
+  }
 
   async start(): Promise<void> {
     const { mesh, opts } = this;
-    await mesh.startGlobal(['--log-level', 'info', '--backup-interval', '0']);
-    await mesh.startRegional('eastus', ['--usage-interval', '1s']);
+    const env = (name: string): Record<string, string> => opts.env?.(name) ?? {};
+    await mesh.startGlobal(['--log-level', 'info', '--backup-interval', '0'], env('global'));
+    await mesh.startRegional('eastus', ['--usage-interval', '1s'], env('regional-eastus'));
     const started = Date.now();
     await mesh.seedTenant();
     const queue = Array.from({ length: opts.workloads }, (_, i) => i);
@@ -80,12 +100,7 @@ export class BenchMesh {
     opts.log(`registered ${opts.workloads} workloads in ${Date.now() - started} ms`);
     // Every workload authenticates once through regional, so it is cached there and counts as
     // recently used for the backup snapshot.
-    const regional = mesh.tokenClient('regional-eastus');
-    for (let i = 0; i < out.length; i += 50) {
-      const batch = await Promise.all(out.slice(i, i + 50).map((w) => acquire(regional, w)));
-      const bad = batch.find((b) => b.error !== undefined);
-      if (bad) throw new Error(`warm-up call failed: ${bad.error?.code} ${bad.error?.details}`);
-    }
+    await authenticateEach(mesh, out);
     const gatewayArgs = ['--channels', String(opts.gatewayChannels), '--log-level', 'info'];
     if (opts.backup) {
       await new Promise((r) => setTimeout(r, 1500)); // one usage report from regional
@@ -96,7 +111,7 @@ export class BenchMesh {
       gatewayArgs.push('--backup', mesh.address('backup'), '--backup-token-file', files.meshTokenFile);
     }
     if (opts.httpListen !== undefined) gatewayArgs.push('--http-listen', opts.httpListen);
-    await mesh.startGateway('eastus', gatewayArgs);
+    await mesh.startGateway('eastus', gatewayArgs, env('gateway-eastus'));
   }
 
   /** The mesh token gateways present to the backup domain. */

@@ -1,4 +1,4 @@
-import { constants as cryptoConstants, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
+import { constants as cryptoConstants, createPublicKey, verify as verifySignature, type KeyObject, type VerifyKeyObjectInput, type VerifyPublicKeyInput } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Credential, Identity } from '../../gen/authmesh/directory/v1/directory.js';
 import { CredentialKind } from '../../gen/authmesh/directory/v1/directory.js';
@@ -135,6 +135,53 @@ export interface VerifiedAssertion {
   x5t: string | undefined;
 }
 
+/** What checkAssertion decided before any signature is checked: the credentials to try, in order. */
+interface AssertionPlan {
+  parsed: ParsedAssertion;
+  alg: string;
+  now: number;
+  kid: string | undefined;
+  x5t: string | undefined;
+  /** The credential the header names (checked against its validity window), or undefined. */
+  named: Credential | undefined;
+  /** Without a named one: the client's current certificate credentials, tried in order where their key fits `alg`. */
+  candidates: Credential[];
+}
+
+/** The header checks and the choice of credentials, shared by the synchronous and pool forms. */
+function planAssertion(assertion: string, identity: Identity, ctx: AssertionContext): AssertionPlan {
+  const parsed = parseAssertion(assertion);
+  const { header } = parsed;
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !ASSERTION_ALGORITHMS.includes(alg)) {
+    throw invalidClient('client_assertion algorithm is not allowed (use ES256, RS256 or PS256)');
+  }
+  // RFC 7515 section 4.1.11: an extension the recipient must understand; none is supported here
+  // (not even RFC 7797 `b64`, which a JWT must not use).
+  if (header.crit !== undefined) throw invalidClient('client_assertion header carries "crit"; no critical extension is supported');
+  const now = ctx.clock.now();
+  const nowSeconds = Math.floor(now / 1000);
+  const kid = typeof header.kid === 'string' ? header.kid : undefined;
+  const x5t = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
+  const named = namedCredential(identity, header);
+  if (named !== undefined) {
+    checkValidity(named, nowSeconds);
+    return { parsed, alg, now, kid, x5t, named, candidates: [] };
+  }
+  const current = currentCertificates(identity, nowSeconds);
+  if (current.length === 0) throw invalidClient('client_assertion has no kid or x5t#S256 and the client has no valid certificate credential');
+  if (current.length > MAX_KIDLESS_CANDIDATES) {
+    throw invalidClient(`client_assertion has no kid or x5t#S256 and the client has more than ${MAX_KIDLESS_CANDIDATES} valid certificate credentials: send the kid header`);
+  }
+  return { parsed, alg, now, kid, x5t, named: undefined, candidates: current };
+}
+
+const noKidlessMatch = (): OAuthError =>
+  invalidClient('client_assertion has no kid or x5t#S256 and its signature verifies with none of the client\'s valid certificate credentials');
+
+/** Another credential's key (a kid-less search tries the next); any other failure is the assertion's own. */
+const isSignatureMismatch = (err: unknown): boolean => err instanceof OAuthError && err.cause instanceof SignatureMismatch;
+
 /**
  * Verifies an RFC 7523 client assertion for `identity`: `iss` = `sub` = client id, `aud` = the
  * tenant's token endpoint or its issuer identifier, `exp` and `jti` present, lifetime at most
@@ -153,39 +200,38 @@ export async function verifyAssertion(assertion: string, identity: Identity, ctx
  * claims the rest of the request needs so that nothing decodes the assertion again.
  */
 export function checkAssertion(assertion: string, identity: Identity, ctx: AssertionContext): VerifiedAssertion {
-  const parsed = parseAssertion(assertion);
-  const { header } = parsed;
-  const alg = header.alg;
-  if (typeof alg !== 'string' || !ASSERTION_ALGORITHMS.includes(alg)) {
-    throw invalidClient('client_assertion algorithm is not allowed (use ES256, RS256 or PS256)');
-  }
-  // RFC 7515 section 4.1.11: an extension the recipient must understand; none is supported here
-  // (not even RFC 7797 `b64`, which a JWT must not use).
-  if (header.crit !== undefined) throw invalidClient('client_assertion header carries "crit"; no critical extension is supported');
-  const now = ctx.clock.now();
-  const nowSeconds = Math.floor(now / 1000);
-  const kid = typeof header.kid === 'string' ? header.kid : undefined;
-  const x5t = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
-  const named = namedCredential(identity, header);
-  if (named !== undefined) {
-    checkValidity(named, nowSeconds);
-    return { credential: named, kid, x5t, ...verifyWith(parsed, alg, named, identity, ctx, now) };
-  }
-  const candidates = currentCertificates(identity, nowSeconds);
-  if (candidates.length === 0) throw invalidClient('client_assertion has no kid or x5t#S256 and the client has no valid certificate credential');
-  if (candidates.length > MAX_KIDLESS_CANDIDATES) {
-    throw invalidClient(`client_assertion has no kid or x5t#S256 and the client has more than ${MAX_KIDLESS_CANDIDATES} valid certificate credentials: send the kid header`);
-  }
-  for (const candidate of candidates) {
-    if (!keyMatchesAlgorithm(publicKeyOf(candidate), alg)) continue;
+  const plan = planAssertion(assertion, identity, ctx);
+  const { kid, x5t } = plan;
+  if (plan.named !== undefined) return { credential: plan.named, kid, x5t, ...verifyWith(plan, plan.named, identity, ctx) };
+  for (const candidate of plan.candidates) {
+    if (!keyMatchesAlgorithm(publicKeyOf(candidate), plan.alg)) continue;
     try {
-      return { credential: candidate, kid, x5t, ...verifyWith(parsed, alg, candidate, identity, ctx, now) };
+      return { credential: candidate, kid, x5t, ...verifyWith(plan, candidate, identity, ctx) };
     } catch (err) {
-      // Another credential's key: try the next. Any other failure is this assertion's own.
-      if (!(err instanceof OAuthError && err.cause instanceof SignatureMismatch)) throw err;
+      if (!isSignatureMismatch(err)) throw err;
     }
   }
-  throw invalidClient('client_assertion has no kid or x5t#S256 and its signature verifies with none of the client\'s valid certificate credentials');
+  throw noKidlessMatch();
+}
+
+/**
+ * {@link checkAssertion} with the signature checked on libuv's thread pool (node:crypto `verify`'s
+ * callback form): every check and refusal is the same, but the event loop goes on with other
+ * calls while the public-key operation runs, as {@link TokenSigner.signAsync} does for signing.
+ */
+export async function checkAssertionAsync(assertion: string, identity: Identity, ctx: AssertionContext): Promise<VerifiedAssertion> {
+  const plan = planAssertion(assertion, identity, ctx);
+  const { kid, x5t } = plan;
+  if (plan.named !== undefined) return { credential: plan.named, kid, x5t, ...(await verifyWithAsync(plan, plan.named, identity, ctx)) };
+  for (const candidate of plan.candidates) {
+    if (!keyMatchesAlgorithm(publicKeyOf(candidate), plan.alg)) continue;
+    try {
+      return { credential: candidate, kid, x5t, ...(await verifyWithAsync(plan, candidate, identity, ctx)) };
+    } catch (err) {
+      if (!isSignatureMismatch(err)) throw err;
+    }
+  }
+  throw noKidlessMatch();
 }
 
 /** Whether `key` can verify `alg`: ES256 a P-256 EC key; RS256 and PS256 an RSA key of 2048 bits or more (PS256 also an RSA-PSS key). */
@@ -196,14 +242,31 @@ function keyMatchesAlgorithm(key: KeyObject, alg: string): boolean {
   return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
 }
 
-/** The signature over the signing input with `key` under `alg` (ES256 signatures are r || s, RFC 7518 section 3.4). */
+/** node:crypto's verify options for `alg` with `key` (ES256 signatures are r || s, RFC 7518 section 3.4). */
+function verifyKey(alg: string, key: KeyObject): VerifyKeyObjectInput | VerifyPublicKeyInput {
+  if (alg === 'ES256') return { key, dsaEncoding: 'ieee-p1363' };
+  if (alg === 'PS256') return { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+  return { key, padding: cryptoConstants.RSA_PKCS1_PADDING };
+}
+
+/** The signature over the signing input with `key` under `alg`; false also when node:crypto refuses the input. */
 function signatureVerifies(parsed: ParsedAssertion, signature: Buffer, alg: string, key: KeyObject): boolean {
-  const data = Buffer.from(parsed.signingInput, 'latin1');
-  if (alg === 'ES256') return verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
-  if (alg === 'PS256') {
-    return verifySignature('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature);
+  try {
+    return verifySignature('sha256', Buffer.from(parsed.signingInput, 'latin1'), verifyKey(alg, key), signature);
+  } catch {
+    return false;
   }
-  return verifySignature('sha256', data, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
+}
+
+/** {@link signatureVerifies} on libuv's thread pool. */
+function signatureVerifiesAsync(parsed: ParsedAssertion, signature: Buffer, alg: string, key: KeyObject): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      verifySignature('sha256', Buffer.from(parsed.signingInput, 'latin1'), verifyKey(alg, key), signature, (err, ok) => resolve(err === null && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 }
 
 const invalidClaim = (claim: string, reason: 'missing' | 'check_failed' | 'invalid'): OAuthError => invalidClient(`client_assertion claim "${claim}" is invalid (${reason})`);
@@ -216,21 +279,36 @@ function numericDate(claims: JsonObject, claim: string): number | undefined {
   return value;
 }
 
-/** The signature and claim checks against one credential. */
-function verifyWith(parsed: ParsedAssertion, alg: string, credential: Credential, identity: Identity, ctx: AssertionContext, now: number): { exp: number; jti: string } {
+/** The key of `credential` and the decoded signature, once the assertion's form and the key's type are checked. */
+function signatureInput(plan: AssertionPlan, credential: Credential): { key: KeyObject; signature: Buffer } {
+  const { parsed, alg } = plan;
   const key = publicKeyOf(credential);
   const signature = base64url(parsed.encodedSignature);
   if (signature === undefined || parsed.encodedPayload.length % 4 === 1 || !BASE64URL.test(parsed.encodedPayload)) {
     throw invalidClient('client_assertion is not a well-formed JWT');
   }
   if (!keyMatchesAlgorithm(key, alg)) throw invalidClient('client_assertion algorithm does not match the credential key');
-  let verified: boolean;
-  try {
-    verified = signatureVerifies(parsed, signature, alg, key);
-  } catch {
-    verified = false;
-  }
-  if (!verified) throw invalidClient('client_assertion signature does not verify', new SignatureMismatch());
+  return { key, signature };
+}
+
+const signatureMismatch = (): OAuthError => invalidClient('client_assertion signature does not verify', new SignatureMismatch());
+
+/** The signature and claim checks against one credential. */
+function verifyWith(plan: AssertionPlan, credential: Credential, identity: Identity, ctx: AssertionContext): { exp: number; jti: string } {
+  const { key, signature } = signatureInput(plan, credential);
+  if (!signatureVerifies(plan.parsed, signature, plan.alg, key)) throw signatureMismatch();
+  return checkClaims(plan, identity, ctx);
+}
+
+/** {@link verifyWith} with the signature checked on libuv's thread pool. */
+async function verifyWithAsync(plan: AssertionPlan, credential: Credential, identity: Identity, ctx: AssertionContext): Promise<{ exp: number; jti: string }> {
+  const { key, signature } = signatureInput(plan, credential);
+  if (!(await signatureVerifiesAsync(plan.parsed, signature, plan.alg, key))) throw signatureMismatch();
+  return checkClaims(plan, identity, ctx);
+}
+
+/** The claim checks of an assertion whose signature verified. */
+function checkClaims({ parsed, now }: AssertionPlan, identity: Identity, ctx: AssertionContext): { exp: number; jti: string } {
   const claims = jsonObject(parsed.encodedPayload);
   if (claims === undefined) throw invalidClient('client_assertion is not a well-formed JWT');
   for (const claim of ['iss', 'sub', 'aud', 'jti', 'exp']) {

@@ -116,8 +116,8 @@ export class TestMesh {
     return proc;
   }
 
-  async startGlobal(extra: string[] = []): Promise<void> {
-    await this.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(this.dir, 'global'), ...extra]);
+  async startGlobal(extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
+    await this.start('global', 'services/global/main.js', (port) => ['--listen', `127.0.0.1:${port}`, '--data-dir', path.join(this.dir, 'global'), ...extra], env);
     this.adminToken = fs.readFileSync(path.join(this.dir, 'global', 'admin-token'), 'utf8').trim();
   }
 
@@ -137,17 +137,17 @@ export class TestMesh {
     return this.globals.map((g) => this.address(g)).join(',');
   }
 
-  async startRegional(region: string, extra: string[] = []): Promise<void> {
+  async startRegional(region: string, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
     await this.start(`regional-${region}`, 'services/regional/main.js', (port) => [
       '--region', region, '--listen', `127.0.0.1:${port}`, '--global', this.globalList(),
       '--mesh-token-file', writeMemberTokenFile(path.join(this.dir, 'global'), `regional-${region}`), '--data-dir', path.join(this.dir, `regional-${region}`), ...extra,
-    ]);
+    ], env);
   }
 
-  async startGateway(region: string, extra: string[] = []): Promise<void> {
+  async startGateway(region: string, extra: string[] = [], env: Record<string, string> = {}): Promise<void> {
     await this.start(`gateway-${region}`, 'gateway/main.js', (port) => [
       '--region', region, '--listen', `127.0.0.1:${port}`, '--regional', this.address(`regional-${region}`), '--global', this.globalList(), ...extra,
-    ]);
+    ], env);
   }
 
   signal(name: string, signal: NodeJS.Signals): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import crypto, { createHmac, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader } from 'jose';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
@@ -110,6 +110,25 @@ describe('issueToken', () => {
         { ...ctx, directory: rsa.directory },
       );
       assert.equal(response.tokenType, 'Bearer');
+    });
+
+    it('checks a fresh assertion\'s signature on libuv\'s thread pool (node:crypto verify with a callback), a cached one not at all', async () => {
+      const mod = crypto as unknown as { verify: (...args: unknown[]) => unknown };
+      const real = mod.verify;
+      const calls: string[] = [];
+      mod.verify = (...args: unknown[]): unknown => {
+        calls.push(typeof args[4] === 'function' ? 'pool' : 'calling thread');
+        return real(...args);
+      };
+      try {
+        ctx.assertionCache = new VerifiedAssertionCache();
+        const assertion = await sign({});
+        await withAssertion(assertion);
+        await withAssertion(assertion);
+      } finally {
+        mod.verify = real;
+      }
+      assert.deepEqual(calls, ['pool']);
     });
 
     it('accepts the same assertion again until it expires', async () => {

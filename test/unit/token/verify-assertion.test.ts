@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { constants, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import crypto, { constants, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import type { Credential, Identity } from '../../../gen/authmesh/directory/v1/directory.js';
 import { ManualClock } from '../../../lib/clock/index.js';
 import { OAuthError } from '../../../lib/errors/index.js';
 import { DEFAULT_ISSUER, verifyAssertion, type AssertionContext } from '../../../lib/token/index.js';
+import { checkAssertion, checkAssertionAsync } from '../../../lib/token/verify-assertion.js';
 import { demoWorkload, type DemoWorkload } from '../../support/memory-directory.js';
 
 const b64 = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
@@ -18,7 +20,16 @@ function jws(header: Record<string, unknown>, payload: Record<string, unknown>, 
   return `${input}.${signature.toString('base64url')}`;
 }
 
-describe('verifyAssertion (node:crypto signature and claim checks)', () => {
+type Verify = (assertion: string, identity: Identity, ctx: AssertionContext) => Promise<Credential>;
+
+/** The same checks, whichever thread runs the signature check: verifyAssertion and checkAssertion on the calling one, checkAssertionAsync on libuv's pool. */
+const forms: [string, Verify][] = [
+  ['verifyAssertion', verifyAssertion],
+  ['checkAssertion (signature on the calling thread)', async (a, i, c) => checkAssertion(a, i, c).credential],
+  ['checkAssertionAsync (signature on libuv\'s thread pool)', async (a, i, c) => (await checkAssertionAsync(a, i, c)).credential],
+];
+
+for (const [form, verifyAssertion] of forms) describe(`${form}: node:crypto signature and claim checks`, () => {
   let ec: DemoWorkload;
   let rsa: DemoWorkload;
   let clock: ManualClock;
@@ -134,5 +145,53 @@ describe('verifyAssertion (node:crypto signature and claim checks)', () => {
   it('tries a kid-less assertion against the credential whose key verifies it', async () => {
     await accepted(jws({ alg: 'ES256' }, claims(ec), ec.privateKey), ec);
     await refused(jws({ alg: 'ES256' }, claims(ec), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey), ec, /verifies with none/);
+  });
+});
+
+describe('checkAssertionAsync', () => {
+  let ec: DemoWorkload;
+  const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
+  const ctx: AssertionContext = { issuer: DEFAULT_ISSUER, clock };
+  const now = Math.floor(clock.now() / 1000);
+  before(async () => {
+    ec = await demoWorkload('ec');
+  });
+  const assertion = (header: Record<string, unknown>, jti: string): string =>
+    jws({ alg: 'ES256', ...header }, { iss: ec.clientId, sub: ec.clientId, aud: `${DEFAULT_ISSUER}/${ec.tenantId}/oauth2/v2.0/token`, iat: now, exp: now + 600, jti }, ec.privateKey);
+
+  /** Runs `body` with node:crypto's verify counted by form (with a callback or without), the real verify doing the work. */
+  async function countingVerify(body: () => Promise<void>): Promise<{ callback: number; sync: number }> {
+    const mod = crypto as unknown as { verify: (...args: unknown[]) => unknown };
+    const real = mod.verify;
+    const counts = { callback: 0, sync: 0 };
+    mod.verify = (...args: unknown[]): unknown => {
+      if (typeof args[4] === 'function') counts.callback += 1;
+      else counts.sync += 1;
+      return real(...args);
+    };
+    try {
+      await body();
+    } finally {
+      mod.verify = real;
+    }
+    return counts;
+  }
+
+  it('checks the signature with node:crypto verify\'s callback form (libuv\'s pool), checkAssertion with the synchronous one', async () => {
+    const onPool = await countingVerify(async () => {
+      await checkAssertionAsync(assertion({ kid: ec.keyId }, randomUUID()), ec.identity, ctx);
+    });
+    assert.deepEqual(onPool, { callback: 1, sync: 0 });
+    const onThread = await countingVerify(async () => {
+      checkAssertion(assertion({ kid: ec.keyId }, randomUUID()), ec.identity, ctx);
+    });
+    assert.deepEqual(onThread, { callback: 0, sync: 1 });
+  });
+
+  it('resolves with the claims the request uses: credential, exp, jti and the header kid, named or kid-less', async () => {
+    const named = await checkAssertionAsync(assertion({ kid: ec.keyId }, 'jti-named'), ec.identity, ctx);
+    assert.deepEqual({ keyId: named.credential.keyId, exp: named.exp, jti: named.jti, kid: named.kid, x5t: named.x5t }, { keyId: ec.keyId, exp: now + 600, jti: 'jti-named', kid: ec.keyId, x5t: undefined });
+    const kidless = await checkAssertionAsync(assertion({}, 'jti-kidless'), ec.identity, ctx);
+    assert.deepEqual({ keyId: kidless.credential.keyId, exp: kidless.exp, jti: kidless.jti, kid: kidless.kid }, { keyId: ec.keyId, exp: now + 600, jti: 'jti-kidless', kid: undefined });
   });
 });
