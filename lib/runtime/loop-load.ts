@@ -70,3 +70,6 @@ function nodeUtilisation(): () => number {
     return share;
   };
 }
+
+/** This process's event loop, shared by everything that places work by its load (signing, verifying). */
+export const processLoopLoad = new LoopLoad();

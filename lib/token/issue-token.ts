@@ -11,7 +11,7 @@ import { FAULT_DOMAIN_CLAIM, tokenIssuer } from './constants.js';
 import { verifySecret } from './secrets.js';
 import type { TokenSigner } from './token-signer.js';
 import { validateRequest } from './validate-request.js';
-import { assertionClaims, checkAssertionAsync, type VerifiedAssertion } from './verify-assertion.js';
+import { assertionClaims, checkAssertion, checkAssertionAsync, type VerifiedAssertion } from './verify-assertion.js';
 
 /** What a fault domain needs to issue tokens. */
 export interface IssueContext {
@@ -55,8 +55,10 @@ export async function issueToken(req: AcquireTokenRequest, ctx: IssueContext, op
   if (valid.assertion !== undefined) {
     const cache = ctx.assertionCache;
     if (cache === undefined || !cache.has(valid.assertion, identity, Math.floor(ctx.clock.now() / 1000))) {
-      // The signature is checked on libuv's thread pool, as the token is signed below.
-      verified = await checkAssertionAsync(valid.assertion, identity, { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds });
+      // Placed as the token's signature is (TokenSigner.signPlaced): on the event loop while it
+      // has room, on libuv's thread pool once it is busy.
+      const check = { issuer: ctx.issuer, clock: ctx.clock, maxLifetimeSeconds: ctx.assertions.maxLifetimeSeconds };
+      verified = ctx.signer.loopLoad.busy ? await checkAssertionAsync(valid.assertion, identity, check) : checkAssertion(valid.assertion, identity, check);
       cache?.remember(valid.assertion, identity, verified.credential, verified);
     }
   } else if (!secretMatches(identity, valid.secret!, Math.floor(ctx.clock.now() / 1000))) {

@@ -2,10 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, si
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { LoopLoad } from '../runtime/loop-load.js';
-
-/** The event loop's load as this process sees it, shared by every signer in it. */
-const processLoopLoad = new LoopLoad();
+import { processLoopLoad } from '../runtime/loop-load.js';
 
 const b64url = (value: string | Buffer): string => Buffer.from(value).toString('base64url');
 

@@ -112,7 +112,7 @@ describe('issueToken', () => {
       assert.equal(response.tokenType, 'Bearer');
     });
 
-    it('checks a fresh assertion\'s signature on libuv\'s thread pool (node:crypto verify with a callback), a cached one not at all', async () => {
+    it('checks a fresh assertion\'s signature on libuv\'s thread pool (node:crypto verify with a callback) while the loop is busy, on the loop while it has room, a cached one not at all', async () => {
       const mod = crypto as unknown as { verify: (...args: unknown[]) => unknown };
       const real = mod.verify;
       const calls: string[] = [];
@@ -120,15 +120,21 @@ describe('issueToken', () => {
         calls.push(typeof args[4] === 'function' ? 'pool' : 'calling thread');
         return real(...args);
       };
+      let busy = true;
+      const processLoad = signer.loopLoad;
+      signer.loopLoad = { get busy() { return busy; } };
       try {
         ctx.assertionCache = new VerifiedAssertionCache();
         const assertion = await sign({});
         await withAssertion(assertion);
         await withAssertion(assertion);
+        busy = false;
+        await withAssertion(await sign({}));
       } finally {
         mod.verify = real;
+        signer.loopLoad = processLoad;
       }
-      assert.deepEqual(calls, ['pool']);
+      assert.deepEqual(calls, ['pool', 'calling thread']);
     });
 
     it('accepts the same assertion again until it expires', async () => {
