@@ -58,7 +58,9 @@ export class HedgeTimer {
   cancel(ticket: number, target: HedgeTarget): void {
     if (ticket < this.head) return;
     const i = ticket & (this.capacity - 1);
-    if (this.targets[i] === target) this.targets[i] = undefined;
+    if (this.targets[i] !== target) return;
+    this.targets[i] = undefined;
+    this.dropCancelledHead();
   }
 
   /** Stops the timer; queued entries never fire. */
@@ -86,7 +88,17 @@ export class HedgeTimer {
       this.head += 1;
       target?.hedgeDue();
     }
+    this.dropCancelledHead();
     if (this.head < this.tail && this.timer === undefined) this.arm(this.dueAt[this.head & (this.capacity - 1)]! - now);
+  }
+
+  /**
+   * Takes cancelled entries off the front of the queue. Calls mostly end in the order they began,
+   * so this keeps the queue to the calls still waiting, and the timer wakes the process once per
+   * delay for the oldest of them rather than at every cancelled entry's due time.
+   */
+  private dropCancelledHead(): void {
+    while (this.head < this.tail && this.targets[this.head & (this.capacity - 1)] === undefined) this.head += 1;
   }
 
   private grow(): void {

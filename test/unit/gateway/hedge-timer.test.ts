@@ -86,6 +86,29 @@ describe('HedgeTimer (the hedging delays of every call on one timer)', () => {
     assert.equal(targets.filter((t) => t.due > 1).length, 0);
   });
 
+  it('wakes once per delay, not once per call, while every call is answered in time', async () => {
+    let reads = 0;
+    hedges = new HedgeTimer(50, () => {
+      reads += 1;
+      return performance.now();
+    });
+    const target = new Target();
+    let scheduled = 0;
+    const until = performance.now() + 120;
+    while (performance.now() < until) {
+      hedges.cancel(hedges.schedule(target), target);
+      scheduled += 1;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const wakeUps = reads - scheduled;
+    console.log(`      ${scheduled} calls answered in time, ${wakeUps} wake-ups of the timer`);
+    assert.ok(scheduled > 20, `only ${scheduled} calls scheduled`);
+    assert.ok(wakeUps <= 5, `the timer woke ${wakeUps} times for ${scheduled} cancelled delays of 50 ms over 200 ms`);
+    assert.equal(target.due, 0);
+    assert.equal(hedges.queued, 0, 'answered calls are off the queue');
+  });
+
   it('refuses a delay that is not positive', () => {
     assert.throws(() => new HedgeTimer(0), /must be > 0 ms/);
   });
