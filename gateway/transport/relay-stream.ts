@@ -225,15 +225,18 @@ export class RelayStream {
   }
 
   /**
-   * Queues one message for `open`. The messages of one turn of the event loop go out in one
-   * write: one pass through the stream's machinery and one DATA frame for all of them, instead of
-   * one per call.
+   * Queues one message for `open`. The messages sent while handling one event (the calls of one
+   * read from a caller's connection) go out in one write: one pass through the stream's machinery
+   * and one DATA frame for all of them, instead of one per call. The write is made at the end of
+   * that event (`process.nextTick`), not at the next `setImmediate`: node:http2 sends what a write
+   * queued at the loop's next check phase, which a write made in a check-phase callback would miss,
+   * costing every call another turn of the loop.
    */
   private send(open: Open, message: Buffer): void {
     open.out.push(messagePrefix(message.length), message);
     if (open.flushQueued) return;
     open.flushQueued = true;
-    setImmediate(() => this.flush(open));
+    process.nextTick(() => this.flush(open));
   }
 
   private flush(open: Open): void {
