@@ -4,12 +4,14 @@ import { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/to
 import type { Logger } from '../../lib/log/index.js';
 import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
 import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type CallerSignal, type Forwarder } from '../routing/forwarder.js';
-import { errorFromForward, JSON_CONTENT_TYPE, noteForwardFailure, noteRefusal, sendOAuthError } from './http-errors.js';
+import { errorFromForward, JSON_CONTENT_TYPE, NO_STORE_HEADERS, noteForwardFailure, noteRefusal, sendOAuthError } from './http-errors.js';
 import { parseTokenRequest } from './http-token-request.js';
 import type { CallOutcome } from './request-metrics.js';
 
 /** Every token request is encoded through one kept writer. */
 const encodeAcquireRequest = reusingEncoder(AcquireTokenRequest);
+/** {@link NO_STORE_HEADERS} as a flat list, for `writeHead`. */
+const NO_STORE_LIST: readonly string[] = Object.entries(NO_STORE_HEADERS).flat();
 
 /** Response headers that say which fault domain answered and after how many attempts. */
 function meshHeaders(domain: string | undefined, attempts: number): Record<string, string> {
@@ -70,8 +72,7 @@ function sendToken(res: ServerResponse, token: AcquireTokenResponse, domain: str
     'content-type', JSON_CONTENT_TYPE,
     'content-length', String(Buffer.byteLength(text)),
     'x-content-type-options', 'nosniff',
-    'cache-control', 'no-store',
-    'pragma', 'no-cache',
+    ...NO_STORE_LIST,
     FAULT_DOMAIN_KEY, domain,
     ATTEMPTS_KEY, String(attempts),
   ]);

@@ -87,11 +87,16 @@ export class FailoverCall implements HedgeTarget {
   }
 
   private get said(): string[] {
-    return (this.saidList ??= this.skipped.map((s) => `${s.name}: ${s.why}`));
+    return (this.saidList ??= this.skippedLines());
   }
 
   private get told(): string[] {
-    return (this.toldList ??= this.skipped.map((s) => `${s.name}: ${s.why}`));
+    return (this.toldList ??= this.skippedLines());
+  }
+
+  /** The domains the plan skipped, and why: where both lists start. */
+  private skippedLines(): string[] {
+    return this.skipped.map((s) => `${s.name}: ${s.why}`);
   }
 
   /** Runs the call to its answer, its caller error, or the failure nobody could answer. */

@@ -37,7 +37,7 @@ export class HedgeTimer {
     if (!(delayMs > 0)) throw new RangeError(`hedging delay must be > 0 ms, got ${delayMs}`);
   }
 
-  /** Entries queued, cancelled ones included until the timer passes them. */
+  /** Entries queued: from the oldest call still waiting to the newest, cancelled ones between them included. */
   get queued(): number {
     return this.tail - this.head;
   }

@@ -49,7 +49,7 @@ interface Open {
   answeredAt: number;
   /** The mesh token it was opened with: the domain checks every call on it against that one. */
   bearer: string | undefined;
-  /** Messages written since the last flush: they go out in one write per turn of the event loop. */
+  /** Messages sent since the last flush: they go out in one write at the end of the event that sent them. */
   out: Buffer[];
   flushQueued: boolean;
 }

@@ -171,8 +171,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       const call = new RelayedCall(request, metadata, deadline, stream, m.definition.path);
       pending.set(req.id, call);
       // Telemetry off: the handler runs as it is, with no span or context that would go nowhere.
-      const traced = tracingActive(TRACER);
-      const parent = traced ? propagation.extract(context.active(), req.metadata) : undefined;
+      const parent = tracingActive(TRACER) ? propagation.extract(context.active(), req.metadata) : undefined;
       const span = parent === undefined ? NO_SPAN : tracer.startSpan(`grpc.${m.name}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': serviceName, 'rpc.method': m.method, 'authmesh.relayed': true } }, parent);
       const callback = (err: Partial<ServiceError> | null, value?: unknown, trailer?: Metadata): void => {
         let res: RelayResponse;
