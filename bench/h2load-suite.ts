@@ -115,6 +115,8 @@ export interface OpenLoopSuiteRow {
   generator: 'h2load';
   /** Offered calls/s over all connections. */
   rate: number;
+  /** How the calls left h2load (see H2loadShape.pacing). */
+  pacing: 'bursts' | 'even';
   /** Per run, in the order run: percentiles (ms) over every call started in the measured window. */
   runs: LogLatency[];
   /** The largest p99 of the runs, ms. */
@@ -139,7 +141,7 @@ export async function runOpenLoopSuite(bin: string, targets: SuiteTarget[], shap
       if (lat.calls === 0) throw new Error(`h2load open loop ${t.name}: no call logged`);
       const failed = Math.max(lat.failed, r.failed);
       runsOf.get(t.name)!.push({ lat, failed });
-      log(`h2load open loop ${shape.rate}/s round ${round} ${t.name}: ${lat.calls} calls, p50 ${lat.p50} p99 ${lat.p99} p99.9 ${lat.p999} max ${lat.max} ms, ${failed} failed`);
+      log(`h2load open loop ${shape.rate}/s ${shape.pacing ?? 'bursts'} round ${round} ${t.name}: ${lat.calls} calls, p50 ${lat.p50} p99 ${lat.p99} p99.9 ${lat.p999} max ${lat.max} ms, ${failed} failed`);
     }
   }
   return targets.map((t) => {
@@ -149,6 +151,7 @@ export async function runOpenLoopSuite(bin: string, targets: SuiteTarget[], shap
       description: t.description,
       generator: 'h2load',
       rate: shape.rate,
+      pacing: shape.pacing ?? 'bursts',
       runs: rs.map((x) => x.lat),
       worstP99: Math.max(...rs.map((x) => x.lat.p99)),
       failed: rs.reduce((n, x) => n + x.failed, 0),

@@ -83,6 +83,12 @@ export interface H2loadShape {
   warmupS: number;
   /** Offered calls/s over all connections (h2load --rps per connection); closed loop when absent. */
   rate?: number;
+  /**
+   * With `rate`: how the calls leave. 'bursts' (the default) runs `connections` clients for
+   * `durationS` after `warmupS`; h2load's `--rps` timer fires at most every 10 ms, so each client
+   * sends rate / connections / 100 calls at once. 'even' spreads them: {@link evenPacing}.
+   */
+  pacing?: 'bursts' | 'even';
   /** A fixed number of calls (h2load -n) instead of a timed run: every call is counted, none cut off at the end. */
   requests?: number;
   /** Log every call of the measured window (h2load --log-file) and return them. */
@@ -107,15 +113,37 @@ export interface H2loadResult {
 /** h2load's gRPC headers for a unary call. */
 export const GRPC_HEADERS: Record<string, string> = { 'content-type': 'application/grpc', te: 'trailers' };
 
+/**
+ * Even pacing at `rate` calls/s: h2load's `--rps` timer fires every max(10 ms, 1 / rps) per client,
+ * so `rate / 100` clients (rounded up) with one call per tick each, the clients opened 1 / rate
+ * apart (`-r 1 --rate-period`), send one call every 1 / rate s in turn. h2load refuses `-D` beside
+ * `-r`, so the run is a count of calls (`-n`) covering warm-up and window, and the window is cut
+ * from the per-call log by start time.
+ */
+export function evenPacing(rate: number): { connections: number; perConnection: number; periodMs: number } {
+  if (!Number.isInteger(rate) || rate <= 0) throw new Error(`even pacing needs a whole positive rate, got ${rate}`);
+  const connections = Math.ceil(rate / 100);
+  if (rate % connections !== 0) throw new Error(`even pacing: ${rate}/s does not split evenly over ${connections} connections`);
+  return { connections, perConnection: rate / connections, periodMs: 1000 / rate };
+}
+
 export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string, logFile?: string): string[] {
-  const args = shape.requests !== undefined
-    ? ['-n', String(shape.requests), '-d', bodyFile]
-    : ['-D', String(shape.durationS), '--warm-up-time', String(shape.warmupS), '-d', bodyFile];
-  if (t.h1) args.push('--h1', '-c', String(shape.inFlight), '-m', '1');
-  else args.push('-c', String(shape.connections), '-m', String(Math.ceil(shape.inFlight / shape.connections)));
-  // Enough client threads for the connections, never more than the cores.
-  args.push('-t', String(Math.min(os.cpus().length, t.h1 ? 2 : shape.connections)));
-  if (shape.rate !== undefined) args.push('--rps', String(shape.rate / (t.h1 ? shape.inFlight : shape.connections)));
+  const streams = String(Math.ceil(shape.inFlight / shape.connections));
+  let args: string[];
+  if (shape.rate !== undefined && shape.pacing === 'even' && t.h1 !== true) {
+    const p = evenPacing(shape.rate);
+    const calls = Math.round(shape.rate * (shape.warmupS + shape.durationS));
+    args = ['-n', String(calls), '-d', bodyFile, '-c', String(p.connections), '-m', streams, '-t', '1', '-r', '1', '--rate-period', `${p.periodMs}ms`, '--rps', String(p.perConnection)];
+  } else {
+    args = shape.requests !== undefined
+      ? ['-n', String(shape.requests), '-d', bodyFile]
+      : ['-D', String(shape.durationS), '--warm-up-time', String(shape.warmupS), '-d', bodyFile];
+    if (t.h1) args.push('--h1', '-c', String(shape.inFlight), '-m', '1');
+    else args.push('-c', String(shape.connections), '-m', streams);
+    // Enough client threads for the connections, never more than the cores.
+    args.push('-t', String(Math.min(os.cpus().length, t.h1 ? 2 : shape.connections)));
+    if (shape.rate !== undefined) args.push('--rps', String(shape.rate / (t.h1 ? shape.inFlight : shape.connections)));
+  }
   if (logFile !== undefined) args.push(`--log-file=${logFile}`);
   for (const [k, v] of Object.entries(t.headers)) args.push('-H', `${k}: ${v}`);
   args.push(t.url);
@@ -159,14 +187,17 @@ export async function runH2load(bin: string, t: H2loadTarget, shape: H2loadShape
   // h2load logs the calls closed after the warm-up, some of them started before its end: each
   // client thread says when its warm-up is over, and calls started before the last such line are
   // dropped (with a few calls of the window, never a warm-up call).
-  let mainFromUs = 0;
+  const even = shape.rate !== undefined && shape.pacing === 'even';
+  // An evenly paced run has no warm-up phase of h2load's own (see evenPacing): its window starts
+  // warmupS after h2load does.
+  let mainFromUs = even ? Date.now() * 1000 + shape.warmupS * 1e6 : 0;
   try {
     const out = await new Promise<string>((resolve, reject) => {
       const child = execFile(bin, h2loadArgs(t, shape, bodyFile, logFile), { timeout: (shape.durationS + shape.warmupS + 30) * 1000, maxBuffer: 1 << 22 }, (err, stdout, stderr) =>
         err ? reject(new Error(`h2load failed: ${err.message}\n${stderr}`)) : resolve(stdout),
       );
       child.stdout?.on('data', (chunk: Buffer) => {
-        if (chunk.includes('Warm-up phase is over')) mainFromUs = Date.now() * 1000;
+        if (!even && chunk.includes('Warm-up phase is over')) mainFromUs = Date.now() * 1000;
       });
     });
     const r = parseH2load(out);

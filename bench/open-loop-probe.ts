@@ -1,9 +1,10 @@
 /**
  * The h2load open loop alone, and what makes its tail:
  *   node dist/bench/open-loop-probe.js [--rate 1000] [--rounds 3] [--seconds 8] [--warmup 2] [--slow-ms 5]
- *        [--connections 2] [--workloads 200] [--no-backup] [--watch gateway-eastus,regional-eastus] [--node-flags "--trace-gc"]
+ *        [--pacing bursts|even] [--connections 2] [--workloads 200] [--no-backup] [--watch gateway-eastus,regional-eastus] [--node-flags "--trace-gc"]
  * Starts the bench mesh (global, regional, backup, gateway) and a grpc-js echo server, then runs
- * `rounds` interleaved rounds of h2load at `rate` calls/s (`--connections`, 2 by default, 64 streams in all)
+ * `rounds` interleaved rounds of h2load at `rate` calls/s (`--pacing even`: one call every 1 / rate s, as
+ * `make bench` judges; `bursts`, the default: `--connections`, 2 by default, 64 streams in all)
  * against the echo server and the gateway (reused assertion), printing each run's percentiles.
  * Every gateway call slower than `--slow-ms` is printed, grouped into bursts, beside what the
  * watched processes reported within 20 ms of it: their garbage collections and event-loop stalls
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<void> {
         const from = lines.length;
         const before = machineTicks();
         const mesh0 = meshTicks();
-        const r = await runH2load(bin, t, { inFlight: 64, connections: Number(arg('connections', '2')), durationS: seconds, warmupS: warmup, rate, log: true });
+        const r = await runH2load(bin, t, { inFlight: 64, connections: Number(arg('connections', '2')), durationS: seconds, warmupS: warmup, rate, pacing: arg('pacing', 'bursts') === 'even' ? 'even' : 'bursts', log: true });
         const calls = r.calls ?? [];
         const l = logLatency(calls);
         const after = machineTicks();

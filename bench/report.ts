@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { OpenLoopSuiteRow, SuiteRow } from './h2load-suite.js';
+import { evenPacing } from './h2load.js';
 import type { LoadResult } from './load-generator.js';
 import type { StoreBenchRow } from './store.js';
 
@@ -177,20 +178,25 @@ function markdown(r: BenchReport): string {
   if (r.h2loadOpenLoop.length > 0) {
     const sh = r.h2loadShape;
     const o0 = r.h2loadOpenLoop[0]!;
+    const even = r.h2loadOpenLoop.find((o) => o.pacing === 'even');
+    const p = even === undefined ? undefined : evenPacing(even.rate);
     lines.push(
       '',
       '### h2load open loop',
       '',
-      `h2load \`--rps\` at ${fmt(o0.rate)} calls/s in all (${sh.connections} connections × ${fmt(o0.rate / sh.connections)}/s, up to ${sh.inFlight / sh.connections} streams each), ${sh.durationS} s measured after ${sh.warmupS} s warm-up, ${o0.runs.length} interleaved rounds, run before the saturating h2load rounds above and after the lean client's closed-loop scenarios. ` +
+      `h2load \`--rps\` at ${fmt(o0.rate)} calls/s in all, ${sh.durationS} s measured after ${sh.warmupS} s warm-up, ${o0.runs.length} interleaved rounds per pacing, run before the saturating h2load rounds above and after the lean client's closed-loop scenarios. ` +
+        'h2load\'s pacing timer fires at most every 10 ms per connection. ' +
+        (p === undefined ? '' : `**Evenly paced** (judged): ${p.connections} connections × ${fmt(p.perConnection)}/s, opened ${fmt(p.periodMs, 2)} ms apart (\`-r 1 --rate-period\`), so one call leaves every ${fmt(p.periodMs, 2)} ms; a count of calls (\`-n\`) with the warm-up cut from the log by start time. `) +
+        `**In bursts** (h2load's default shape, reported beside it): ${sh.connections} connections × ${fmt(o0.rate / sh.connections)}/s, so each connection sends up to ${fmt(o0.rate / sh.connections / 100)} calls at once every 10 ms. ` +
         'Percentiles are over every call of the measured window from h2load\'s `--log-file` (a call\'s time runs from its HEADERS frame to the end of its response; calls started during the warm-up are left out); failed counts calls not answered with HTTP 200. ' +
-        'h2load\'s pacing timer fires at most every 10 ms, so each connection sends its calls in bursts of up to 5: the echo anchor, same rate and shape, shows what that and these cores cost.',
+        'The echo anchor, same rate and pacing, shows what the pacing and these cores cost.',
       '',
-      '| target | run | calls | failed | p50 ms | p99 ms | p99.9 ms | max ms |',
-      '|---|---|---|---|---|---|---|---|',
+      '| target | pacing | run | calls | failed | p50 ms | p99 ms | p99.9 ms | max ms |',
+      '|---|---|---|---|---|---|---|---|---|',
     );
     for (const o of r.h2loadOpenLoop) {
-      o.runs.forEach((x, i) => lines.push(`| ${o.description} | ${i + 1} | ${x.calls} | ${x.failed} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${fmt(x.p999, 2)} | ${fmt(x.max, 1)} |`));
-      lines.push(`| ${o.description} | worst p99 of ${o.runs.length} | ${o.runs.reduce((n, x) => n + x.calls, 0)} | ${o.failed} | | **${fmt(o.worstP99, 2)}** | | |`);
+      o.runs.forEach((x, i) => lines.push(`| ${o.description} | ${o.pacing} | ${i + 1} | ${x.calls} | ${x.failed} | ${fmt(x.p50, 2)} | ${fmt(x.p99, 2)} | ${fmt(x.p999, 2)} | ${fmt(x.max, 1)} |`));
+      lines.push(`| ${o.description} | ${o.pacing} | worst p99 of ${o.runs.length} | ${o.runs.reduce((n, x) => n + x.calls, 0)} | ${o.failed} | | **${fmt(o.worstP99, 2)}** | | |`);
     }
   }
   lines.push('', '## Throughput and latency (lean client)', '', '| scenario | tokens or calls/s | p50 ms | p99 ms | failed |', '|---|---|---|---|---|');

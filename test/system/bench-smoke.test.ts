@@ -24,7 +24,7 @@ describe('bench (smoke)', function () {
         openLoop: { rate: number; runs: number; ok: number; failed: number; p50: number; p99: number; max: number }[];
         openLoopAfterLoad: { rate: number; runs: number; ok: number; failed: number; p50: number; p99: number; max: number }[];
         h2load: { name: string; failed: number; sample: string; rps: { median: number }; cpuUsPerCall: Record<string, number> }[];
-        h2loadOpenLoop: { name: string; rate: number; failed: number; sample: string; worstP99: number; runs: { calls: number; p50: number; p99: number; max: number }[] }[];
+        h2loadOpenLoop: { name: string; rate: number; pacing: string; failed: number; sample: string; worstP99: number; runs: { calls: number; p50: number; p99: number; max: number }[] }[];
       };
       for (const key of ['machine', 'crypto', 'anchors', 'h2load', 'scenarios', 'curve', 'openLoop', 'openLoopAfterLoad', 'openLoopAnchors', 'faults', 'revocation', 'scale', 'ratios', 'targets']) assert.ok(key in report, key);
       assert.deepEqual(report.openLoopAnchors.map((a) => [a.description, a.failed]), [['grpc-js echo, one hop', 0], ['grpc-js echo, two hops (proxy)', 0]]);
@@ -46,7 +46,10 @@ describe('bench (smoke)', function () {
           if (h.name !== 'oidc-client_secret_post' && h.name !== 'https-front-secret') assert.equal(h.sample, 'grpc-status 0', h.name);
         }
         assert.ok(report.h2load.find((h) => h.name === 'gateway-assertion')!.cpuUsPerCall.gateway! > 0);
-        assert.deepEqual(report.h2loadOpenLoop.map((o) => [o.name, o.failed, o.sample]), [['echo', 0, 'grpc-status 0'], ['gateway-assertion', 0, 'grpc-status 0']]);
+        assert.deepEqual(report.h2loadOpenLoop.map((o) => [o.name, o.pacing, o.failed, o.sample]), [
+          ['echo', 'even', 0, 'grpc-status 0'], ['gateway-assertion', 'even', 0, 'grpc-status 0'],
+          ['echo', 'bursts', 0, 'grpc-status 0'], ['gateway-assertion', 'bursts', 0, 'grpc-status 0'],
+        ]);
         for (const o of report.h2loadOpenLoop) {
           // One second at 200/s from h2load's per-call log: about 200 calls, percentiles ordered.
           for (const x of o.runs) assert.ok(x.calls >= 150 && x.calls <= 250 && x.p50 > 0 && x.p50 <= x.p99 && x.p99 <= x.max, `h2load open loop ${o.name}: ${JSON.stringify(x)}`);
