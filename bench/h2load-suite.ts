@@ -117,6 +117,8 @@ export interface OpenLoopSuiteRow {
   rate: number;
   /** How the calls left h2load (see H2loadShape.pacing). */
   pacing: 'bursts' | 'even';
+  /** Seconds at the rate through each target before the rounds, not measured. */
+  settleS: number;
   /** Per run, in the order run: percentiles (ms) over every call started in the measured window. */
   runs: LogLatency[];
   /** The largest p99 of the runs, ms. */
@@ -131,8 +133,14 @@ export interface OpenLoopSuiteRow {
  * Open loop with h2load at `shape.rate`: a sampled call per target first (it must succeed), then
  * `rounds` interleaved rounds, each call of the measured window logged (--log-file).
  */
-export async function runOpenLoopSuite(bin: string, targets: SuiteTarget[], shape: H2loadShape & { rate: number }, rounds: number, log: (line: string) => void): Promise<OpenLoopSuiteRow[]> {
+export async function runOpenLoopSuite(bin: string, targets: SuiteTarget[], shape: H2loadShape & { rate: number }, rounds: number, log: (line: string) => void, settleS = 0): Promise<OpenLoopSuiteRow[]> {
   const samples = await sampleAll(targets);
+  // `settleS` at the rate through every target first, not measured: the rounds then see the
+  // steady state at this rate rather than the collections left over from what ran before.
+  if (settleS > 0) {
+    for (const t of targets) await runH2load(bin, t, { ...shape, durationS: settleS, warmupS: 0 });
+    log(`h2load open loop ${shape.rate}/s ${shape.pacing ?? 'bursts'}: ${settleS} s at the rate through each target before the rounds`);
+  }
   const runsOf = new Map<string, { lat: LogLatency; failed: number }[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= rounds; round += 1) {
     for (const t of targets) {
@@ -152,6 +160,7 @@ export async function runOpenLoopSuite(bin: string, targets: SuiteTarget[], shap
       generator: 'h2load',
       rate: shape.rate,
       pacing: shape.pacing ?? 'bursts',
+      settleS,
       runs: rs.map((x) => x.lat),
       worstP99: Math.max(...rs.map((x) => x.lat.p99)),
       failed: rs.reduce((n, x) => n + x.failed, 0),
