@@ -127,12 +127,20 @@ export function evenPacing(rate: number): { connections: number; perConnection: 
   return { connections, perConnection: rate / connections, periodMs: 1000 / rate };
 }
 
+/** The rate when `shape` runs evenly paced ({@link evenPacing}; gRPC (h2) targets only), else undefined. */
+function evenRate(t: H2loadTarget, shape: H2loadShape): number | undefined {
+  if (shape.rate === undefined || shape.pacing !== 'even') return undefined;
+  if (t.h1 === true) throw new Error('even pacing is for h2 targets: h2load --h1 has one call in flight per connection');
+  return shape.rate;
+}
+
 export function h2loadArgs(t: H2loadTarget, shape: H2loadShape, bodyFile: string, logFile?: string): string[] {
   const streams = String(Math.ceil(shape.inFlight / shape.connections));
   let args: string[];
-  if (shape.rate !== undefined && shape.pacing === 'even' && t.h1 !== true) {
-    const p = evenPacing(shape.rate);
-    const calls = Math.round(shape.rate * (shape.warmupS + shape.durationS));
+  const rate = evenRate(t, shape);
+  if (rate !== undefined) {
+    const p = evenPacing(rate);
+    const calls = Math.round(rate * (shape.warmupS + shape.durationS));
     args = ['-n', String(calls), '-d', bodyFile, '-c', String(p.connections), '-m', streams, '-t', '1', '-r', '1', '--rate-period', `${p.periodMs}ms`, '--rps', String(p.perConnection)];
   } else {
     args = shape.requests !== undefined
@@ -187,7 +195,7 @@ export async function runH2load(bin: string, t: H2loadTarget, shape: H2loadShape
   // h2load logs the calls closed after the warm-up, some of them started before its end: each
   // client thread says when its warm-up is over, and calls started before the last such line are
   // dropped (with a few calls of the window, never a warm-up call).
-  const even = shape.rate !== undefined && shape.pacing === 'even';
+  const even = evenRate(t, shape) !== undefined;
   // An evenly paced run has no warm-up phase of h2load's own (see evenPacing): its window starts
   // warmupS after h2load does.
   let mainFromUs = even ? Date.now() * 1000 + shape.warmupS * 1e6 : 0;

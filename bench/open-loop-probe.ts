@@ -3,7 +3,7 @@
  *   node dist/bench/open-loop-probe.js [--rate 1000] [--rounds 3] [--seconds 8] [--warmup 2] [--slow-ms 5]
  *        [--pacing bursts|even] [--connections 2] [--workloads 200] [--no-backup] [--watch gateway-eastus,regional-eastus] [--node-flags "--trace-gc"]
  * Starts the bench mesh (global, regional, backup, gateway) and a grpc-js echo server, then runs
- * `rounds` interleaved rounds of h2load at `rate` calls/s (`--pacing even`: one call every 1 / rate s, as
+ * `rounds` interleaved rounds of h2load at `rate` calls/s (`--pacing even`: about one call every 1 / rate s, as
  * `make bench` judges; `bursts`, the default: `--connections`, 2 by default, 64 streams in all)
  * against the echo server and the gateway (reused assertion), printing each run's percentiles.
  * Every gateway call slower than `--slow-ms` is printed, grouped into bursts, beside what the
@@ -35,6 +35,8 @@ async function main(argv: string[]): Promise<void> {
   const seconds = Math.min(30, Number(arg('seconds', '8')));
   const warmup = Number(arg('warmup', '2'));
   const slowMs = Number(arg('slow-ms', '5'));
+  const pacing = arg('pacing', 'bursts');
+  if (pacing !== 'bursts' && pacing !== 'even') throw new Error(`--pacing: bursts or even, not ${pacing}`);
   const watch = arg('watch', 'gateway-eastus,regional-eastus').split(',').filter((w) => w !== '');
   const flags = `--require ${path.join(DIST, 'bench', 'loop-watch.js')} ${arg('node-flags', '')}`.trim();
   const bm = new BenchMesh({ workloads: Number(arg('workloads', '200')), backup: !argv.includes('--no-backup'), gatewayChannels: 2, log: (l) => console.log(`probe: ${l}`) });
@@ -71,7 +73,7 @@ async function main(argv: string[]): Promise<void> {
         const from = lines.length;
         const before = machineTicks();
         const mesh0 = meshTicks();
-        const r = await runH2load(bin, t, { inFlight: 64, connections: Number(arg('connections', '2')), durationS: seconds, warmupS: warmup, rate, pacing: arg('pacing', 'bursts') === 'even' ? 'even' : 'bursts', log: true });
+        const r = await runH2load(bin, t, { inFlight: 64, connections: Number(arg('connections', '2')), durationS: seconds, warmupS: warmup, rate, pacing, log: true });
         const calls = r.calls ?? [];
         const l = logLatency(calls);
         const after = machineTicks();

@@ -179,14 +179,13 @@ function markdown(r: BenchReport): string {
     const sh = r.h2loadShape;
     const o0 = r.h2loadOpenLoop[0]!;
     const even = r.h2loadOpenLoop.find((o) => o.pacing === 'even');
-    const p = even === undefined ? undefined : evenPacing(even.rate);
     lines.push(
       '',
       '### h2load open loop',
       '',
       `h2load \`--rps\` at ${fmt(o0.rate)} calls/s in all, ${sh.durationS} s measured after ${sh.warmupS} s warm-up, ${o0.runs.length} interleaved rounds per pacing, run before the saturating h2load rounds above and after the lean client's closed-loop scenarios. ` +
         'h2load\'s pacing timer fires at most every 10 ms per connection. ' +
-        (p === undefined ? '' : `**Evenly paced** (judged): ${p.connections} connections × ${fmt(p.perConnection)}/s, opened ${fmt(p.periodMs, 2)} ms apart (\`-r 1 --rate-period\`), so about one call leaves every ${fmt(p.periodMs, 2)} ms; a count of calls (\`-n\`) with the warm-up cut from the log by start time; before the first round ${fmt(even!.settleS)} s at the rate through each target, not measured, since the section follows the saturating throughput curve (the lean client's open loop, judged on a mesh that has not been saturated yet, and its run after load are in the table below). `) +
+        (even === undefined ? '' : evenText(even)) +
         `**In bursts** (h2load's default shape, reported beside it): ${sh.connections} connections × ${fmt(o0.rate / sh.connections)}/s, so each connection sends up to ${fmt(o0.rate / sh.connections / 100)} calls at once every 10 ms. ` +
         'Percentiles are over every call of the measured window from h2load\'s `--log-file` (a call\'s time runs from its HEADERS frame to the end of its response; calls started during the warm-up are left out); failed counts calls not answered with HTTP 200. ' +
         'The echo anchor, same rate and pacing, shows what the pacing and these cores cost.',
@@ -277,4 +276,10 @@ export function storeMarkdown(rows: StoreBenchRow[]): string[] {
   }
   lines.push('');
   return lines;
+}
+
+/** The report's words on the evenly paced open loop. */
+function evenText(o: OpenLoopSuiteRow): string {
+  const p = evenPacing(o.rate);
+  return `**Evenly paced** (judged): ${p.connections} connections × ${fmt(p.perConnection)}/s, opened ${fmt(p.periodMs, 2)} ms apart (\`-r 1 --rate-period\`), so about one call leaves every ${fmt(p.periodMs, 2)} ms; a count of calls (\`-n\`) with the warm-up cut from the log by start time; before the first round ${fmt(o.settleS)} s at the rate through each target, not measured, since the section follows the saturating throughput curve (the lean client's open loop, judged on a mesh that has not been saturated yet, and its run after load are in the table below). `;
 }

@@ -100,17 +100,23 @@ export function noteForwardFailure(outcome: CallOutcome | undefined, r: Extract<
 }
 
 /** The content type of every JSON answer. */
-export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
-/** Writes a JSON body with the given status and headers. */
-export function sendJson(res: ServerResponse, statusCode: number, body: unknown, headers: Record<string, string> = {}): void {
+const isFlat = (headers: Readonly<Record<string, string>> | readonly string[]): headers is readonly string[] => Array.isArray(headers);
+
+/**
+ * Writes a JSON body with the given status and headers: an object whose fields replace the base
+ * ones, or a flat list (`[name, value, ...]`) of headers the base ones do not carry, given to
+ * `writeHead` as it is (no header object to build and walk, for the token answer).
+ */
+export function sendJson(res: ServerResponse, statusCode: number, body: unknown, headers: Readonly<Record<string, string>> | readonly string[] = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(statusCode, {
-    'content-type': JSON_CONTENT_TYPE,
-    'content-length': String(Buffer.byteLength(text)),
-    'x-content-type-options': 'nosniff',
-    ...headers,
-  });
+  const length = String(Buffer.byteLength(text));
+  if (isFlat(headers)) {
+    res.writeHead(statusCode, ['content-type', JSON_CONTENT_TYPE, 'content-length', length, 'x-content-type-options', 'nosniff', ...headers]);
+  } else {
+    res.writeHead(statusCode, { 'content-type': JSON_CONTENT_TYPE, 'content-length': length, 'x-content-type-options': 'nosniff', ...headers });
+  }
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 

@@ -4,7 +4,7 @@ import { AcquireTokenRequest, AcquireTokenResponse } from '../../gen/authmesh/to
 import type { Logger } from '../../lib/log/index.js';
 import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
 import { ATTEMPTS_KEY, FAULT_DOMAIN_KEY, type CallerSignal, type Forwarder } from '../routing/forwarder.js';
-import { errorFromForward, JSON_CONTENT_TYPE, NO_STORE_HEADERS, noteForwardFailure, noteRefusal, sendOAuthError } from './http-errors.js';
+import { errorFromForward, NO_STORE_HEADERS, noteForwardFailure, noteRefusal, sendJson, sendOAuthError } from './http-errors.js';
 import { parseTokenRequest } from './http-token-request.js';
 import type { CallOutcome } from './request-metrics.js';
 
@@ -57,24 +57,8 @@ export async function serveToken(
   sendToken(res, token, r.domain, r.attempts);
 }
 
-/**
- * The RFC 6749 section 5.1 answer with the headers of `sendJson` and `NO_STORE_HEADERS`
- * and the mesh's two, given to `writeHead` as one flat list (no header object to build and walk).
- */
+/** The RFC 6749 section 5.1 answer, with {@link NO_STORE_HEADERS} and the mesh's two headers as one flat list. */
 function sendToken(res: ServerResponse, token: AcquireTokenResponse, domain: string, attempts: number): void {
-  const text = JSON.stringify({
-    access_token: token.accessToken,
-    token_type: token.tokenType || 'Bearer',
-    expires_in: token.expiresIn,
-    refresh_in: token.refreshIn,
-  });
-  res.writeHead(200, [
-    'content-type', JSON_CONTENT_TYPE,
-    'content-length', String(Buffer.byteLength(text)),
-    'x-content-type-options', 'nosniff',
-    ...NO_STORE_LIST,
-    FAULT_DOMAIN_KEY, domain,
-    ATTEMPTS_KEY, String(attempts),
-  ]);
-  res.end(text);
+  const body = { access_token: token.accessToken, token_type: token.tokenType || 'Bearer', expires_in: token.expiresIn, refresh_in: token.refreshIn };
+  sendJson(res, 200, body, [...NO_STORE_LIST, FAULT_DOMAIN_KEY, domain, ATTEMPTS_KEY, String(attempts)]);
 }

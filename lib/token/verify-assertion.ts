@@ -142,10 +142,13 @@ interface AssertionPlan {
   now: number;
   kid: string | undefined;
   x5t: string | undefined;
-  /** The credential the header names (checked against its validity window), or undefined. */
-  named: Credential | undefined;
-  /** Without a named one: the client's current certificate credentials, tried in order where their key fits `alg`. */
-  candidates: Credential[];
+  /**
+   * The credentials to try, in order: the one the header names (checked against its validity
+   * window) alone, or, for a header that names none, the client's current certificate credentials.
+   */
+  tries: Credential[];
+  /** No credential named: a try whose key does not fit `alg`, or whose signature does not verify, moves on to the next. */
+  kidless: boolean;
 }
 
 /** The header checks and the choice of credentials, shared by the synchronous and pool forms. */
@@ -166,21 +169,24 @@ function planAssertion(assertion: string, identity: Identity, ctx: AssertionCont
   const named = namedCredential(identity, header);
   if (named !== undefined) {
     checkValidity(named, nowSeconds);
-    return { parsed, alg, now, kid, x5t, named, candidates: [] };
+    return { parsed, alg, now, kid, x5t, tries: [named], kidless: false };
   }
   const current = currentCertificates(identity, nowSeconds);
   if (current.length === 0) throw invalidClient('client_assertion has no kid or x5t#S256 and the client has no valid certificate credential');
   if (current.length > MAX_KIDLESS_CANDIDATES) {
     throw invalidClient(`client_assertion has no kid or x5t#S256 and the client has more than ${MAX_KIDLESS_CANDIDATES} valid certificate credentials: send the kid header`);
   }
-  return { parsed, alg, now, kid, x5t, named: undefined, candidates: current };
+  return { parsed, alg, now, kid, x5t, tries: current, kidless: true };
 }
 
 const noKidlessMatch = (): OAuthError =>
   invalidClient('client_assertion has no kid or x5t#S256 and its signature verifies with none of the client\'s valid certificate credentials');
 
-/** Another credential's key (a kid-less search tries the next); any other failure is the assertion's own. */
-const isSignatureMismatch = (err: unknown): boolean => err instanceof OAuthError && err.cause instanceof SignatureMismatch;
+/** A kid-less search passes over a credential whose key cannot verify `alg` (a named one is refused for it by verifyWith). */
+const skipped = (plan: AssertionPlan, credential: Credential): boolean => plan.kidless && !keyMatchesAlgorithm(publicKeyOf(credential), plan.alg);
+
+/** A kid-less search tries the next credential when the signature is another key's; any other failure is the assertion's own. */
+const triesNext = (plan: AssertionPlan, err: unknown): boolean => plan.kidless && err instanceof OAuthError && err.cause instanceof SignatureMismatch;
 
 /**
  * Verifies an RFC 7523 client assertion for `identity`: `iss` = `sub` = client id, `aud` = the
@@ -201,14 +207,12 @@ export async function verifyAssertion(assertion: string, identity: Identity, ctx
  */
 export function checkAssertion(assertion: string, identity: Identity, ctx: AssertionContext): VerifiedAssertion {
   const plan = planAssertion(assertion, identity, ctx);
-  const { kid, x5t } = plan;
-  if (plan.named !== undefined) return { credential: plan.named, kid, x5t, ...verifyWith(plan, plan.named, identity, ctx) };
-  for (const candidate of plan.candidates) {
-    if (!keyMatchesAlgorithm(publicKeyOf(candidate), plan.alg)) continue;
+  for (const credential of plan.tries) {
+    if (skipped(plan, credential)) continue;
     try {
-      return { credential: candidate, kid, x5t, ...verifyWith(plan, candidate, identity, ctx) };
+      return { credential, kid: plan.kid, x5t: plan.x5t, ...verifyWith(plan, credential, identity, ctx) };
     } catch (err) {
-      if (!isSignatureMismatch(err)) throw err;
+      if (!triesNext(plan, err)) throw err;
     }
   }
   throw noKidlessMatch();
@@ -221,14 +225,12 @@ export function checkAssertion(assertion: string, identity: Identity, ctx: Asser
  */
 export async function checkAssertionAsync(assertion: string, identity: Identity, ctx: AssertionContext): Promise<VerifiedAssertion> {
   const plan = planAssertion(assertion, identity, ctx);
-  const { kid, x5t } = plan;
-  if (plan.named !== undefined) return { credential: plan.named, kid, x5t, ...(await verifyWithAsync(plan, plan.named, identity, ctx)) };
-  for (const candidate of plan.candidates) {
-    if (!keyMatchesAlgorithm(publicKeyOf(candidate), plan.alg)) continue;
+  for (const credential of plan.tries) {
+    if (skipped(plan, credential)) continue;
     try {
-      return { credential: candidate, kid, x5t, ...(await verifyWithAsync(plan, candidate, identity, ctx)) };
+      return { credential, kid: plan.kid, x5t: plan.x5t, ...(await verifyWithAsync(plan, credential, identity, ctx)) };
     } catch (err) {
-      if (!isSignatureMismatch(err)) throw err;
+      if (!triesNext(plan, err)) throw err;
     }
   }
   throw noKidlessMatch();

@@ -146,6 +146,13 @@ for (const [form, verifyAssertion] of forms) describe(`${form}: node:crypto sign
     await accepted(jws({ alg: 'ES256' }, claims(ec), ec.privateKey), ec);
     await refused(jws({ alg: 'ES256' }, claims(ec), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey), ec, /verifies with none/);
   });
+
+  it('passes a kid-less assertion over a credential whose key cannot verify its algorithm', async () => {
+    // An RSA certificate ahead of the EC one that signed: ES256 is never tried against it.
+    const both: Identity = { ...ec.identity, credentials: [...rsa.identity.credentials, ...ec.identity.credentials] };
+    const credential = await verifyAssertion(jws({ alg: 'ES256' }, claims(ec), ec.privateKey), both, ctx);
+    assert.equal(credential.keyId, ec.keyId);
+  });
 });
 
 describe('checkAssertionAsync', () => {
