@@ -65,7 +65,7 @@ test-unit: build ## unit tests only
 run-mesh: build ## run the whole mesh locally in the foreground (Ctrl-C stops it), with a Prometheus on 127.0.0.1:9090 when the prometheus binary is installed; STORE=postgres: PostgreSQL primary + standby, global-1 and global-2
 	AUTHMESH_MESH_STORE=$(STORE) node dist/scripts/run-mesh.js
 
-bench: build ## benchmarks beside the anchors: bench/results/latest.json, docs/benchmarks.md, SVG plots (under 15 minutes)
+bench: build ## benchmarks beside the anchors: bench/results/latest.json, docs/benchmarks.md, SVG plots (about 17 minutes)
 	node dist/bench/main.js
 
 bench-store: build ## the global store section alone, SQLite and PostgreSQL side by side: bench/results/store.json (about 30 s)
