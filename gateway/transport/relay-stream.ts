@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { context, propagation, type Context, type Span } from '@opentelemetry/api';
 import { endDomainCallSpan, type DomainCallSpans } from './domain-call-span.js';
 import { RelayRequest, RelayResponse, TokenRelayServiceService } from '../../gen/authmesh/relay/v1/relay.js';
-import { mapToMetadata, metadataToMap } from '../../lib/grpc/relay.js';
+import { mapToMetadata, metadataToMap, RELAY_BATCH_HEADER } from '../../lib/grpc/relay.js';
 import { backendError, cancelledByCaller, type BackendCallOptions, type BackendError, type BackendReply } from '../routing/token-backend.js';
 import { MessageReader, messagePrefix } from '../../lib/grpc/framing.js';
 import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
@@ -147,7 +147,8 @@ export class RelayStream {
     }
     const session = this.connection.get();
     if (session === undefined) return undefined;
-    const headers: OutgoingHttpHeaders = { ':method': 'POST', ':path': RELAY_PATH, 'content-type': 'application/grpc', te: 'trailers' };
+    // Answers that finish together come back packed in one message (RelayResponse.more).
+    const headers: OutgoingHttpHeaders = { ':method': 'POST', ':path': RELAY_PATH, 'content-type': 'application/grpc', te: 'trailers', [RELAY_BATCH_HEADER]: '1' };
     if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
     let stream: ClientHttp2Stream;
     try {
@@ -263,6 +264,12 @@ export class RelayStream {
     } catch {
       return;
     }
+    this.settle(open, res);
+    // Answers packed behind it (the stream asked for them); they carry no further answers.
+    for (const more of res.more) this.settle(open, more);
+  }
+
+  private settle(open: Open, res: RelayResponse): void {
     const p = open.pending.get(res.id);
     if (p === undefined) return; // timed out or cancelled meanwhile
     const trailers = mapToMetadata(res.trailers);

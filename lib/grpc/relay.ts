@@ -20,6 +20,15 @@ const TRACER = 'authmesh-relay';
 /** Fully qualified name of the relay service, for grpc.health.v1. */
 export const RELAY_SERVICE_NAME = 'authmesh.relay.v1.TokenRelayService';
 
+/**
+ * Stream metadata with which a gateway asks for answers packed into `RelayResponse.more` (value
+ * `1`); a stream opened without it gets one message per answer.
+ */
+export const RELAY_BATCH_HEADER = 'authmesh-relay-batch';
+
+/** The most answers and bytes of answers packed into one relay message. */
+export const RELAY_BATCH_LIMITS = { answers: 64, bytes: 256 * 1024 };
+
 /** Metadata as the relay's string map: `-bin` values base64, several values joined with ", ". */
 export function metadataToMap(md: Metadata | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -83,6 +92,64 @@ class RelayedCall extends EventEmitter {
   }
 }
 
+/** The answers of one relay stream on their way out. */
+interface AnswerWriter {
+  write(res: RelayResponse): void;
+  /** Ends the stream once nothing is owed (`done()`) and every answer is written. */
+  endWhenDone(): void;
+}
+
+/**
+ * Writes a relay stream's answers. grpc-js writes a stream's messages one at a time, each after
+ * the previous one's write finished, so answers that finish together would otherwise go out in a
+ * write each. With `batch`, an answer made while a message is being written waits, and when that
+ * write finishes every waiting answer goes out in one message (`more`, within
+ * {@link RELAY_BATCH_LIMITS}): nothing waits when the stream is idle, and a burst costs one write.
+ */
+function answerWriter(stream: RelayCall, batch: boolean, done: () => boolean): AnswerWriter {
+  const waiting: RelayResponse[] = [];
+  let writing = false;
+  const gone = (): boolean => stream.cancelled || stream.destroyed || stream.writableEnded;
+  const endWhenDone = (): void => {
+    if (done() && !writing && waiting.length === 0 && !gone()) stream.end();
+  };
+  const written = (err?: Error | null): void => {
+    writing = false;
+    if (err !== undefined && err !== null) waiting.length = 0; // the stream failed: nobody reads these
+    if (waiting.length > 0 && !gone()) {
+      writing = true;
+      stream.write(takeBatch(waiting), written);
+      return;
+    }
+    endWhenDone();
+  };
+  return {
+    write(res) {
+      if (gone()) return;
+      if (!batch) stream.write(res);
+      else if (writing) waiting.push(res);
+      else {
+        writing = true;
+        stream.write(res, written);
+      }
+      endWhenDone();
+    },
+    endWhenDone,
+  };
+}
+
+/** The first waiting answers that fit in one message, the first carrying the rest in `more`. */
+function takeBatch(waiting: RelayResponse[]): RelayResponse {
+  let n = 1;
+  let bytes = waiting[0]!.message.length;
+  while (n < waiting.length && n < RELAY_BATCH_LIMITS.answers && bytes + waiting[n]!.message.length <= RELAY_BATCH_LIMITS.bytes) {
+    bytes += waiting[n]!.message.length;
+    n++;
+  }
+  const [first, ...more] = waiting.splice(0, n);
+  return { ...first!, more };
+}
+
 /**
  * TokenRelayService over a unary service binding (TokenService with whatever guards wrap it:
  * admission control, fault injection, caller checks). Every relayed call goes into that binding's
@@ -115,10 +182,11 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
     };
     stream.on('cancelled', end);
     stream.on('error', end);
+    const writer = answerWriter(stream, streamMetadata.get(RELAY_BATCH_HEADER)[0] === '1', () => !open && pending.size === 0);
     stream.on('end', () => {
       // The gateway closed its side: answers still owed are sent, then the stream ends.
-      if (pending.size === 0) stream.end();
-      else open = false;
+      open = false;
+      writer.endWhenDone();
     });
     const answer = (res: RelayResponse, call?: RelayedCall): void => {
       if (call !== undefined) {
@@ -126,9 +194,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
         if (call.cancelled) return;
         pending.delete(res.id);
       }
-      if (stream.cancelled || stream.destroyed || stream.writableEnded) return;
-      stream.write(res);
-      if (!open && pending.size === 0) stream.end();
+      writer.write(res);
     };
     stream.on('data', (req: RelayRequest) => {
       // Calls still queued on a stream the gateway reset or closed: nobody waits for them.
@@ -144,7 +210,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       }
       const m = methods.get(req.method);
       if (m === undefined) {
-        answer({ id: req.id, code: status.UNIMPLEMENTED, details: `no method ${req.method} in ${target.name}`, message: Buffer.alloc(0), trailers: {} });
+        answer({ id: req.id, code: status.UNIMPLEMENTED, details: `no method ${req.method} in ${target.name}`, message: Buffer.alloc(0), trailers: {}, more: [] });
         return;
       }
       let request: unknown;
@@ -153,7 +219,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       } catch (err) {
         // The caller's error, as for a direct call (see decode-in-handler.ts), never INTERNAL.
         const s = toStatus(malformedRequest(err));
-        answer({ id: req.id, code: s.code, details: s.details, message: Buffer.alloc(0), trailers: metadataToMap(s.metadata) });
+        answer({ id: req.id, code: s.code, details: s.details, message: Buffer.alloc(0), trailers: metadataToMap(s.metadata), more: [] });
         return;
       }
       // The stream's own metadata (the gateway's credential) wins: a call's metadata adds keys, it
@@ -177,12 +243,12 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
         let res: RelayResponse;
         if (err !== null && err !== undefined) {
           const code = typeof err.code === 'number' ? err.code : status.UNKNOWN;
-          res = { id: req.id, code, details: err.details ?? err.message ?? '', message: Buffer.alloc(0), trailers: metadataToMap(err.metadata) };
+          res = { id: req.id, code, details: err.details ?? err.message ?? '', message: Buffer.alloc(0), trailers: metadataToMap(err.metadata), more: [] };
         } else {
           try {
-            res = { id: req.id, code: status.OK, details: '', message: m.definition.responseSerialize(value), trailers: metadataToMap(trailer) };
+            res = { id: req.id, code: status.OK, details: '', message: m.definition.responseSerialize(value), trailers: metadataToMap(trailer), more: [] };
           } catch (e) {
-            res = { id: req.id, code: status.INTERNAL, details: `Error serializing response: ${(e as Error).message}`, message: Buffer.alloc(0), trailers: {} };
+            res = { id: req.id, code: status.INTERNAL, details: `Error serializing response: ${(e as Error).message}`, message: Buffer.alloc(0), trailers: {}, more: [] };
           }
         }
         span.setAttribute('rpc.grpc.status_code', res.code);

@@ -8,6 +8,7 @@ const response = (id: number, size: number): RelayResponse => ({
   details: id % 2 === 0 ? '' : `details of ${id}`,
   message: Buffer.alloc(size, id % 251),
   trailers: { 'authmesh-data-age-ms': String(id * 7) },
+  more: [],
 });
 
 describe('reusing message encoder', () => {
