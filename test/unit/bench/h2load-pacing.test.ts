@@ -50,14 +50,16 @@ describe('bench h2load open-loop pacing', function () {
     const bursts = await runH2load(bin, { url, body: Buffer.from([0, 0, 0, 0, 0]), headers: { 'content-type': 'application/grpc', te: 'trailers' } }, { ...shape, pacing: 'bursts' });
     const evenGaps = startGaps(even.calls!.map((c) => c.startUs));
     const burstGaps = startGaps(bursts.calls!.map((c) => c.startUs));
-    console.log(`      gaps between call starts: even p25 ${percentile(evenGaps, 25).toFixed(3)} p50 ${percentile(evenGaps, 50).toFixed(3)} ms (${even.calls!.length} calls); bursts p25 ${percentile(burstGaps, 25).toFixed(3)} p50 ${percentile(burstGaps, 50).toFixed(3)} ms (${bursts.calls!.length} calls)`);
+    const gaps = (g: number[]): string => [25, 50, 75].map((p) => `p${p} ${percentile(g, p).toFixed(3)}`).join(' ');
+    console.log(`      gaps between call starts: even ${gaps(evenGaps)} ms (${even.calls!.length} calls); bursts ${gaps(burstGaps)} ms (${bursts.calls!.length} calls)`);
     // About 2,000 calls in each 2 s window, the warm-up's left out.
     for (const r of [even, bursts]) assert.ok(r.calls!.length >= 1800 && r.calls!.length <= 2200, `${r.calls!.length} calls in the window`);
     assert.ok(even.calls!.every((c) => c.status === 200));
-    // About one call a millisecond: most gaps near 1 ms (h2load's timers drift into pairs and
-    // triples when its loop runs late). In bursts of 5 every 10 ms per connection, 4 of every 5
-    // gaps are the few µs between the calls of a burst.
-    assert.ok(percentile(evenGaps, 50) >= 0.5, `evenly paced calls left together: p50 gap ${percentile(evenGaps, 50)} ms`);
-    assert.ok(percentile(burstGaps, 50) < 0.1, `the default pacing did not send bursts: p50 gap ${percentile(burstGaps, 50)} ms`);
+    // About one call a millisecond: most gaps near 1 ms, though h2load's timers drift into pairs
+    // and triples when its loop runs late (a fifth of the gaps on a quiet machine, up to half on
+    // a loaded one), so the quartile above the median is what tells. In bursts of 5 every 10 ms
+    // per connection, 4 of every 5 gaps are the few µs between the calls of a burst.
+    assert.ok(percentile(evenGaps, 75) >= 0.5, `evenly paced calls left together: p75 gap ${percentile(evenGaps, 75)} ms`);
+    assert.ok(percentile(burstGaps, 75) < 0.1, `the default pacing did not send bursts: p75 gap ${percentile(burstGaps, 75)} ms`);
   });
 });
