@@ -7,6 +7,8 @@ prints {"error": <oauth-error>, "grpc_status": <name>, "message": ...} and exits
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import sys
@@ -35,6 +37,25 @@ def parse_args():
     return args
 
 
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode('ascii')
+
+
+def key_id(key):
+    """The key's RFC 7638 JWK thumbprint, the kid authmesh registers a certificate credential under.
+
+    Authlib's own thumbprint() drops leading zero bytes of an EC key's x and y, which RFC 7518
+    section 6.2.1.2 forbids (they are always the curve's full 32 bytes for P-256), so for about
+    one P-256 key in 128 it names a key no server knows. The members are built here instead.
+    """
+    if key.kty != 'EC':
+        return key.thumbprint()  # RSA's n and e are minimal by definition: Authlib is right there
+    numbers = key.get_public_key().public_numbers()
+    members = {'crv': 'P-256', 'kty': 'EC', 'x': b64url(numbers.x.to_bytes(32, 'big')), 'y': b64url(numbers.y.to_bytes(32, 'big'))}
+    canonical = json.dumps(members, separators=(',', ':'), sort_keys=True).encode('ascii')
+    return b64url(hashlib.sha256(canonical).digest())
+
+
 def client_assertion(client_id, key_path, audience):
     """An RFC 7523 client assertion: iss = sub = client id, aud = the token endpoint, 5 minutes."""
     from authlib.jose import JsonWebKey, jwt
@@ -43,7 +64,7 @@ def client_assertion(client_id, key_path, audience):
     alg = 'ES256' if key.kty == 'EC' else 'RS256'
     now = int(time.time())
     claims = {'iss': client_id, 'sub': client_id, 'aud': audience, 'iat': now, 'nbf': now, 'exp': now + 300, 'jti': str(uuid.uuid4())}
-    header = {'alg': alg, 'typ': 'JWT', 'kid': key.thumbprint()}
+    header = {'alg': alg, 'typ': 'JWT', 'kid': key_id(key)}
     return jwt.encode(header, claims, key).decode('ascii')
 
 

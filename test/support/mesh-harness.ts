@@ -189,10 +189,10 @@ export class TestMesh {
   }
 
   /** Registers a workload with a certificate credential and the Blob.Read role. */
-  async addWorkload(name: string): Promise<TestWorkload> {
+  async addWorkload(name: string, keys: { privateKey: KeyObject; publicKey: KeyObject } = generateKeyPairSync('ec', { namedCurve: 'P-256' })): Promise<TestWorkload> {
     const tenantId = await this.seedTenant();
     const { clientId } = await this.adminCall<{ clientId: string }>((c) => (m, o, cb) => c.createApp({ tenantId, name }, m, o, cb));
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { privateKey, publicKey } = keys;
     const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
     await this.adminCall((c) => (m, o, cb) => c.addCertificateCredential({ tenantId, clientId, pem, notBefore: 0, notAfter: 0 }, m, o, cb));
     await this.adminCall((c) => (m, o, cb) => c.grantRole({ tenantId, clientId, resource: RESOURCE, role: 'Blob.Read' }, m, o, cb));

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -120,6 +121,24 @@ describe('Python clients (system)', function () {
     assert.equal(r.code, 0, JSON.stringify(r.out));
     const payload = await verified(r.out.access_token);
     assert.equal(payload.client_id, h.certWorkload.clientId);
+  });
+
+  it('names a P-256 key whose coordinate starts with a zero byte by the thumbprint the mesh registered it under', async () => {
+    // Authlib's thumbprint() drops such a byte (about one key in 128); the example builds the kid itself.
+    let keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const zeroLead = (k: typeof keys): boolean => {
+      const jwk = k.publicKey.export({ format: 'jwk' });
+      return Buffer.from(jwk.x!, 'base64url')[0] === 0 || Buffer.from(jwk.y!, 'base64url')[0] === 0;
+    };
+    for (let i = 0; i < 10_000 && !zeroLead(keys); i += 1) keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    assert.ok(zeroLead(keys), 'no key with a leading zero byte in 10,000 tries');
+    const w = await h.mesh.addWorkload('python-zero-lead', keys);
+    assert.equal(w.tenantId, h.tenantId);
+    const file = path.join(h.mesh.dir, 'python-zero-lead-key.pem');
+    fs.writeFileSync(file, keys.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const r = await runPython('token_grpc.py', grpcArgs('--client-id', w.clientId, '--private-key', file, '--audience', h.tokenUrl));
+    assert.equal(r.code, 0, JSON.stringify(r.out));
+    assert.equal((await verified(r.out.access_token)).client_id, w.clientId);
   });
 
   it('reports UNAUTHENTICATED with oauth-error invalid_client from the trailers when the secret is wrong over gRPC', async () => {
