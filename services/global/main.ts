@@ -1,4 +1,5 @@
-import '../../lib/runtime/v8-tuning.js'; // first: V8 settings that must hold before anything is allocated
+// First: V8 settings that must hold before the service allocates anything.
+import '../../lib/runtime/v8-tuning.js';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';
