@@ -1,6 +1,4 @@
 /** Entry point of the gateway process: reads the config, starts the gateway and stops it on a signal. */
-// First: V8 settings that must hold before the service allocates anything.
-import '../lib/runtime/v8-tuning.js';
 import { describeOptions, ConfigError } from '../lib/config/index.js';
 import { onShutdownSignal } from '../lib/grpc/index.js';
 import { createLogger } from '../lib/log/index.js';

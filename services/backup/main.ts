@@ -1,5 +1,3 @@
-// First: V8 settings that must hold before the service allocates anything.
-import '../../lib/runtime/v8-tuning.js';
 import { readFileSync } from 'node:fs';
 import { exportVerifierFromPem, FolderBackupStore } from '../../lib/backup/index.js';
 import { systemClock } from '../../lib/clock/index.js';

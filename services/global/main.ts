@@ -1,5 +1,3 @@
-// First: V8 settings that must hold before the service allocates anything.
-import '../../lib/runtime/v8-tuning.js';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
 import { FaultInjector } from '../../lib/fault/index.js';

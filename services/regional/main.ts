@@ -7,8 +7,6 @@
  * with a miss. Once loaded it stays SERVING through any later outage of global: cached identities
  * keep getting tokens, and only uncached ones fail with `cache-miss-unfillable`.
  */
-// First: V8 settings that must hold before the service allocates anything.
-import '../../lib/runtime/v8-tuning.js';
 import path from 'node:path';
 import { systemClock } from '../../lib/clock/index.js';
 import { ConfigError, describeOptions } from '../../lib/config/index.js';
