@@ -45,13 +45,14 @@ def key_id(key):
     """The key's RFC 7638 JWK thumbprint, the kid authmesh registers a certificate credential under.
 
     Authlib's own thumbprint() drops leading zero bytes of an EC key's x and y, which RFC 7518
-    section 6.2.1.2 forbids (they are always the curve's full 32 bytes for P-256), so for about
+    section 6.2.1.2 forbids (they are always the curve's full size, 32 bytes for P-256), so for about
     one P-256 key in 128 it names a key no server knows. The members are built here instead.
     """
     if key.kty != 'EC':
         return key.thumbprint()  # RSA's n and e are minimal by definition: Authlib is right there
     numbers = key.get_public_key().public_numbers()
-    members = {'crv': 'P-256', 'kty': 'EC', 'x': b64url(numbers.x.to_bytes(32, 'big')), 'y': b64url(numbers.y.to_bytes(32, 'big'))}
+    size = (numbers.curve.key_size + 7) // 8
+    members = {'crv': key.as_dict()['crv'], 'kty': 'EC', 'x': b64url(numbers.x.to_bytes(size, 'big')), 'y': b64url(numbers.y.to_bytes(size, 'big'))}
     canonical = json.dumps(members, separators=(',', ':'), sort_keys=True).encode('ascii')
     return b64url(hashlib.sha256(canonical).digest())
 

@@ -138,6 +138,9 @@ function answerWriter(stream: RelayCall, batch: boolean, done: () => boolean): A
   };
 }
 
+/** The answer to call `id` that failed with `code`: no message, and `trailers`. */
+const failure = (id: number, code: number, details: string, trailers: Record<string, string> = {}): RelayResponse => ({ id, code, details, message: Buffer.alloc(0), trailers, more: [] });
+
 /** The first waiting answers that fit in one message, the first carrying the rest in `more`. */
 function takeBatch(waiting: RelayResponse[]): RelayResponse {
   let n = 1;
@@ -210,7 +213,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       }
       const m = methods.get(req.method);
       if (m === undefined) {
-        answer({ id: req.id, code: status.UNIMPLEMENTED, details: `no method ${req.method} in ${target.name}`, message: Buffer.alloc(0), trailers: {}, more: [] });
+        answer(failure(req.id, status.UNIMPLEMENTED, `no method ${req.method} in ${target.name}`));
         return;
       }
       let request: unknown;
@@ -219,7 +222,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
       } catch (err) {
         // The caller's error, as for a direct call (see decode-in-handler.ts), never INTERNAL.
         const s = toStatus(malformedRequest(err));
-        answer({ id: req.id, code: s.code, details: s.details, message: Buffer.alloc(0), trailers: metadataToMap(s.metadata), more: [] });
+        answer(failure(req.id, s.code, s.details, metadataToMap(s.metadata)));
         return;
       }
       // The stream's own metadata (the gateway's credential) wins: a call's metadata adds keys, it
@@ -243,12 +246,12 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
         let res: RelayResponse;
         if (err !== null && err !== undefined) {
           const code = typeof err.code === 'number' ? err.code : status.UNKNOWN;
-          res = { id: req.id, code, details: err.details ?? err.message ?? '', message: Buffer.alloc(0), trailers: metadataToMap(err.metadata), more: [] };
+          res = failure(req.id, code, err.details ?? err.message ?? '', metadataToMap(err.metadata));
         } else {
           try {
             res = { id: req.id, code: status.OK, details: '', message: m.definition.responseSerialize(value), trailers: metadataToMap(trailer), more: [] };
           } catch (e) {
-            res = { id: req.id, code: status.INTERNAL, details: `Error serializing response: ${(e as Error).message}`, message: Buffer.alloc(0), trailers: {}, more: [] };
+            res = failure(req.id, status.INTERNAL, `Error serializing response: ${(e as Error).message}`);
           }
         }
         span.setAttribute('rpc.grpc.status_code', res.code);
