@@ -10,6 +10,7 @@ import { MessageReader, messagePrefix } from '../../lib/grpc/framing.js';
 import { reusingEncoder } from '../../lib/grpc/reusing-encoder.js';
 import type { Connection } from './relay-direct-calls.js';
 import { wireMethodName, type TokenMethod } from '../pass-through.js';
+import { IdTable } from '../../lib/runtime/id-table.js';
 
 const RELAY_PATH = TokenRelayServiceService.relay.path;
 /** Every relayed call is encoded through one kept writer. */
@@ -44,7 +45,7 @@ interface CallInProgress {
 /** One HTTP/2 stream of the relay and the calls waiting on it. */
 interface Open {
   stream: ClientHttp2Stream;
-  pending: Map<number, Pending>;
+  pending: IdTable<Pending>;
   /** When the last answer arrived on it. */
   answeredAt: number;
   /** The mesh token it was opened with: the domain checks every call on it against that one. */
@@ -156,7 +157,7 @@ export class RelayStream {
     } catch {
       return undefined;
     }
-    const open: Open = { stream, pending: new Map(), answeredAt: 0, bearer, out: [], flushQueued: false };
+    const open: Open = { stream, pending: new IdTable(), answeredAt: 0, bearer, out: [], flushQueued: false };
     this.listen(open, session);
     this.current = open;
     return open;
@@ -280,7 +281,7 @@ export class RelayStream {
   private ended(open: Open, statusHeaders: IncomingHttpHeaders | undefined): void {
     if (this.current === open) this.current = undefined;
     const code = Number(statusHeaders?.['grpc-status']);
-    const calls = [...open.pending.values()];
+    const calls = open.pending.values();
     if (code === status.UNIMPLEMENTED) {
       this.onUnimplemented();
       for (const p of calls) p.resend();

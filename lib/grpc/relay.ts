@@ -14,6 +14,7 @@ import { reusingEncoder } from './reusing-encoder.js';
 import type { ServiceBinding } from './serve.js';
 import { toStatus } from './status-map.js';
 import { NO_SPAN, tracingActive } from '../telemetry/tracing-active.js';
+import { IdTable } from '../runtime/id-table.js';
 
 const TRACER = 'authmesh-relay';
 
@@ -172,7 +173,7 @@ export function relayBinding(target: ServiceBinding): ServiceBinding {
   const [serviceName] = target.name.split('/');
 
   const relay = (stream: RelayCall): void => {
-    const pending = new Map<number, RelayedCall>();
+    const pending = new IdTable<RelayedCall>();
     let open = true;
     const streamMetadata = stream.metadata;
     const end = (): void => {

@@ -31,6 +31,7 @@ import {
 import { encodeFields, HpackDecoder, HpackError } from './hpack.js';
 import { requestHeaders } from './request-headers.js';
 import { ServerStream, type StreamHost } from './server-stream.js';
+import { IdTable } from '../runtime/id-table.js';
 
 /** What one connection lets its caller make it hold and do. */
 export interface ConnectionLimits {
@@ -74,7 +75,7 @@ const TOO_LARGE = ['grpc-status', '8', 'grpc-message', 'request%20headers%20too%
  * every request stream once its headers are in; it sets the stream's callbacks right away.
  */
 export class ServerConnection implements StreamHost {
-  private readonly streams = new Map<number, ServerStream>();
+  private readonly streams = new IdTable<ServerStream>();
   private readonly decoder: HpackDecoder;
   private readonly out: Buffer[] = [];
   private flushQueued = false;
