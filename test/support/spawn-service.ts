@@ -20,6 +20,26 @@ export interface SpawnedService {
 }
 
 /**
+ * PIDs of the processes started here that have not exited yet. If the starting process exits
+ * without stopping them (an uncaught error, `process.exit`, a write to a closed stdout), its
+ * `exit` handler SIGKILLs them, so a harness, bench or probe that dies leaves no service behind.
+ * A harness killed by a signal it does not handle exits without running it.
+ */
+const running = new Set<number>();
+let reaperInstalled = false;
+
+function killLeftBehind(): void {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      // Gone between its exit and the `exit` event that would have removed it: nothing to end.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+}
+
+/**
  * Starts a compiled entry point (`services/global/main.js`, relative to dist/) as a real process.
  * Only processes started here are ever signalled, by their own PID.
  */
@@ -43,6 +63,12 @@ export function spawnService(name: string, entry: string, args: string[], env: R
   });
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
   const pid = child.pid;
+  running.add(pid);
+  child.once('exit', () => running.delete(pid));
+  if (!reaperInstalled) {
+    reaperInstalled = true;
+    process.once('exit', killLeftBehind);
+  }
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
     name,
