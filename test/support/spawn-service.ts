@@ -26,9 +26,8 @@ export interface SpawnedService {
  * A harness killed by a signal it does not handle exits without running it.
  */
 const running = new Set<number>();
-let reaperInstalled = false;
 
-function killLeftBehind(): void {
+process.once('exit', () => {
   for (const pid of running) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -37,7 +36,7 @@ function killLeftBehind(): void {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     }
   }
-}
+});
 
 /**
  * Starts a compiled entry point (`services/global/main.js`, relative to dist/) as a real process.
@@ -65,10 +64,6 @@ export function spawnService(name: string, entry: string, args: string[], env: R
   const pid = child.pid;
   running.add(pid);
   child.once('exit', () => running.delete(pid));
-  if (!reaperInstalled) {
-    reaperInstalled = true;
-    process.once('exit', killLeftBehind);
-  }
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   return {
     name,
